@@ -1,0 +1,30 @@
+# Forge developer commands. `make run` and `make test` set everything up from a fresh clone.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test tools bench package clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e ".[test,package]"
+	touch $(STAMP)
+
+# Build the llama.cpp tools from the pinned, hash-checked source (cached; seconds once built).
+tools: $(STAMP)
+	$(VENV)/bin/forge-cli setup-llama-cpp
+
+run: $(STAMP)
+	$(VENV)/bin/forge-cli setup-llama-cpp
+	$(VENV)/bin/forge-gui
+
+test: tools
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)
+
+bench: tools
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -s tests/bench $(PYTEST_ARGS)
+
+clean:
+	rm -rf build dist $(VENV)

@@ -1,0 +1,3 @@
+from forge_gui.cli import main
+
+raise SystemExit(main())

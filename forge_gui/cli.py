@@ -1,0 +1,59 @@
+"""forge-cli: the headless front end over core.
+
+Each group of commands lives in forge_gui/commands/<group>.py and exposes
+`register(subparsers)`; a command's handler takes the parsed args and returns the exit code
+(0 ok, 1 the work found a problem, 2 usage errors and unreadable input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from forge_gui import __version__
+
+# Command groups, in the order `forge-cli --help` lists them.
+COMMAND_MODULES = ["data", "train", "ollama", "tools"]
+
+
+class UsageError(Exception):
+    """Bad arguments or unreadable input: printed without a traceback, exit 2."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="forge-cli",
+        description="Fine-tune a local language model with llama.cpp and run it in Ollama.",
+    )
+    parser.add_argument("--version", action="version", version=f"forge-cli {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"forge_gui.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"forge_gui.commands.{name}":
+                continue  # that command group is not written yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except UsageError as exc:
+        print(f"forge-cli: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nforge-cli: cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

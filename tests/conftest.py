@@ -1,0 +1,18 @@
+"""Shared test setup: every test gets its own data/config/cache folders (never the user's)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_user_dirs(tmp_path_factory, monkeypatch):
+    base = tmp_path_factory.mktemp("userdirs")
+    monkeypatch.setenv("FORGE_DATA_DIR", str(base / "data"))
+    monkeypatch.setenv("FORGE_CONFIG_DIR", str(base / "config"))
+    # The llama.cpp build cache is shared on purpose: building takes minutes.
+    yield
