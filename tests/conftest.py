@@ -8,6 +8,9 @@ import pytest
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+# Fixtures of each area live in their own module beside this file (tests/ is on sys.path).
+pytest_plugins = ["fixtures_data", "fixtures_llama", "fixtures_ollama", "fixtures_gui"]
+
 
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path_factory, monkeypatch):
