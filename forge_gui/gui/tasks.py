@@ -1,0 +1,91 @@
+"""Run Python work off the UI thread and hear about it through Qt signals.
+
+`BackgroundTask` runs fn(progress, cancel) on the global QThreadPool. Its progress callback
+is thread-safe and throttled (a worker may report thousands of events a second; the UI needs
+~20), results and errors arrive on the UI thread as queued signals.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from forge_gui.core.events import ProgressEvent
+from forge_gui.core.steps import Cancelled, CancelToken
+
+# Events without a loss value closer together than this are dropped (the latest one wins
+# at the next tick); loss points are always delivered, the chart needs every one.
+PROGRESS_INTERVAL_S = 0.05
+
+
+class _Relay(QObject):
+    progress = Signal(object)
+    succeeded = Signal(object)
+    failed = Signal(object)  # the exception
+    cancelled = Signal()
+    ended = Signal()
+
+
+class BackgroundTask(QObject):
+    """One piece of background work. Keep a reference until `ended` fires."""
+
+    progress = Signal(object)  # ProgressEvent
+    succeeded = Signal(object)  # fn's return value
+    failed = Signal(object)  # the exception it raised
+    cancelled = Signal()
+    ended = Signal()  # after any of the three above
+
+    def __init__(self, fn: Callable[[Callable[[ProgressEvent], None], CancelToken], Any],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._fn = fn
+        self.cancel_token = CancelToken()
+        self.running = False
+        self._relay = _Relay()  # lives in the UI thread: its signals queue from the worker
+        self._relay.progress.connect(self.progress)
+        self._relay.succeeded.connect(self.succeeded)
+        self._relay.failed.connect(self.failed)
+        self._relay.cancelled.connect(self.cancelled)
+        self._relay.ended.connect(self._on_ended)
+
+    def start(self) -> None:
+        self.running = True
+        QThreadPool.globalInstance().start(_Runnable(self._fn, self.cancel_token, self._relay))
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    def _on_ended(self) -> None:
+        self.running = False
+        self.ended.emit()
+
+
+class _Runnable(QRunnable):
+    def __init__(self, fn, cancel: CancelToken, relay: _Relay) -> None:
+        super().__init__()
+        self._fn, self._cancel, self._relay = fn, cancel, relay
+        self._last_emit = 0.0
+
+    def _progress(self, event: ProgressEvent) -> None:
+        now = time.monotonic()
+        has_loss = event.loss is not None or event.val_loss is not None
+        if has_loss or event.fraction == 1.0 or now - self._last_emit >= PROGRESS_INTERVAL_S:
+            self._last_emit = now
+            self._relay.progress.emit(event)
+
+    def run(self) -> None:
+        try:
+            result = self._fn(self._progress, self._cancel)
+        except Cancelled:
+            outcome = (self._relay.cancelled,)
+        except BaseException as exc:  # reported to the UI, never lost in a worker thread
+            outcome = (self._relay.failed, exc)
+        else:
+            outcome = (self._relay.cancelled,) if self._cancel.cancelled else (self._relay.succeeded, result)
+        try:
+            outcome[0].emit(*outcome[1:])
+            self._relay.ended.emit()
+        except RuntimeError:
+            pass  # the app is shutting down and nobody listens any more
