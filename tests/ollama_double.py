@@ -1,0 +1,372 @@
+"""A faithful stand-in for an Ollama server (Ollama cannot be installed on test machines).
+
+It follows the HTTP API Forge uses (DESIGN §4) and is strict where Ollama is strict, and
+stricter about fields, so a typo in a request fails a test instead of being ignored:
+- GET /api/version, GET /api/tags, POST /api/show, DELETE /api/delete
+- HEAD/POST /api/blobs/sha256:<hex>: the body's sha256 must equal the digest in the URL
+- POST /api/create: NDJSON status lines; name rules; every `files`/`adapters` digest must be an
+  uploaded blob holding a GGUF; `from` must name an existing model; unknown fields refused
+- POST /api/generate: renders the model's TEMPLATE for the prompt (with tests/gotemplate.py)
+  and answers a deterministic sentence that names the model; `prompt_rendered` in the answer
+  (not part of Ollama's API) lets tests check exactly what the model would have been given.
+
+`mode`: "current" (0.34.1 or later: adapters refused, as Ollama does) or "legacy" (0.34.0:
+adapters accepted). `failure`: None, "http500" (every request), "midstream" (create fails
+after its first status lines), "slow" (`delay` seconds before each answer and status line).
+`stop()` makes it "down": the port then refuses connections.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import gotemplate
+from forge_gui.core.ollama.names import parse_model_name, validate_model_name
+
+VERSIONS = {"current": "0.34.1", "legacy": "0.34.0"}
+CREATE_FIELDS = {"model", "from", "files", "adapters", "template", "system", "parameters",
+                 "quantize", "stream", "license", "messages"}
+PARAMETER_TYPES = {"stop": list, "num_ctx": int, "num_predict": int, "temperature": float,
+                   "top_k": int, "top_p": float, "min_p": float, "repeat_penalty": float,
+                   "repeat_last_n": int, "seed": int, "num_gpu": int, "num_thread": int}
+GGUF_MAGIC = b"GGUF"
+
+
+class OllamaDouble:
+    def __init__(self, store: Path, mode: str = "current") -> None:
+        self.store = Path(store)
+        (self.store / "blobs").mkdir(parents=True, exist_ok=True)
+        self.mode = mode
+        self.failure: str | None = None
+        self.delay = 0.0
+        self.models: dict[str, dict] = {}  # full name -> create request + created info
+        self.requests: list[tuple[str, str]] = []  # (method, path) in order
+        self.uploads: list[str] = []  # digests received by POST /api/blobs
+        self.version_override: str | None = None
+        self._connections: set = set()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def version(self) -> str:
+        return self.version_override or VERSIONS[self.mode]
+
+    def stop(self) -> None:
+        """Go down: stop listening and drop kept-alive connections (clients pool them)."""
+        self._server.shutdown()
+        self._server.server_close()
+        for conn in list(self._connections):
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def blob_path(self, digest: str) -> Path:
+        return self.store / "blobs" / digest.replace(":", "-")
+
+    def add_model(self, name: str, template: str = "{{ .Prompt }}", parameters: dict | None = None,
+                  system: str = "", family: str = "llama") -> None:
+        """A model that exists already, as if pulled (for show / from / 'exists' tests)."""
+        self.models[_full(name)] = {"model": name, "template": template, "system": system,
+                                    "parameters": parameters or {}, "family": family, "files": {}}
+
+
+def _full(name: str) -> str:
+    return parse_model_name(name).short
+
+
+def _handler_for(double: OllamaDouble):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # keep pytest output clean
+            pass
+
+        def setup(self) -> None:
+            super().setup()
+            double._connections.add(self.connection)
+
+        def finish(self) -> None:
+            double._connections.discard(self.connection)
+            super().finish()
+
+        # ---------------------------------------------------------- helpers
+        def _send(self, status: int, payload: dict | None = None) -> None:
+            body = json.dumps(payload).encode() if payload is not None else b""
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def _error(self, status: int, message: str) -> None:
+            self._send(status, {"error": message})
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def _json_body(self) -> dict | None:
+            try:
+                data = json.loads(self._body() or b"null")
+            except ValueError as exc:
+                self._error(400, f"invalid JSON: {exc}")
+                return None
+            if not isinstance(data, dict):
+                self._error(400, "missing request body")
+                return None
+            return data
+
+        def _begin(self) -> bool:
+            double.requests.append((self.command, self.path))
+            if double.delay:
+                time.sleep(double.delay)
+            if double.failure == "http500":
+                self._body()
+                self._error(500, "internal server error (test double failure mode)")
+                return False
+            return True
+
+        # ---------------------------------------------------------- routes
+        def do_GET(self) -> None:
+            if not self._begin():
+                return
+            if self.path == "/api/version":
+                self._send(200, {"version": double.version})
+            elif self.path == "/api/tags":
+                self._send(200, {"models": [_tag_entry(double, n, m)
+                                            for n, m in sorted(double.models.items())]})
+            else:
+                self._error(404, "404 page not found")
+
+        def do_HEAD(self) -> None:
+            if not self._begin():
+                return
+            digest = _blob_digest(self.path)
+            if digest is None:
+                self._send(400)
+            else:
+                self._send(200 if double.blob_path(digest).is_file() else 404)
+
+        def do_DELETE(self) -> None:
+            if not self._begin():
+                return
+            data = self._json_body()
+            if data is None:
+                return
+            if self.path != "/api/delete":
+                return self._error(404, "404 page not found")
+            name = str(data.get("model") or "")
+            if validate_model_name(name) or _full(name) not in double.models:
+                return self._error(404, f"model '{name}' not found")
+            del double.models[_full(name)]
+            self._send(200, {})
+
+        def do_POST(self) -> None:
+            if not self._begin():
+                return
+            if self.path.startswith("/api/blobs/"):
+                return self._upload()
+            data = self._json_body()
+            if data is None:
+                return
+            routes = {"/api/show": self._show, "/api/create": self._create,
+                      "/api/generate": self._generate}
+            route = routes.get(self.path)
+            if route is None:
+                return self._error(404, "404 page not found")
+            route(data)
+
+        def _upload(self) -> None:
+            digest = _blob_digest(self.path)
+            if digest is None:
+                self._body()
+                return self._error(400, "invalid digest format")
+            length = int(self.headers.get("Content-Length") or 0)
+            sha = hashlib.sha256()
+            target = double.blob_path(digest)
+            partial = target.with_name(target.name + "-partial")
+            with open(partial, "wb") as fh:
+                left = length
+                while left:
+                    chunk = self.rfile.read(min(left, 1 << 20))
+                    if not chunk:
+                        break
+                    sha.update(chunk)
+                    fh.write(chunk)
+                    left -= len(chunk)
+            if "sha256:" + sha.hexdigest() != digest:
+                partial.unlink()
+                return self._error(400, "digest mismatch, layer invalid")
+            partial.replace(target)
+            double.uploads.append(digest)
+            self._send(201)
+
+        def _show(self, data: dict) -> None:
+            name = str(data.get("model") or data.get("name") or "")
+            if validate_model_name(name) or _full(name) not in double.models:
+                return self._error(404, f"model '{name}' not found")
+            model = double.models[_full(name)]
+            self._send(200, {
+                "modelfile": f"# test double\nFROM {name}\n",
+                "parameters": _parameters_text(model["parameters"]),
+                "template": model["template"],
+                "system": model.get("system", ""),
+                "details": {"format": "gguf", "family": model["family"],
+                            "parameter_size": "tiny", "quantization_level": "Q8_0"},
+                "model_info": {"general.architecture": model["family"]},
+            })
+
+        def _create(self, data: dict) -> None:
+            unknown = set(data) - CREATE_FIELDS
+            if unknown:
+                return self._error(400, f"unknown fields (test double): {sorted(unknown)}")
+            name = str(data.get("model") or "")
+            if validate_model_name(name):
+                return self._error(400, "invalid model name")
+            if data.get("adapters") and double.mode == "current":
+                return self._error(400, "LoRA adapters are no longer supported")
+            problem = _check_create(double, data)
+            if problem:
+                return self._error(400, problem)
+            self._stream(name, data)
+
+        def _stream(self, name: str, data: dict) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+
+            def line(item: dict) -> None:
+                if double.delay:
+                    time.sleep(double.delay)
+                raw = json.dumps(item).encode() + b"\n"
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(raw), raw))
+                self.wfile.flush()
+
+            line({"status": "parsing GGUF"})
+            for digest in list((data.get("files") or {}).values()):
+                line({"status": f"using existing layer {digest}"})
+            if double.failure == "midstream":
+                line({"error": "error mid-stream (test double failure mode)"})
+            else:
+                for digest in list((data.get("adapters") or {}).values()):
+                    line({"status": f"using existing layer {digest}"})
+                line({"status": "writing manifest"})
+                base = double.models.get(_full(data["from"])) if data.get("from") else None
+                double.models[_full(name)] = {
+                    **data,
+                    "template": data.get("template") or (base or {}).get("template", "{{ .Prompt }}"),
+                    "system": data.get("system") or (base or {}).get("system", ""),
+                    "parameters": data.get("parameters") or (base or {}).get("parameters", {}),
+                    "family": (base or {}).get("family", "llama"),
+                }
+                line({"status": "success"})
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
+
+        def _generate(self, data: dict) -> None:
+            name = str(data.get("model") or "")
+            if validate_model_name(name) or _full(name) not in double.models:
+                return self._error(404, f"model '{name}' not found, try pulling it first")
+            model = double.models[_full(name)]
+            system = data.get("system") or model.get("system") or ""
+            messages = ([{"Role": "system", "Content": system}] if system else [])
+            messages.append({"Role": "user", "Content": str(data.get("prompt", ""))})
+            try:
+                rendered = gotemplate.render(model["template"], {
+                    "System": system, "Messages": messages, "Prompt": data.get("prompt", ""),
+                    "Response": ""})
+            except gotemplate.TemplateError as exc:
+                return self._error(500, f"template: {exc}")
+            answer = f"Hello from {name}! (test double, {len(rendered)} prompt characters)"
+            payload = {"model": name, "response": answer, "done": True,
+                       "prompt_rendered": rendered}
+            self._send(200, payload)  # with stream=true, one NDJSON line is a valid stream too
+
+    return Handler
+
+
+def _blob_digest(path: str) -> str | None:
+    m = re.fullmatch(r"/api/blobs/(sha256[:-][0-9a-f]{64})", path)
+    return m.group(1).replace("-", ":") if m else None
+
+
+def _check_create(double: OllamaDouble, data: dict) -> str | None:
+    files, adapters = data.get("files"), data.get("adapters")
+    if not data.get("from") and not files:
+        return "neither 'from' or 'files' was specified"
+    if data.get("from") and _full_or_none(data["from"]) not in double.models:
+        return f"model '{data['from']}' not found"
+    for kind, mapping in (("files", files), ("adapters", adapters)):
+        if mapping is None:
+            continue
+        if not isinstance(mapping, dict) or not mapping:
+            return f"'{kind}' must map file names to digests"
+        for fname, digest in mapping.items():
+            if "/" in fname or "\\" in fname or fname.startswith(".."):
+                return "file path must be relative"
+            if not re.fullmatch(r"sha256:[0-9a-f]{64}", str(digest)):
+                return "invalid digest format"
+            blob = double.blob_path(digest)
+            if not blob.is_file():
+                return f"open {blob}: no such file or directory"
+            with open(blob, "rb") as fh:
+                if fh.read(4) != GGUF_MAGIC:
+                    return "supplied file was not in GGUF format"
+    params = data.get("parameters") or {}
+    if not isinstance(params, dict):
+        return "parameters must be an object"
+    for key, value in params.items():
+        want = PARAMETER_TYPES.get(key)
+        if want is None:
+            return f"unknown parameter '{key}' (test double)"
+        if want is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            return f"parameter '{key}' must be a list of strings"
+        if want is int and not (isinstance(value, int) and not isinstance(value, bool)):
+            return f"parameter '{key}' must be an integer"
+        if want is float and not isinstance(value, (int, float)):
+            return f"parameter '{key}' must be a number"
+    for key in ("template", "system"):
+        if key in data and not isinstance(data[key], str):
+            return f"'{key}' must be a string"
+    if data.get("template"):
+        try:
+            gotemplate.render(data["template"], {"System": "", "Messages": [], "Prompt": "",
+                                                 "Response": ""})
+        except gotemplate.TemplateError as exc:
+            return f"template error: {exc}"
+    return None
+
+
+def _full_or_none(name: str) -> str | None:
+    return None if validate_model_name(name) else _full(name)
+
+
+def _parameters_text(params: dict) -> str:
+    lines = []
+    for key, value in params.items():
+        for item in value if isinstance(value, list) else [value]:
+            lines.append(f"{key:<30} {json.dumps(item) if isinstance(item, str) else item}")
+    return "\n".join(lines)
+
+
+def _tag_entry(double: OllamaDouble, name: str, model: dict) -> dict:
+    digests = list((model.get("files") or {}).values())
+    size = sum(double.blob_path(d).stat().st_size for d in digests if double.blob_path(d).is_file())
+    return {"name": name, "model": name, "size": size,
+            "digest": hashlib.sha256(name.encode()).hexdigest(),
+            "details": {"format": "gguf", "family": model.get("family", "llama"),
+                        "parameter_size": "tiny", "quantization_level": "Q8_0"}}
