@@ -1,0 +1,288 @@
+"""Build the llama.cpp tools from a pinned, hash-checked source, into a cache keyed by version.
+
+The source is the `llama-cpp-python` sdist on PyPI: its `vendor/llama.cpp` is the whole tree
+(examples/training, tools/*, models/ggml-vocab-*.gguf). We build only the tools Forge runs,
+statically linked (BUILD_SHARED_LIBS=OFF, no OpenMP), so the bin folder is self-contained and
+can be bundled by the installers as it is.
+
+    ensure_tools()        -> the bin folder, building it the first time (minutes)
+    cached_tools_dir()    -> the bin folder when a finished build is cached, else None
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+from forge_gui.core import paths
+from forge_gui.core.atomic import atomic_write_text
+from forge_gui.core.events import ProgressEvent
+from forge_gui.core.process import run_process_step
+from forge_gui.core.steps import CancelToken, ProcessStep, ProgressCallback, StepFailed
+
+LLAMA_CPP_PYTHON_VERSION = "0.3.36"
+SDIST_NAME = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
+SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
+PYPI_JSON = f"https://pypi.org/pypi/llama-cpp-python/{LLAMA_CPP_PYTHON_VERSION}/json"
+
+TOOL_NAMES = ("llama-finetune", "llama-export-lora", "llama-quantize", "llama-tokenize",
+              "llama-completion")
+STAMP = "build.json"
+EXE = ".exe" if sys.platform == "win32" else ""
+
+# Share of the whole progress bar each phase takes (the compile dominates).
+_FETCH, _EXTRACT, _CONFIGURE = 0.04, 0.08, 0.12
+
+
+def tools_cache_root() -> Path:
+    return paths.cache_dir() / "llama.cpp"
+
+
+def backend_for(cuda: bool) -> str:
+    if cuda:
+        return "cuda"
+    return "metal" if sys.platform == "darwin" else "cpu"
+
+
+def install_dir(backend: str) -> Path:
+    return tools_cache_root() / f"{LLAMA_CPP_PYTHON_VERSION}-{backend}"
+
+
+def source_dir() -> Path:
+    """The extracted llama.cpp tree (also where the vocab-only GGUFs live)."""
+    return tools_cache_root() / f"src-{LLAMA_CPP_PYTHON_VERSION}" / "vendor" / "llama.cpp"
+
+
+def _complete(bin_dir: Path) -> bool:
+    return (bin_dir.parent / STAMP).is_file() and all(
+        (bin_dir / f"{name}{EXE}").is_file() for name in TOOL_NAMES)
+
+
+def cached_tools_dir(backend: str | None = None) -> Path | None:
+    """The cached bin folder of a finished build (any backend when None, GPU ones first)."""
+    backends = [backend] if backend else ["cuda", "metal", "cpu"]
+    for name in backends:
+        bin_dir = install_dir(name) / "bin"
+        if _complete(bin_dir):
+            return bin_dir
+    return None
+
+
+def ensure_tools(cuda: bool = False, progress: ProgressCallback | None = None,
+                 cancel: CancelToken | None = None) -> Path:
+    """Return the bin folder of the pinned build, building it first when it is not cached.
+
+    Raises StepFailed (with the log's location) when a phase fails, Cancelled on cancel.
+    """
+    backend = backend_for(cuda)
+    found = cached_tools_dir(backend)
+    if found:
+        return found
+    report = progress or (lambda event: None)
+    cancel = cancel or CancelToken()
+    root = tools_cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+
+    report(ProgressEvent(step="build", fraction=0.0, message="Fetching the llama.cpp source"))
+    sdist = fetch_sdist(root / "downloads")
+    cancel.raise_if_cancelled()
+    report(ProgressEvent(step="build", fraction=_FETCH, message="Unpacking the source"))
+    tree = extract_source(sdist)
+    cancel.raise_if_cancelled()
+
+    target = install_dir(backend)
+    build = root / f"build-{LLAMA_CPP_PYTHON_VERSION}-{backend}"
+    log = root / f"build-{LLAMA_CPP_PYTHON_VERSION}-{backend}.log"
+    log.unlink(missing_ok=True)
+    report(ProgressEvent(step="build", fraction=_EXTRACT, message="Configuring (CMake)"))
+    run_process_step(_configure_step(tree, build, backend, log), on_event=report, cancel=cancel)
+    report(ProgressEvent(step="build", fraction=_CONFIGURE, message="Compiling the tools"))
+    run_process_step(_build_step(build, log), on_event=report, cancel=cancel)
+
+    _install(build, target, backend)
+    report(ProgressEvent(step="build", fraction=1.0, message=f"Tools ready in {target / 'bin'}"))
+    return target / "bin"
+
+
+# --- fetching -----------------------------------------------------------------------------
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_sdist(downloads: Path) -> Path:
+    """The pinned sdist, from the download cache or PyPI; always hash-checked."""
+    downloads.mkdir(parents=True, exist_ok=True)
+    cached = downloads / SDIST_NAME
+    if cached.is_file() and sha256_of(cached) == SDIST_SHA256:
+        return cached
+    cached.unlink(missing_ok=True)
+    errors = []
+    for fetch in (_fetch_with_pip, _fetch_with_httpx):
+        with tempfile.TemporaryDirectory(dir=downloads) as tmp:
+            try:
+                got = fetch(Path(tmp))
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                errors.append(f"{fetch.__name__}: {exc}")
+                continue
+            actual = sha256_of(got)
+            if actual != SDIST_SHA256:
+                raise StepFailed(f"The downloaded {SDIST_NAME} has sha256 {actual}, "
+                                 f"expected {SDIST_SHA256}. Refusing to build from it.",
+                                 "Check your network/proxy, then try again.")
+            os.replace(got, cached)
+            return cached
+    raise StepFailed("Could not download the llama.cpp source (" + "; ".join(errors) + ").",
+                     f"Download {SDIST_NAME} by hand and put it in {downloads}.")
+
+
+def _fetch_with_pip(tmp: Path) -> Path:
+    """pip honours the user's index/proxy configuration (not available in the frozen app)."""
+    if paths.is_frozen():
+        raise RuntimeError("pip is not available in the packaged app")
+    argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
+            f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}", "-d", str(tmp)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    got = tmp / SDIST_NAME
+    if done.returncode != 0 or not got.is_file():
+        raise RuntimeError((done.stderr or done.stdout).strip().splitlines()[-1:] or "pip failed")
+    return got
+
+
+def _fetch_with_httpx(tmp: Path) -> Path:
+    import httpx
+
+    try:
+        meta = httpx.get(PYPI_JSON, timeout=30, follow_redirects=True)
+        meta.raise_for_status()
+        url = next(u["url"] for u in meta.json()["urls"] if u["packagetype"] == "sdist")
+        got = tmp / SDIST_NAME
+        with httpx.stream("GET", url, timeout=60, follow_redirects=True) as resp:
+            resp.raise_for_status()
+            with open(got, "wb") as fh:
+                for chunk in resp.iter_bytes(1 << 20):
+                    fh.write(chunk)
+    except (httpx.HTTPError, ValueError, KeyError, StopIteration) as exc:
+        raise RuntimeError(str(exc) or type(exc).__name__) from exc
+    return got
+
+
+def extract_source(sdist: Path) -> Path:
+    """Unpack the sdist once; return its vendor/llama.cpp tree."""
+    tree = source_dir()
+    marker = tree.parent.parent / ".complete"
+    if marker.is_file() and (tree / "CMakeLists.txt").is_file():
+        return tree
+    top = tree.parent.parent
+    shutil.rmtree(top, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(prefix="src-", dir=top.parent))
+    try:
+        with tarfile.open(sdist, "r:gz") as tar:
+            tar.extractall(staging, filter="data")  # refuses links/paths leaving the folder
+        (inner,) = staging.iterdir()  # llama_cpp_python-<version>/
+        os.replace(inner, top)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    marker.write_text(SDIST_SHA256 + "\n")
+    return tree
+
+
+# --- CMake --------------------------------------------------------------------------------
+
+def cmake_options(backend: str) -> list[str]:
+    opts = {
+        "CMAKE_BUILD_TYPE": "Release",
+        "BUILD_SHARED_LIBS": "OFF",  # self-contained binaries: easy to cache and bundle
+        "GGML_NATIVE": "OFF",  # portable: runs on any x86-64 with AVX2 / any arm64, not just here
+        "GGML_OPENMP": "OFF",  # ggml's own thread pool: no libgomp to ship
+        "LLAMA_OPENSSL": "OFF",
+        "LLAMA_BUILD_TESTS": "OFF",
+        "LLAMA_BUILD_SERVER": "OFF",
+        "LLAMA_BUILD_APP": "OFF",
+        "LLAMA_BUILD_EXAMPLES": "ON",  # llama-finetune lives in examples/training
+        "LLAMA_BUILD_TOOLS": "ON",
+        "GGML_CUDA": "ON" if backend == "cuda" else "OFF",
+        "GGML_METAL": "ON" if backend == "metal" else "OFF",
+    }
+    if backend == "metal":
+        opts["GGML_METAL_EMBED_LIBRARY"] = "ON"  # the shader inside the binary, not beside it
+    return [f"-D{key}={value}" for key, value in opts.items()]
+
+
+def _generator() -> list[str]:
+    return ["-G", "Ninja"] if shutil.which("ninja") else []
+
+
+def _configure_step(tree: Path, build: Path, backend: str, log: Path) -> ProcessStep:
+    cmake = shutil.which("cmake") or "cmake"
+    argv = [cmake, "-S", str(tree), "-B", str(build), *_generator(), *cmake_options(backend)]
+    return ProcessStep(key="build", label="Configure llama.cpp", argv=argv, log_path=log,
+                       check=_phase_check("CMake configure", log))
+
+
+def _build_step(build: Path, log: Path) -> ProcessStep:
+    cmake = shutil.which("cmake") or "cmake"
+    jobs = str(max(1, os.cpu_count() or 1))
+    argv = [cmake, "--build", str(build), "--config", "Release", "-j", jobs,
+            "--target", *TOOL_NAMES]
+    return ProcessStep(key="build", label="Compile llama.cpp", argv=argv, log_path=log,
+                       parse_line=parse_build_line, check=_phase_check("The compile", log))
+
+
+def _phase_check(what: str, log: Path):
+    def check(code: int) -> None:
+        if code != 0:
+            raise StepFailed(f"{what} of llama.cpp failed (exit code {code}).",
+                             f"The full output is in {log}. A C++ compiler and CMake are needed.")
+    return check
+
+
+_NINJA = re.compile(r"^\[(\d+)/(\d+)\]")
+_MAKE = re.compile(r"^\[\s*(\d+)%\]")
+
+
+def parse_build_line(line: str) -> ProgressEvent | None:
+    """Ninja's "[12/345] …" or Make's "[ 45%] …" -> overall build progress."""
+    if m := _NINJA.match(line):
+        done = int(m.group(1)) / max(1, int(m.group(2)))
+    elif m := _MAKE.match(line):
+        done = int(m.group(1)) / 100
+    else:
+        return None
+    return ProgressEvent(step="build", fraction=_CONFIGURE + (1 - _CONFIGURE) * done,
+                         message=line[m.end():].strip()[:120] or None)
+
+
+def _find_binary(build: Path, name: str) -> Path:
+    for candidate in (build / "bin" / f"{name}{EXE}", build / "bin" / "Release" / f"{name}{EXE}"):
+        if candidate.is_file():
+            return candidate
+    raise StepFailed(f"The build finished but {name} is not in {build / 'bin'}.")
+
+
+def _install(build: Path, target: Path, backend: str) -> None:
+    """Copy the tools into <cache>/<version>-<backend>/bin and stamp the folder as complete."""
+    staging = target.with_name(target.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "bin").mkdir(parents=True)
+    for name in TOOL_NAMES:
+        shutil.copy2(_find_binary(build, name), staging / "bin" / f"{name}{EXE}")
+    stamp = {"llama_cpp_python": LLAMA_CPP_PYTHON_VERSION, "sdist_sha256": SDIST_SHA256,
+             "backend": backend, "platform": platform.platform(), "machine": platform.machine(),
+             "cmake_options": cmake_options(backend), "tools": list(TOOL_NAMES)}
+    atomic_write_text(staging / STAMP, json.dumps(stamp, indent=2) + "\n")
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(staging, target)

@@ -1,0 +1,144 @@
+"""What a GGUF file is, read with the `gguf` package: architecture, size, weight types, and
+whether upstream llama-finetune can train it (only F32 tensors are trained, DESIGN §3)."""
+
+from __future__ import annotations
+
+import collections
+from pathlib import Path
+from typing import Literal
+
+import gguf
+from pydantic import BaseModel
+
+from forge_gui.core.steps import StepFailed
+
+GGLA_MAGIC = b"algg"  # legacy LoRA files: b"ggla" stored little-endian
+GGUF_MAGIC = b"GGUF"
+FLOAT_TYPES = {"F32", "F16", "BF16"}
+
+Trainability = Literal["ready", "convert", "quantized", "not-a-model"]
+
+
+class GGUFInfo(BaseModel):
+    path: Path
+    size_bytes: int
+    general_type: str  # "model" or "adapter"
+    architecture: str
+    name: str | None = None
+    parameters: int
+    tensor_types: dict[str, int]  # type name -> tensor count
+    tensor_names: list[str]
+    file_type: str | None = None
+    context_length: int | None = None
+    vocab_size: int | None = None
+    has_chat_template: bool = False
+
+    @property
+    def trainability(self) -> Trainability:
+        if self.general_type != "model":
+            return "not-a-model"
+        weight_types = set(self.tensor_types)
+        if weight_types <= {"F32"}:
+            return "ready"
+        if weight_types <= FLOAT_TYPES:
+            return "convert"
+        return "quantized"
+
+    def explain_trainability(self) -> str:
+        kind = self.trainability
+        if kind == "ready":
+            return "All weights are F32: llama-finetune can train it as it is."
+        if kind == "convert":
+            return ("The weights are F16/BF16. llama-finetune trains only F32 tensors, so Forge "
+                    f"first converts it losslessly to F32 (about {human_size(self.f32_bytes)}).")
+        if kind == "quantized":
+            quant = ", ".join(sorted(set(self.tensor_types) - FLOAT_TYPES))
+            return (f"The weights are quantized ({quant}). llama-finetune can only train F32 "
+                    "weights, and converting a quantized model back does not restore what "
+                    "quantization lost. Use an unquantized tag of this model (e.g. one ending "
+                    "in -fp16) or the original F16/BF16 GGUF.")
+        return (f"This file is a GGUF {self.general_type}, not a model; choose the base model "
+                "GGUF instead.")
+
+    @property
+    def f32_bytes(self) -> int:
+        return self.parameters * 4
+
+    def training_memory_bytes(self, ctx: int) -> int:
+        """Rough peak RAM of llama-finetune: weights + gradients + 2 AdamW moments (4 x F32
+        model) plus activations, which grow with the context and the vocabulary."""
+        activations = ctx * ((self.vocab_size or 32000) * 3 + 64 * 1024) * 4
+        return self.f32_bytes * 4 + activations + 256 * 1024 * 1024
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def is_ggla(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(4) == GGLA_MAGIC
+
+
+def _value(reader: gguf.GGUFReader, key: str):
+    field = reader.fields.get(key)
+    return field.contents() if field is not None else None
+
+
+def inspect_gguf(path: Path) -> GGUFInfo:
+    """Read a GGUF's header. Raises StepFailed with a plain sentence for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise StepFailed(f"{path} does not exist or is not a file.")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic == GGLA_MAGIC:
+        raise StepFailed(f"{path} is a legacy GGLA LoRA from the old 'finetune' tool.",
+                         "Nothing reads GGLA any more (llama.cpp and Ollama dropped it in 2024). "
+                         "Train again with current tools.")
+    if magic != GGUF_MAGIC:
+        raise StepFailed(f"{path} is not a GGUF file (it starts with {magic!r}).")
+    try:
+        reader = gguf.GGUFReader(path)
+    except (ValueError, OSError) as exc:
+        raise StepFailed(f"{path} is not a readable GGUF file: {exc}") from exc
+    arch = str(_value(reader, "general.architecture") or "unknown")
+    types = collections.Counter(t.tensor_type.name for t in reader.tensors)
+    file_type = _value(reader, "general.file_type")
+    try:
+        file_type_name = gguf.LlamaFileType(file_type).name if file_type is not None else None
+    except ValueError:
+        file_type_name = str(file_type)
+    vocab = _value(reader, f"{arch}.vocab_size")
+    if vocab is None and "tokenizer.ggml.tokens" in reader.fields:
+        vocab = len(reader.fields["tokenizer.ggml.tokens"].data)
+    return GGUFInfo(
+        path=path, size_bytes=path.stat().st_size,
+        general_type=str(_value(reader, "general.type") or "model"),
+        architecture=arch, name=_value(reader, "general.name"),
+        parameters=sum(int(t.n_elements) for t in reader.tensors),
+        tensor_types=dict(types), tensor_names=[t.name for t in reader.tensors],
+        file_type=file_type_name, context_length=_value(reader, f"{arch}.context_length"),
+        vocab_size=int(vocab) if vocab is not None else None,
+        has_chat_template="tokenizer.chat_template" in reader.fields,
+    )
+
+
+def check_same_model(base: GGUFInfo, trained_path: Path) -> GGUFInfo:
+    """The trained file must be a GGUF of the base's architecture with the same tensors."""
+    try:
+        got = inspect_gguf(trained_path)
+    except StepFailed as exc:
+        raise StepFailed(f"llama-finetune did not write a valid model: {exc.message}") from exc
+    if got.architecture != base.architecture:
+        raise StepFailed(f"The trained file is a {got.architecture} model, the base is "
+                         f"{base.architecture}.")
+    if sorted(got.tensor_names) != sorted(base.tensor_names):
+        missing = sorted(set(base.tensor_names) - set(got.tensor_names))[:5]
+        raise StepFailed("The trained file does not hold the base's tensors"
+                         + (f" (missing {', '.join(missing)})." if missing else "."))
+    return got

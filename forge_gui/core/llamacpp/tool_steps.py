@@ -1,0 +1,163 @@
+"""The llama.cpp steps around training: F32 conversion, token preflight, quantize, smoke prompt."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import psutil
+
+from forge_gui.core.events import ProgressEvent
+from forge_gui.core.llamacpp.discover import ToolSet
+from forge_gui.core.llamacpp.gguf_info import GGUFInfo, human_size, inspect_gguf
+from forge_gui.core.process import popen_kwargs
+from forge_gui.core.steps import CancelToken, ProcessStep, ProgressCallback, StepFailed
+
+# A file name for each llama-quantize type Forge offers (any type the tool knows also works).
+COMMON_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")
+MIN_CTX = 16
+
+
+def _gguf_check(path: Path, what: str, log: Path | None):
+    def check(code: int) -> None:
+        hint = f"The tool's output is in {log}." if log else None
+        if code != 0:
+            raise StepFailed(f"{what} failed (exit code {code}).", hint)
+        inspect_gguf(path)  # raises when nothing or no GGUF was written
+    return check
+
+
+def quantize_step(tools: ToolSet, source: Path, out: Path, qtype: str, key: str, label: str,
+                  log: Path | None = None, allow_requantize: bool = False) -> ProcessStep:
+    argv = [str(tools.path("llama-quantize"))]
+    if allow_requantize:
+        argv.append("--allow-requantize")
+    argv += [str(source), str(out), qtype]
+    return ProcessStep(key=key, label=label, argv=argv, cwd=out.parent, outputs=[out],
+                       parse_line=_quantize_progress(key), check=_gguf_check(out, label, log),
+                       log_path=log)
+
+
+_QUANT_LINE = re.compile(r"\[\s*(\d+)/\s*(\d+)\]")
+
+
+def _quantize_progress(key: str):
+    def parse(line: str) -> ProgressEvent | None:
+        m = _QUANT_LINE.search(line)
+        if not m:
+            return None
+        return ProgressEvent(step=key, fraction=int(m.group(1)) / max(1, int(m.group(2))))
+    return parse
+
+
+def convert_to_f32_step(tools: ToolSet, base: GGUFInfo, out: Path, log: Path | None) -> ProcessStep:
+    """F16/BF16 -> F32 is lossless; llama-finetune only trains F32 tensors."""
+    if base.trainability == "quantized":
+        raise StepFailed(f"{base.path.name} cannot be fine-tuned as it is.",
+                         base.explain_trainability())
+    return quantize_step(tools, base.path, out, "F32", "convert",
+                         f"Convert the base to F32 ({human_size(base.f32_bytes)})", log)
+
+
+# --- preflight ----------------------------------------------------------------------------
+
+def count_tokens(tools: ToolSet, model: Path, text: Path, cancel: CancelToken | None = None) -> int:
+    """Exact token count of `text` with the model's own vocabulary (llama-tokenize loads only
+    the vocabulary). Special tokens are not parsed and a BOS is added, as llama-finetune does."""
+    argv = [str(tools.path("llama-tokenize")), "-m", str(model), "-f", str(text), "--ids",
+            "--show-count", "--no-escape", "--log-disable"]
+    kwargs = popen_kwargs()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, **kwargs)
+    try:
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    m = re.search(rb"Total number of tokens:\s*(\d+)", out)
+    if proc.returncode != 0 or not m:
+        tail = err.decode("utf-8", "replace").strip().splitlines()[-3:]
+        raise StepFailed("llama-tokenize could not count the tokens of the training text.",
+                         " ".join(tail) or None)
+    return int(m.group(1))
+
+
+def training_windows(tokens: int, ctx: int) -> int:
+    """Windows llama-finetune cuts the text into: (tokens - ctx - 1) / (ctx / 2) (DESIGN §3)."""
+    stride = max(1, ctx // 2)
+    return max(0, (tokens - ctx - 1) // stride)
+
+
+def train_windows(tokens: int, ctx: int, val_split: float) -> int:
+    return int(training_windows(tokens, ctx) * (1.0 - val_split))
+
+
+def suggest_ctx(tokens: int, val_split: float, wanted_windows: int = 8) -> int | None:
+    """The largest power-of-two context giving at least `wanted_windows` training windows."""
+    ctx = 1 << 20
+    while ctx >= MIN_CTX:
+        if train_windows(tokens, ctx, val_split) >= wanted_windows:
+            return ctx
+        ctx //= 2
+    return None
+
+
+def check_windows(tokens: int, ctx: int, val_split: float) -> int:
+    """Raise StepFailed with a suggested context when the text yields no training window."""
+    windows = training_windows(tokens, ctx)
+    if train_windows(tokens, ctx, val_split) >= 1:
+        return windows
+    better = suggest_ctx(tokens, val_split)
+    hint = (f"Use a shorter context, e.g. --ctx {better}, or add more training data."
+            if better else "Add more training data: there is too little text to train on.")
+    raise StepFailed(f"The training text is {tokens} tokens: at a context of {ctx} that makes "
+                     f"{windows} window(s), leaving nothing to train on "
+                     f"(llama-finetune needs more than {ctx + 1 + ctx // 2} tokens).", hint)
+
+
+def check_memory(base: GGUFInfo, ctx: int, progress: ProgressCallback, step: str) -> int:
+    need = base.training_memory_bytes(ctx)
+    mem = psutil.virtual_memory()
+    if need > mem.total:
+        raise StepFailed(f"Training this model needs about {human_size(need)} of memory; this "
+                         f"computer has {human_size(mem.total)}.",
+                         "Choose a smaller base model or a shorter context.")
+    note = (f"Estimated training memory {human_size(need)} "
+            f"({human_size(mem.available)} free of {human_size(mem.total)})")
+    if need > mem.available:
+        note += " — close other programs first, or training may swap"
+    progress(ProgressEvent(step=step, message=note))
+    return need
+
+
+# --- smoke prompt -------------------------------------------------------------------------
+
+def smoke_step(tools: ToolSet, model: Path, prompt: str, answer: list[str], seed: int,
+               n_predict: int = 48, log: Path | None = None) -> ProcessStep:
+    """One prompt in the training format through llama-completion; the answer lands in
+    `answer` (the step's check fills it from the output it collected)."""
+    lines: list[str] = []
+
+    def collect(line: str) -> ProgressEvent | None:
+        lines.append(line)
+        return None
+
+    def check(code: int) -> None:
+        if code != 0:
+            raise StepFailed(f"llama-completion could not run the model (exit code {code}).",
+                             f"The tool's output is in {log}." if log else None)
+        answer.append(extract_answer("\n".join(lines)))
+
+    argv = [str(tools.path("llama-completion")), "-m", str(model), "-p", prompt,
+            "-n", str(n_predict), "--temp", "0", "--seed", str(seed), "-no-cnv",
+            "--no-display-prompt", "--log-disable", "-r", "### Instruction:", "-c", "512"]
+    return ProcessStep(key="smoke", label="Smoke prompt (llama-completion)", argv=argv,
+                       cwd=model.parent, parse_line=collect, check=check, log_path=log)
+
+
+def extract_answer(output: str) -> str:
+    """The generated text: the completion's output without the stop marker or end marker."""
+    text = output.replace("[end of text]", "")
+    cut = text.find("### Instruction:")
+    return (text[:cut] if cut >= 0 else text).strip()

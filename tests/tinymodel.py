@@ -1,0 +1,143 @@
+"""A tiny random-weight Llama GGUF (and a LoRA for it) that real llama.cpp tools load and train.
+
+The tokenizer is real: it is copied from the vocab-only GGUF that ships in the llama.cpp tree
+(models/ggml-vocab-llama-spm.gguf, kept in tests/data/). Weights are random but deterministic
+by seed, so two calls with the same arguments write the same bytes.
+
+    make_tiny_model(path, dtype="f32" | "f16" | "q8_0", seed=0)
+    make_tiny_lora(path, base_path, rank=4, seed=0)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+VOCAB_GGUF = Path(__file__).parent / "data" / "ggml-vocab-llama-spm.gguf"
+
+N_EMBD = 64
+N_LAYER = 2
+N_HEAD = 4
+N_HEAD_KV = 4
+N_FF = 128
+N_CTX_TRAIN = 1024
+
+_FILE_TYPES = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOSTLY_F16,
+               "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
+
+
+def _copy_tokenizer(writer: gguf.GGUFWriter) -> int:
+    """Copy every tokenizer.* key from the vocab-only GGUF; return the vocabulary size."""
+    reader = gguf.GGUFReader(VOCAB_GGUF)
+    n_vocab = 0
+    for name, field in reader.fields.items():
+        if not name.startswith("tokenizer."):
+            continue
+        value = field.contents()
+        kind = field.types[0]
+        if kind == gguf.GGUFValueType.ARRAY:
+            writer.add_array(name, value)
+            if name == "tokenizer.ggml.tokens":
+                n_vocab = len(value)
+        elif kind == gguf.GGUFValueType.STRING:
+            writer.add_string(name, value)
+        elif kind == gguf.GGUFValueType.BOOL:
+            writer.add_bool(name, value)
+        elif kind == gguf.GGUFValueType.UINT32:
+            writer.add_uint32(name, value)
+        elif kind == gguf.GGUFValueType.INT32:
+            writer.add_int32(name, value)
+        elif kind == gguf.GGUFValueType.FLOAT32:
+            writer.add_float32(name, value)
+    return n_vocab
+
+
+def tiny_tensors(n_vocab: int, seed: int) -> dict[str, np.ndarray]:
+    """name -> float32 array in numpy order (rows = output features)."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape: int) -> np.ndarray:
+        return (rng.standard_normal(shape) * 0.02).astype(np.float32)
+
+    kv = N_EMBD // N_HEAD * N_HEAD_KV
+    tensors = {"token_embd.weight": w(n_vocab, N_EMBD)}
+    for i in range(N_LAYER):
+        tensors.update({
+            f"blk.{i}.attn_norm.weight": np.ones(N_EMBD, np.float32),
+            f"blk.{i}.attn_q.weight": w(N_EMBD, N_EMBD),
+            f"blk.{i}.attn_k.weight": w(kv, N_EMBD),
+            f"blk.{i}.attn_v.weight": w(kv, N_EMBD),
+            f"blk.{i}.attn_output.weight": w(N_EMBD, N_EMBD),
+            f"blk.{i}.ffn_norm.weight": np.ones(N_EMBD, np.float32),
+            f"blk.{i}.ffn_gate.weight": w(N_FF, N_EMBD),
+            f"blk.{i}.ffn_up.weight": w(N_FF, N_EMBD),
+            f"blk.{i}.ffn_down.weight": w(N_EMBD, N_FF),
+        })
+    tensors["output_norm.weight"] = np.ones(N_EMBD, np.float32)
+    tensors["output.weight"] = w(n_vocab, N_EMBD)
+    return tensors
+
+
+def _add_llama_header(writer: gguf.GGUFWriter, name: str) -> None:
+    writer.add_name(name)
+    writer.add_context_length(N_CTX_TRAIN)
+    writer.add_embedding_length(N_EMBD)
+    writer.add_block_count(N_LAYER)
+    writer.add_feed_forward_length(N_FF)
+    writer.add_head_count(N_HEAD)
+    writer.add_head_count_kv(N_HEAD_KV)
+    writer.add_rope_dimension_count(N_EMBD // N_HEAD)
+    writer.add_layer_norm_rms_eps(1e-5)
+
+
+def make_tiny_model(path: Path, dtype: str = "f32", seed: int = 0) -> Path:
+    """Write a tiny Llama GGUF; 2-D weights in `dtype`, norms always F32 (as real models)."""
+    path = Path(path)
+    writer = gguf.GGUFWriter(path, "llama")
+    _add_llama_header(writer, f"forge-tiny-{dtype}")
+    n_vocab = _copy_tokenizer(writer)
+    writer.add_vocab_size(n_vocab)
+    writer.add_file_type(_FILE_TYPES[dtype])
+    for name, data in tiny_tensors(n_vocab, seed).items():
+        if data.ndim == 1 or dtype == "f32":
+            writer.add_tensor(name, data)
+        elif dtype == "f16":
+            writer.add_tensor(name, data.astype(np.float16))
+        else:
+            quant = gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
+            writer.add_tensor(name, quant, raw_shape=quant.shape, raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def make_tiny_lora(path: Path, base_path: Path, rank: int = 4, alpha: float = 8.0,
+                   seed: int = 0) -> Path:
+    """Write a GGUF LoRA adapter for `base_path` (attn_q/attn_v of every block), as
+    llama-export-lora and llama.cpp's adapter loader expect: general.type=adapter,
+    adapter.type=lora, tensors `<weight>.lora_a` (ne=[in, rank]) and `.lora_b` (ne=[rank, out])."""
+    reader = gguf.GGUFReader(base_path)
+    shapes = {t.name: [int(n) for n in t.shape] for t in reader.tensors}  # ne order: [in, out]
+    rng = np.random.default_rng(seed)
+    writer = gguf.GGUFWriter(Path(path), "llama")
+    writer.add_type(gguf.GGUFType.ADAPTER)
+    writer.add_name("forge-tiny-lora")
+    writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
+    for i in range(N_LAYER):
+        for part in ("attn_q", "attn_v"):
+            name = f"blk.{i}.{part}.weight"
+            n_in, n_out = shapes[name]
+            a = (rng.standard_normal((rank, n_in)) * 0.05).astype(np.float32)
+            b = (rng.standard_normal((n_out, rank)) * 0.05).astype(np.float32)
+            writer.add_tensor(f"{name}.lora_a", a)
+            writer.add_tensor(f"{name}.lora_b", b)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return Path(path)
