@@ -1,0 +1,220 @@
+"""One parsed record (a dict) -> the turns of a conversation, or a reason it is rejected.
+
+This is the hot path of validation: it works on plain tuples, not pydantic objects.
+A turn is (role, content, input); `input` is only set for Alpaca's user turn.
+
+Rules (docs/data.md):
+- Alpaca: `instruction` + `output` (+ `input`, `system`). ShareGPT: `conversations` of
+  {from, value}. Chat: `messages` of {role, content}; content may be OpenAI text parts.
+- Consecutive turns of one role are merged (joined by a blank line), with a warning.
+- There must be a user turn and an assistant turn; every answer needs a question before it.
+- A trailing user turn is kept in the data but has no answer to train on (warning).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Turns = tuple[tuple[str, str, "str | None"], ...]
+
+ALPACA_KEYS = frozenset({"instruction", "input", "output", "system"})
+CHAT_KEYS = frozenset({"messages"})
+SHAREGPT_KEYS = frozenset({"conversations", "system"})
+COMMON_KEYS = frozenset({"id"})  # metadata many datasets carry; never trained on
+MESSAGE_KEYS = frozenset({"role", "content", "name", "weight"})
+SHAREGPT_TURN_KEYS = frozenset({"from", "value", "weight"})
+SHAREGPT_ROLES = {
+    "human": "user", "user": "user",
+    "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant", "model": "assistant",
+    "bard": "assistant", "bing": "assistant",
+    "system": "system",
+}
+CHAT_ROLES = {"system": "system", "user": "user", "assistant": "assistant"}
+
+FORMAT_HELP = ("Alpaca (instruction + output), chat (messages) or ShareGPT (conversations)")
+
+
+class Reject(Exception):
+    """The record cannot be used: an error code and one sentence for a person."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class UnknownFormat(Exception):
+    """The record's keys fit none of the formats; reported once per key set."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        super().__init__(keys)
+        self.keys = keys
+
+
+def json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def normalise(obj: Any) -> tuple[str, Turns, frozenset[str], list[tuple[str, str]] | None]:
+    """-> (format, turns, unknown keys, warnings as (code, message) or None). Raises Reject."""
+    if type(obj) is not dict:
+        raise Reject("not_object", f"is a JSON {json_kind(obj)}, not an object with fields.")
+    if "messages" in obj:
+        fmt, turns, extra = "chat", _chat(obj["messages"]), obj.keys() - CHAT_KEYS - COMMON_KEYS
+    elif "conversations" in obj:
+        fmt, extra = "sharegpt", obj.keys() - SHAREGPT_KEYS - COMMON_KEYS
+        turns = _sharegpt(obj["conversations"], obj.get("system"))
+    elif ("instruction" in obj and "output" in obj) or (
+            ("instruction" in obj or "output" in obj) and obj.keys() <= ALPACA_KEYS | COMMON_KEYS):
+        fmt, turns, extra = "alpaca", _alpaca(obj), obj.keys() - ALPACA_KEYS - COMMON_KEYS
+    else:
+        raise UnknownFormat(tuple(sorted(obj)))
+    turns, warnings = _finish(turns)
+    return fmt, turns, frozenset(extra), warnings
+
+
+def _text(value: Any, what: str, required: bool = True) -> str:
+    if type(value) is str:
+        if required and not value.strip():
+            raise Reject("empty_field", f"{what} is empty.")
+        return value
+    raise Reject("wrong_type", f"{what} must be text (a string), not a JSON {json_kind(value)}.")
+
+
+def _alpaca(obj: dict) -> list[tuple[str, str, str | None]]:
+    for key in ("instruction", "output"):
+        if key not in obj:
+            raise Reject("missing_field", f"has no '{key}' field (Alpaca records need "
+                                          f"'instruction' and 'output').")
+    instruction = _text(obj["instruction"], "'instruction'")
+    output = _text(obj["output"], "'output'")
+    raw_input = obj.get("input")
+    inp = None if raw_input is None else _text(raw_input, "'input'", required=False)
+    turns: list[tuple[str, str, str | None]] = []
+    if obj.get("system") is not None:
+        turns.append(("system", _text(obj["system"], "'system'"), None))
+    turns.append(("user", instruction, inp if inp and inp.strip() else None))
+    turns.append(("assistant", output, None))
+    return turns
+
+
+def _content(content: Any, what: str) -> str:
+    if type(content) is str:
+        return _text(content, what)
+    if type(content) is list:  # OpenAI-style parts: [{"type": "text", "text": "..."}]
+        texts = []
+        for n, part in enumerate(content, 1):
+            if type(part) is str:
+                texts.append(part)
+            elif type(part) is dict and part.get("type", "text") == "text" and "text" in part:
+                texts.append(_text(part["text"], f"{what}, part {n},", required=False))
+            elif type(part) is dict:
+                raise Reject("wrong_type", f"{what} has a '{part.get('type')}' part; only text "
+                                           f"parts can be trained on.")
+            else:
+                raise Reject("wrong_type", f"{what}, part {n}, must be an object "
+                                           f"{{\"type\": \"text\", \"text\": ...}}.")
+        return _text("\n".join(texts), what)
+    if content is None:
+        raise Reject("wrong_type", f"{what} has no text (content is null).")
+    raise Reject("wrong_type", f"{what} must be text or a list of text parts, "
+                               f"not a JSON {json_kind(content)}.")
+
+
+def _chat(messages: Any) -> list[tuple[str, str, None]]:
+    if type(messages) is not list:
+        raise Reject("wrong_type", f"'messages' must be a list, not a JSON {json_kind(messages)}.")
+    if not messages:
+        raise Reject("empty_field", "'messages' is an empty list.")
+    turns = []
+    for n, msg in enumerate(messages, 1):
+        if type(msg) is not dict:
+            raise Reject("wrong_type", f"message {n} must be an object with 'role' and "
+                                       f"'content', not a JSON {json_kind(msg)}.")
+        if "role" not in msg:
+            raise Reject("missing_field", f"message {n} has no 'role'.")
+        role = CHAT_ROLES.get(msg["role"]) if type(msg["role"]) is str else None
+        if role is None:
+            raise Reject("unknown_role", f"message {n} has role {msg['role']!r}; "
+                                         f"expected system, user or assistant.")
+        if "content" not in msg:
+            raise Reject("missing_field", f"message {n} ({role}) has no 'content'.")
+        turns.append((role, _content(msg["content"], f"message {n} ({role})"), None))
+    return turns
+
+
+def _sharegpt(conversations: Any, system: Any) -> list[tuple[str, str, None]]:
+    if type(conversations) is not list:
+        raise Reject("wrong_type", f"'conversations' must be a list, not a JSON "
+                                   f"{json_kind(conversations)}.")
+    if not conversations:
+        raise Reject("empty_field", "'conversations' is an empty list.")
+    turns = []
+    if system is not None:
+        turns.append(("system", _text(system, "'system'"), None))
+    for n, msg in enumerate(conversations, 1):
+        if type(msg) is not dict:
+            raise Reject("wrong_type", f"turn {n} must be an object with 'from' and 'value', "
+                                       f"not a JSON {json_kind(msg)}.")
+        if "from" not in msg:
+            raise Reject("missing_field", f"turn {n} has no 'from'.")
+        role = SHAREGPT_ROLES.get(msg["from"]) if type(msg["from"]) is str else None
+        if role is None:
+            raise Reject("unknown_role", f"turn {n} is from {msg['from']!r}; expected "
+                                         f"human, gpt or system.")
+        if "value" not in msg:
+            raise Reject("missing_field", f"turn {n} ({msg['from']}) has no 'value'.")
+        turns.append((role, _text(msg["value"], f"turn {n} ({msg['from']})"), None))
+    return turns
+
+
+def _finish(turns: list) -> tuple[Turns, list[tuple[str, str]] | None]:
+    """Merge runs of one role, check the order of questions and answers."""
+    warnings = None
+    merged: list = []
+    for turn in turns:
+        if merged and merged[-1][0] == turn[0]:
+            role, content, inp = merged[-1]
+            merged[-1] = (role, f"{content}\n\n{turn[1]}", inp or turn[2])
+            if warnings is None:
+                warnings = []
+            if not any(code == "merged_turns" for code, _ in warnings):
+                warnings.append(("merged_turns", f"has consecutive {role} turns; they are "
+                                                 f"joined into one, separated by a blank line."))
+        else:
+            merged.append(turn)
+    roles = [t[0] for t in merged]
+    if "user" not in roles:
+        raise Reject("no_user_turn", "has no user turn (no question to learn from).")
+    if "assistant" not in roles:
+        raise Reject("no_assistant_turn", "has no assistant turn (no answer to learn from).")
+    question = False
+    for n, role in enumerate(roles, 1):
+        if role == "user":
+            question = True
+        elif role == "assistant":
+            if not question:
+                raise Reject("turn_order", f"turn {n} is an answer with no user turn before it.")
+            question = False
+        elif question:
+            raise Reject("turn_order", f"turn {n} is a system message between a question and "
+                                       f"its answer.")
+    if roles[-1] == "system":
+        raise Reject("turn_order", "ends with a system message that has no exchange after it.")
+    if roles[-1] == "user":
+        warnings = warnings or []
+        warnings.append(("ends_with_user_turn", "ends with a user turn that has no answer; "
+                                                "that last turn is not used for training."))
+    return tuple(merged), warnings

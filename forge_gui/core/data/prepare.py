@@ -1,0 +1,122 @@
+"""Prepared training text: every valid record rendered, optionally a seeded held-out share.
+
+Refuses input with invalid records (nothing is written), writes atomically, never writes
+over an input file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from pathlib import Path
+from typing import Callable
+
+from forge_gui.core.atomic import atomic_open, same_file
+from forge_gui.core.data.models import (DataInputError, DataInvalid, PrepareResult,
+                                        ValidationOptions, ValidationReport)
+from forge_gui.core.data.render import SAMPLE_SEPARATOR, render_turns
+from forge_gui.core.data.scan import Scanner
+from forge_gui.core.data.sources import expand_paths
+from forge_gui.core.events import ProgressEvent
+from forge_gui.core.steps import CancelToken
+
+FORMATS = ("llama.cpp",)
+Progress = Callable[[ProgressEvent], None]
+
+
+def val_path_for(out: Path) -> Path:
+    """train.txt -> train.val.txt"""
+    return out.with_name(f"{out.stem}.val{out.suffix or '.txt'}")
+
+
+def prepare_training_data(paths: list[Path], out: Path, *,
+                          options: ValidationOptions | None = None, fmt: str = "llama.cpp",
+                          val_fraction: float = 0.0, seed: int = 42,
+                          progress: Progress | None = None,
+                          cancel: CancelToken | None = None) -> PrepareResult:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError("val_fraction must be at least 0 and less than 1")
+    paths = [Path(p) for p in paths]
+    out = Path(out)
+    val_out = val_path_for(out) if val_fraction > 0 else None
+    inputs, _ = expand_paths(paths)
+    for target in filter(None, (out, val_out)):
+        for source in inputs:
+            if same_file(source, target):
+                raise DataInputError(f"{target} is one of the input files; choose another "
+                                     f"output file (Forge never writes over your data).")
+
+    held_out = 0
+    choose = None
+    if val_fraction > 0:
+        # A first pass counts the records so exactly round(n * f) are held out.
+        first = Scanner(paths, options, _scaled(progress, 0.0, 0.5), cancel, step="prepare")
+        for _ in first.records():
+            pass
+        _refuse_invalid(first.report, paths)
+        n = first.report.valid
+        k = min(max(1, round(n * val_fraction)), n - 1) if n >= 2 else 0
+        choose = _selection_sampler(n, k, seed)
+        progress = _scaled(progress, 0.5, 1.0)
+
+    scanner = Scanner(paths, options, progress, cancel, step="prepare")
+    samples = 0
+    with contextlib.ExitStack() as stack:
+        train = stack.enter_context(atomic_open(out, "w"))
+        val = stack.enter_context(atomic_open(val_out, "w")) if val_out else None
+        for _file, _line, turns in scanner.records():
+            text = render_turns(turns)
+            if choose is not None and choose():
+                val.write(SAMPLE_SEPARATOR + text if held_out else text)
+                held_out += 1
+            else:
+                train.write(SAMPLE_SEPARATOR + text if samples else text)
+                samples += 1
+        _refuse_invalid(scanner.report, paths)  # raising here discards both temp files
+    return PrepareResult(out=out, val_out=val_out, samples=samples, held_out=held_out,
+                         bytes=out.stat().st_size, report=scanner.report)
+
+
+def _refuse_invalid(report: ValidationReport, paths: list[Path]) -> None:
+    if report.ok:
+        return
+    first = report.errors[0] if report.errors else None
+    where = f" First: {first.file}:{first.line} {first.code}: {first.message}" if first else ""
+    if report.valid == 0 and report.invalid == 0:
+        message = f"No training records were found.{where}"
+    else:
+        total = report.valid + report.invalid
+        message = f"{report.invalid} of {total} records are invalid; nothing was written.{where}"
+    shown = " ".join(str(p) for p in paths)
+    raise DataInvalid(message, report,
+                      hint=f"Run: forge-cli validate-training-data {shown} to see every problem.")
+
+
+def _selection_sampler(n: int, k: int, seed: int) -> Callable[[], bool]:
+    """Knuth's selection sampling: exactly k of n records, in one pass, seeded."""
+    rng = random.Random(seed)
+    state = {"seen": 0, "picked": 0}
+
+    def choose() -> bool:
+        remaining = n - state["seen"]
+        state["seen"] += 1
+        if remaining > 0 and rng.random() * remaining < k - state["picked"]:
+            state["picked"] += 1
+            return True
+        return False
+
+    return choose
+
+
+def _scaled(progress: Progress | None, start: float, end: float) -> Progress | None:
+    if progress is None:
+        return None
+
+    def report(event: ProgressEvent) -> None:
+        if event.fraction is not None:
+            event = event.model_copy(update={"fraction": start + (end - start) * event.fraction})
+        progress(event)
+
+    return report

@@ -1,0 +1,439 @@
+"""Read every record of the input once, streaming, and build the validation report.
+
+`Scanner.records()` yields the valid records as (file, line, turns) while it fills in
+`Scanner.report`; validation, iteration and prepare all drive it. Memory stays flat in the
+size of the input: JSONL is read line by line in binary, issues beyond `max_issues` are only
+counted, duplicates are tracked in a bounded table of hashes, percentiles come from a
+fixed-size reservoir.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from array import array
+from collections import Counter
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import orjson
+
+from forge_gui.core.data import mapping, render
+from forge_gui.core.data.models import (FileReport, Issue, Stats, UnknownSchema,
+                                        ValidationOptions, ValidationReport)
+from forge_gui.core.data.normalise import Reject, Turns, UnknownFormat, normalise
+from forge_gui.core.data.sources import BOM, JsonProblem, expand_paths, loads, sniff
+from forge_gui.core.events import ProgressEvent
+from forge_gui.core.steps import CancelToken
+
+PROGRESS_EVERY = 2 * 1024 * 1024  # bytes between progress events and cancel checks
+RESERVOIR = 100_000  # samples kept for length percentiles (exact below this many records)
+MAX_SCHEMAS = 100
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+class _SeenHashes:
+    """Open-addressing set of 64-bit record hashes with where each was first seen.
+
+    Grows up to `max_slots` (16 bytes a slot); when full, new records are still compared with
+    the ones stored but no longer added, and the report says so.
+    """
+
+    def __init__(self, max_slots: int = 1 << 21) -> None:
+        self.max_slots = max_slots
+        self.full = False
+        self._reset(1 << 12)
+
+    def _reset(self, slots: int) -> None:
+        self.slots = slots
+        self.mask = slots - 1
+        self.keys = array("q", bytes(8 * slots))
+        self.where = array("q", bytes(8 * slots))
+        self.count = 0
+
+    def check_add(self, key: int, where: int) -> int | None:
+        key = key or 1  # 0 marks an empty slot
+        keys, mask = self.keys, self.mask
+        slot = key & mask
+        while True:
+            found = keys[slot]
+            if found == key:
+                return self.where[slot]
+            if found == 0:
+                break
+            slot = (slot + 1) & mask
+        if self.full:
+            return None
+        keys[slot] = key
+        self.where[slot] = where
+        self.count += 1
+        if self.count * 10 > self.slots * 7:
+            self._grow()
+        return None
+
+    def _grow(self) -> None:
+        if self.slots * 2 > self.max_slots:
+            self.full = True
+            return
+        old = [(k, w) for k, w in zip(self.keys, self.where) if k]
+        self._reset(self.slots * 2)
+        for k, w in old:
+            self.check_add(k, w)
+
+
+class Scanner:
+    def __init__(self, paths: list[Path], options: ValidationOptions | None = None,
+                 progress: Callable[[ProgressEvent], None] | None = None,
+                 cancel: CancelToken | None = None, step: str = "validate") -> None:
+        self.options = options or ValidationOptions()
+        self.progress = progress
+        self.cancel = cancel
+        self.step = step
+        self.files, skipped = expand_paths(paths)
+        self.report = ValidationReport(skipped_paths=skipped)
+        self.total_bytes = sum(_size(p) for p in self.files) or 1
+        self.done_bytes = 0
+        self._next_tick = PROGRESS_EVERY
+        self._errors: list[tuple] = []
+        self._warnings: list[tuple] = []
+        self._error_counts: Counter = Counter()
+        self._omitted: Counter = Counter()
+        self._warning_counts: Counter = Counter()
+        self._seen = _SeenHashes()
+        self._lengths = array("q")
+        self._rng = random.Random(0)
+        self._schemas: dict[tuple[str, ...], list] = {}  # keys -> [file, line, count, sample]
+        self._extra_keys: dict[tuple[str, frozenset], list] = {}  # (file, keys) -> [line, n]
+        self._formats: Counter = Counter()
+        self._chars = {"system": 0, "user": 0, "input": 0, "assistant": 0}
+        self._turns = self._exchanges = self._rendered = self._dups = 0
+
+    # --- issues -------------------------------------------------------------------------
+
+    def _issue(self, kind: str, file: str, line: int, code: str, message: str) -> None:
+        store, counts = ((self._errors, self._error_counts) if kind == "error"
+                         else (self._warnings, self._warning_counts))
+        counts[code] += 1
+        self._store(kind, (file, line, code, message))
+
+    def _store(self, kind: str, issue: tuple) -> None:
+        store = self._errors if kind == "error" else self._warnings
+        limit = self.options.max_issues
+        if limit is None or len(store) < limit:
+            store.append(issue)
+        else:
+            self._omitted[kind] += 1
+
+    def error(self, file: str, line: int, code: str, message: str) -> None:
+        self._issue("error", file, line, code, message)
+
+    def warn(self, file: str, line: int, code: str, message: str) -> None:
+        self._issue("warning", file, line, code, message)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _tick(self, nbytes: int) -> None:
+        self.done_bytes += nbytes
+        if self.done_bytes >= self._next_tick:
+            self._next_tick = self.done_bytes + PROGRESS_EVERY
+            if self.cancel is not None:
+                self.cancel.raise_if_cancelled()
+            if self.progress is not None:
+                done_mb, total_mb = self.done_bytes / 1e6, self.total_bytes / 1e6
+                self.progress(ProgressEvent(
+                    step=self.step, fraction=min(1.0, self.done_bytes / self.total_bytes),
+                    message=f"Read {done_mb:.0f} of {total_mb:.0f} MB"))
+
+    def records(self) -> Iterator[tuple[str, int, Turns]]:
+        """Valid records as (file, line, turns); the report is complete once exhausted."""
+        if self.cancel is not None:
+            self.cancel.raise_if_cancelled()
+        for index, path in enumerate(self.files):
+            name = str(path)
+            file_report = FileReport(path=name)
+            self.report.files.append(file_report)
+            errors_before = sum(self._error_counts.values())
+            try:
+                with open(path, "rb") as fh:
+                    kind = sniff(fh.read(4096))
+                    fh.seek(0)
+                    if kind == "binary":
+                        self.error(name, 0, "binary_file", "This is not a text file "
+                                   "(binary data); training data must be JSONL or JSON text.")
+                    elif kind == "utf16":
+                        self.error(name, 0, "invalid_utf8", "This file is saved as UTF-16; "
+                                   "save it as UTF-8 and try again.")
+                    elif kind == "array":
+                        file_report.format = "json-array"
+                        yield from self._read_array(fh, name, index, file_report)
+                    else:
+                        file_report.format = "jsonl"
+                        yield from self._read_lines(fh, name, index, file_report)
+            except OSError as exc:
+                self.error(name, 0, "unreadable", f"Cannot read this file: {exc.strerror}.")
+            if file_report.records == 0 and sum(self._error_counts.values()) == errors_before:
+                self.warn(name, 0, "empty_file", "This file has no records (it is empty or "
+                                                 "has only blank lines).")
+            self._tick(0)
+        self._finish()
+
+    def _read_lines(self, fh, name: str, index: int, file_report: FileReport):
+        limit = self.options.max_line_bytes
+        readline = fh.readline
+        handle = self._handle
+        tick = self._tick
+        line = 0
+        raw = readline(limit + 1)
+        if raw.startswith(BOM):
+            tick(len(BOM))
+            raw = raw[len(BOM):]
+        if name.lower().endswith(".json") and raw.strip() == b"{":
+            yield from self._read_single_object(fh, name, index, file_report, raw)
+            return
+        while raw:
+            line += 1
+            tick(len(raw))
+            if len(raw) > limit and raw[-1:] != b"\n":
+                self._skip_long_line(fh, name, line, len(raw), file_report)
+            elif not raw.isspace():
+                result = handle(raw, name, index, line, file_report)
+                if result is not None:
+                    yield result
+            raw = readline(limit + 1)
+
+    def _skip_long_line(self, fh, name: str, line: int, nbytes: int, file_report) -> None:
+        while True:  # skip the rest of the line without holding it in memory
+            chunk = fh.readline(1 << 20)
+            nbytes += len(chunk)
+            self._tick(len(chunk))
+            if not chunk or chunk[-1:] == b"\n":
+                break
+        file_report.records += 1
+        file_report.invalid += 1
+        self.report.invalid += 1
+        self.error(name, line, "line_too_long",
+                   f"This line is {nbytes / 1e6:.1f} MB, over the limit of "
+                   f"{self.options.max_line_bytes / 1e6:.1f} MB; it was not read.")
+
+    def _read_single_object(self, fh, name, index, file_report, first: bytes):
+        """A .json file holding one pretty-printed object: one record at line 1."""
+        data = first + fh.read(self.options.max_array_bytes)
+        self._tick(len(data) - len(first))
+        result = self._handle(data, name, index, 1, file_report)
+        if result is not None:
+            yield result
+
+    def _read_array(self, fh, name: str, index: int, file_report: FileReport):
+        limit = self.options.max_array_bytes
+        data = fh.read(limit + 1)
+        self._tick(len(data))
+        if len(data) > limit:
+            self.error(name, 0, "file_too_large",
+                       f"This JSON array is over {limit / 1e6:.0f} MB, too large to read at "
+                       f"once; convert it to JSONL (one record per line).")
+            return
+        if data.startswith(BOM):
+            data = data[len(BOM):]
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            self.error(name, data.count(b"\n", 0, exc.start) + 1, "invalid_utf8",
+                       "This line is not valid UTF-8 text; save the file as UTF-8.")
+            return
+        check_text = re.search(r"\\u[dD][89a-fA-F]", text) is not None
+        decoder = json.JSONDecoder()
+        pos = _WS.match(text, text.index("[") + 1).end()
+        line, last, element = 1, 0, 0
+        while pos < len(text) and text[pos] != "]":
+            element += 1
+            line += text.count("\n", last, pos)
+            last = pos
+            try:
+                obj, pos = decoder.raw_decode(text, pos)
+            except json.JSONDecodeError as exc:
+                file_report.records += 1
+                file_report.invalid += 1
+                self.report.invalid += 1
+                self.error(name, exc.lineno, "invalid_json",
+                           f"Element {element} is not valid JSON: {exc.msg} (column "
+                           f"{exc.colno}); the rest of the file was not read.")
+                return
+            result = self._handle(obj, name, index, line, file_report, element, check_text)
+            if result is not None:
+                yield result
+            pos = _WS.match(text, pos).end()
+            if pos < len(text) and text[pos] == ",":
+                pos = _WS.match(text, pos + 1).end()
+            elif pos < len(text) and text[pos] != "]":
+                self.error(name, line + text.count("\n", last, pos), "invalid_json",
+                           f"Expected ',' or ']' after element {element}; the rest of the "
+                           f"file was not read.")
+                return
+        if pos >= len(text):
+            self.error(name, line + text.count("\n", last), "invalid_json",
+                       "The JSON array is not closed with ']' (the file is cut off?).")
+
+    # --- one record ---------------------------------------------------------------------
+
+    def _handle(self, raw: Any, name: str, index: int, line: int, file_report: FileReport,
+                element: int | None = None, check_text: bool = False):
+        file_report.records += 1
+        where = f"Element {element}" if element else "The record"
+        try:
+            if element is None:
+                obj = loads(raw)
+            else:
+                obj = raw
+                if check_text:
+                    try:
+                        orjson.dumps(obj)
+                    except TypeError:
+                        raise JsonProblem("invalid_utf8", "contains an escape like \\ud800 for "
+                                          "half of a character (an unpaired surrogate).")
+            map_warnings = None
+            if self.options.field_map:
+                obj, map_warnings = mapping.apply_map(obj, self.options.field_map)
+            fmt, turns, extra, warnings = normalise(obj)
+            if extra and self.options.strict:
+                raise Reject("unknown_keys", f"has keys that are not used for training: "
+                                             f"{', '.join(sorted(extra))} (--strict).")
+        except (JsonProblem, Reject) as exc:
+            file_report.invalid += 1
+            self.report.invalid += 1
+            self.error(name, line, exc.code, _sentence(where, exc.message))
+            return None
+        except UnknownFormat as exc:
+            file_report.invalid += 1
+            self.report.invalid += 1
+            self._error_counts["unknown_format"] += 1
+            schema = self._schemas.get(exc.keys)
+            if schema is not None:
+                schema[2] += 1
+            elif len(self._schemas) < MAX_SCHEMAS:
+                self._schemas[exc.keys] = [name, line, 1, obj]
+            else:  # too many shapes to explain one by one
+                self._store("error", (name, line, "unknown_format",
+                                      f"{where} has the keys {', '.join(exc.keys)}; expected "
+                                      f"{mapping.EXPECTED}."))
+            return None
+        file_report.valid += 1
+        self.report.valid += 1
+        if extra:
+            seen = self._extra_keys.get((name, extra))
+            if seen is None:
+                self._extra_keys[(name, extra)] = [line, 1]
+            else:
+                seen[1] += 1
+        if warnings or map_warnings:
+            for code, message in [*(warnings or ()), *(map_warnings or ())]:
+                self.warn(name, line, code, _sentence(where, message))
+        self._count(fmt, turns, name, index, line, where)
+        return name, line, turns
+
+    def _count(self, fmt: str, turns: Turns, name: str, index: int, line: int, where: str):
+        self._formats[fmt] += 1
+        chars = self._chars
+        self._turns += len(turns)
+        for role, content, inp in turns:
+            chars[role] += len(content)
+            if inp:
+                chars["input"] += len(inp)
+            if role == "assistant":
+                self._exchanges += 1
+        length = render.rendered_length(turns)
+        self._rendered += length
+        if length > self.options.very_long_chars:
+            self.warn(name, line, "very_long",
+                      f"{where} is {length:,} characters of training text (about "
+                      f"{length // 4:,} tokens), over {self.options.very_long_chars:,}; it "
+                      f"will be cut into several training windows.")
+        lengths = self._lengths
+        n = self.report.valid
+        if len(lengths) < RESERVOIR:
+            lengths.append(length)
+        else:
+            slot = self._rng.randrange(n)
+            if slot < RESERVOIR:
+                lengths[slot] = length
+        earlier = self._seen.check_add(hash(turns), (index << 40) | line)
+        if earlier is not None:
+            self._dups += 1
+            other = self.files[earlier >> 40]
+            self.warn(name, line, "duplicate",
+                      f"{where} is the same conversation as line {earlier & ((1 << 40) - 1)}"
+                      f"{'' if str(other) == name else ' of ' + str(other)}.")
+
+    # --- the report ---------------------------------------------------------------------
+
+    def _finish(self) -> None:
+        report = self.report
+        schema_issues = []
+        for keys, (file, line, count, sample) in self._schemas.items():
+            suggested = mapping.suggest_map(sample) if type(sample) is dict else None
+            explanation = (f"{count} record{'s' if count != 1 else ''} (first: line {line}) "
+                           f"have the keys {', '.join(keys)}, which fit none of the formats "
+                           f"Forge reads ({mapping.EXPECTED}).")
+            if suggested:
+                explanation += (f" They can be read as Alpaca records with "
+                                f"--map {mapping.format_map(suggested)}")
+            else:
+                explanation += (" Rename fields with --map new=old, e.g. "
+                                "--map instruction=prompt,output=completion")
+            report.unknown_schemas.append(UnknownSchema(
+                file=file, first_line=line, records=count, keys=list(keys),
+                expected=mapping.EXPECTED, suggested_map=suggested, explanation=explanation))
+            schema_issues.append(Issue(file=file, line=line, code="unknown_format",
+                                       message=explanation))
+        for (file, keys), (line, count) in self._extra_keys.items():
+            plural = "s" if count != 1 else ""
+            self.warn(file, line, "unknown_keys",
+                      f"{count} record{plural} (first: line {line}) have keys that are not "
+                      f"used for training: {', '.join(sorted(keys))}; they are ignored "
+                      f"(--strict makes this an error).")
+        if report.valid == 0 and not self._error_counts:
+            first = str(self.files[0]) if self.files else ""
+            self.error(first, 0, "no_records", "No training records were found in the input.")
+        report.errors = schema_issues + [Issue(file=f, line=l, code=c, message=m)
+                                         for f, l, c, m in self._errors]
+        report.warnings = [Issue(file=f, line=l, code=c, message=m)
+                           for f, l, c, m in self._warnings]
+        report.error_counts = dict(self._error_counts.most_common())
+        report.warning_counts = dict(self._warning_counts.most_common())
+        report.errors_omitted = self._omitted["error"]
+        report.warnings_omitted = self._omitted["warning"]
+        report.stats = self._stats()
+
+    def _stats(self) -> Stats:
+        lengths = sorted(self._lengths)
+        percentiles: dict[str, int] = {}
+        if lengths:
+            for name, q in (("min", 0), ("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)):
+                percentiles[name] = lengths[min(len(lengths) - 1, len(lengths) * q // 100)]
+        return Stats(
+            records=self.report.valid, turns=self._turns, exchanges=self._exchanges,
+            formats=dict(self._formats), chars=dict(self._chars),
+            rendered_chars=self._rendered, approx_tokens=approx_tokens(self._rendered),
+            length_percentiles=percentiles,
+            token_percentiles={k: approx_tokens(v) for k, v in percentiles.items()},
+            duplicates=self._dups)
+
+
+def approx_tokens(chars: int) -> int:
+    """About four characters a token for English text with common vocabularies."""
+    return (chars + 3) // 4
+
+
+def _sentence(where: str, message: str) -> str:
+    first = message.split(" ", 1)[0]
+    if first in ("is", "has", "ends", "contains", "must"):
+        return f"{where} {message}"
+    return f"{where}: {message[0].upper()}{message[1:]}" if where != "The record" else \
+        f"{message[0].upper()}{message[1:]}"
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0

@@ -1,0 +1,91 @@
+"""Which files an input path stands for, and how to read their bytes into JSON values.
+
+Folders: every *.jsonl and *.json inside, recursively, in sorted order; everything else is
+listed as skipped with the reason. A file named explicitly is always read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import orjson
+
+from forge_gui.core.data.models import DataInputError, SkippedPath
+
+DATA_SUFFIXES = (".jsonl", ".json")
+BOM = b"\xef\xbb\xbf"
+_CONTROL_BYTES = [b for b in range(32) if b not in (9, 10, 13)]
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+def expand_paths(paths: list[Path]) -> tuple[list[Path], list[SkippedPath]]:
+    files: list[Path] = []
+    skipped: list[SkippedPath] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for root, dirs, names in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    child = Path(root) / name
+                    if name.startswith("."):
+                        skipped.append(SkippedPath(path=str(child), reason="hidden file"))
+                    elif child.suffix.lower() in DATA_SUFFIXES:
+                        files.append(child)
+                    else:
+                        skipped.append(SkippedPath(path=str(child),
+                                                   reason="not a .jsonl or .json file"))
+        elif path.is_file():
+            files.append(path)
+        elif path.exists():
+            raise DataInputError(f"{path} is neither a file nor a folder.")
+        else:
+            raise DataInputError(f"{path} does not exist.")
+    return files, skipped
+
+
+class JsonProblem(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def explain_json_error(raw: bytes, exc: Exception) -> JsonProblem:
+    """orjson's error -> our code and a sentence; `raw` is the line (or element) text."""
+    text = str(exc)
+    column = getattr(exc, "colno", None)
+    where = f" (column {column})" if column else ""
+    if "UTF-8" in text and "surrogate" in text and not _SURROGATE_ESCAPE.search(raw):
+        return JsonProblem("invalid_utf8", f"is not valid UTF-8 text{where}; save the file "
+                                           f"as UTF-8.")
+    if "surrogate" in text:
+        return JsonProblem("invalid_utf8", "contains an escape like \\ud800 for half of a "
+                                           "character (an unpaired surrogate), which is not text.")
+    if b"\x00" in raw:
+        return JsonProblem("invalid_json", "contains a NUL byte; is this a binary file?")
+    if "unexpected end of data" in text:
+        return JsonProblem("invalid_json", "ends before the JSON value is complete "
+                                           "(the line is cut off).")
+    reason = text.split(": line ")[0]
+    return JsonProblem("invalid_json", f"is not valid JSON: {reason}{where}.")
+
+
+def loads(raw: bytes):
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise explain_json_error(raw, exc) from None
+
+
+def sniff(head: bytes) -> str:
+    """'utf16', 'binary', 'array' or 'lines' from the first bytes of a file."""
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf16"
+    control = sum(head.count(bytes([b])) for b in _CONTROL_BYTES)
+    if control > max(4, len(head) // 50):
+        return "binary"
+    stripped = head[len(BOM):] if head.startswith(BOM) else head
+    return "array" if stripped.lstrip()[:1] == b"[" else "lines"
