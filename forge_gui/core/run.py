@@ -49,6 +49,9 @@ class RunSettings(BaseModel):
     tools_dir: Path | None = None
     ollama_host: str | None = None
     smoke_prompt: str = "Say hello in one sentence."
+    # Register an existing fine-tune (forge-cli retrain): a GGUF, GGUF LoRA or PEFT folder.
+    adapter: Path | None = None
+    use_adapter: bool = False  # ADAPTER instead of merging, where the Ollama server allows it
 
 
 class StepRecord(BaseModel):
@@ -80,6 +83,8 @@ class RunArtifacts(BaseModel):
     train_loss_last: float | None = None
     val_loss_last: float | None = None
     finish_command: str | None = None  # how to register by hand when Ollama was not reached
+    adapter_file: Path | None = None  # the adapter as resolved (a folder may name one file)
+    route: str | None = None  # how it reaches Ollama: from-file / merge / adapter
 
 
 class RunRecord(BaseModel):
