@@ -1,0 +1,289 @@
+"""Page 1 — the training data: drop or browse, validated in the background."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
+                               QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit,
+                               QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
+                               QTabWidget, QVBoxLayout)
+
+from forge_gui.gui import backend
+from forge_gui.gui.pages import ForgePage
+from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.widgets.drop_zone import DropZone
+
+PREVIEW_RECORDS = 3
+
+
+def parse_field_map(text: str) -> dict[str, str]:
+    """'instruction=question, output=answer' -> {'instruction': 'question', 'output': 'answer'}."""
+    result = {}
+    for part in text.replace(";", ",").split(","):
+        if "=" in part:
+            new, old = (p.strip() for p in part.split("=", 1))
+            if new and old:
+                result[new] = old
+    return result
+
+
+class DataPage(ForgePage):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setTitle("Training data")
+        self.setSubTitle("Drop JSONL or JSON files (Alpaca, chat messages or ShareGPT), or folders "
+                         "holding them. Nothing you give is changed.")
+        self.paths: list[Path] = []
+        self.report = None
+        self.previews: list[str] = []
+        self._task: BackgroundTask | None = None
+        self._last_dir: str | None = None
+
+        self.drop_zone = DropZone("Drop training data files or folders here")
+        self.drop_zone.paths_dropped.connect(self.add_paths)
+        self.files = QListWidget()
+        self.files.setAccessibleName("Chosen data files and folders")
+        self.files.setMaximumHeight(70)
+        add_files = QPushButton("Add &files…")
+        add_files.setAccessibleName("Add data files")
+        add_files.clicked.connect(self._browse_files)
+        add_folder = QPushButton("Add f&older…")
+        add_folder.setAccessibleName("Add a data folder")
+        add_folder.clicked.connect(self._browse_folder)
+        remove = QPushButton("&Remove")
+        remove.setAccessibleName("Remove the selected data path")
+        remove.clicked.connect(self._remove_selected)
+        self.field_map_edit = QLineEdit()
+        self.field_map_edit.setAccessibleName("Field mapping")
+        self.field_map_edit.setPlaceholderText("e.g. instruction=question, output=answer")
+        self.field_map_edit.editingFinished.connect(self._field_map_changed)
+        self.held_out = QDoubleSpinBox()
+        self.held_out.setAccessibleName("Held-out share of records for evaluation")
+        self.held_out.setRange(0, 50)
+        self.held_out.setSuffix(" %")
+        self.held_out.setDecimals(0)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Validation progress")
+        self.stop_button = QPushButton("&Stop")
+        self.stop_button.setAccessibleName("Stop validation")
+        self.stop_button.clicked.connect(self.stop_validation)
+        self.summary = QLabel("No data yet.")
+        self.summary.setWordWrap(True)
+        self.summary.setAccessibleName("Validation summary")
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.errors = QTableWidget(0, 4)
+        self.errors.setAccessibleName("Errors: double-click a row to see the line")
+        self.errors.setHorizontalHeaderLabels(["File", "Line", "Code", "Problem"])
+        self.errors.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
+        self.errors.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.errors.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.errors.cellDoubleClicked.connect(self.show_error_line)
+        self.warnings = QListWidget()
+        self.warnings.setAccessibleName("Warnings")
+        self.stats = QPlainTextEdit()
+        self.stats.setReadOnly(True)
+        self.stats.setAccessibleName("Statistics")
+        self.preview = QPlainTextEdit()
+        self.preview.setReadOnly(True)
+        self.preview.setAccessibleName("Preview of the training text")
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Validation results")
+        self.tabs.addTab(self.preview, "Preview (as the trainer sees it)")
+        self.tabs.addTab(self.errors, "Errors")
+        self.tabs.addTab(self.warnings, "Warnings")
+        self.tabs.addTab(self.stats, "Statistics")
+
+        buttons = QHBoxLayout()
+        for b in (add_files, add_folder, remove):
+            buttons.addWidget(b)
+        buttons.addStretch()
+        form = QFormLayout()
+        form.addRow("Field &mapping:", self.field_map_edit)
+        form.addRow("&Held out for evaluation:", self.held_out)
+        bar = QHBoxLayout()
+        bar.addWidget(self.progress, 1)
+        bar.addWidget(self.stop_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.drop_zone)
+        layout.addWidget(self.files)
+        layout.addLayout(buttons)
+        layout.addLayout(form)
+        layout.addLayout(bar)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.tabs, 1)
+        self._set_busy(False)
+
+    # -- choosing data ---------------------------------------------------------------------
+    def initializePage(self) -> None:
+        settings = self.forge().app_settings
+        self._last_dir = settings.last_data_dir
+
+    def _browse_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Add training data", self._last_dir or "",
+                                                "Training data (*.jsonl *.json);;All files (*)")
+        self.add_paths([Path(f) for f in files])
+
+    def _browse_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of training data",
+                                                  self._last_dir or "")
+        if folder:
+            self.add_paths([Path(folder)])
+
+    def add_paths(self, paths: list[Path]) -> None:
+        new = [Path(p) for p in paths if Path(p) not in self.paths]
+        if not new:
+            return
+        self.paths.extend(new)
+        self._last_dir = str(new[-1] if new[-1].is_dir() else new[-1].parent)
+        self._refresh_files()
+        self.start_validation()
+
+    def _remove_selected(self) -> None:
+        row = self.files.currentRow()
+        if row >= 0:
+            del self.paths[row]
+            self._refresh_files()
+            self.start_validation()
+
+    def _refresh_files(self) -> None:
+        self.files.clear()
+        self.files.addItems([str(p) for p in self.paths])
+
+    def _field_map_changed(self) -> None:
+        if self.paths:
+            self.start_validation()
+
+    # -- validation in the background ------------------------------------------------------
+    def start_validation(self) -> None:
+        self.stop_validation()
+        self.report, self.previews = None, []
+        self._show_report()
+        if not self.paths:
+            self.summary.setText("No data yet.")
+            self.completeChanged.emit()
+            return
+        paths, field_map = list(self.paths), parse_field_map(self.field_map_edit.text())
+
+        def work(progress, cancel):
+            report = backend.validate(paths, field_map, progress, cancel)
+            previews = backend.preview(paths, field_map, PREVIEW_RECORDS) if report.valid else []
+            return report, previews
+
+        task = BackgroundTask(work, self)
+        # each handler checks it is about the current task: a stopped one may still report
+        task.progress.connect(lambda ev: self._on_progress(task, ev))
+        task.succeeded.connect(lambda result: self._on_validated(task, result))
+        task.failed.connect(lambda exc: self._on_stopped(task, f"Validation failed: {exc}"))
+        task.cancelled.connect(lambda: self._on_stopped(task, "Validation stopped. Add data or "
+                                                        "press Enter in the field mapping to start again."))
+        self._task = task
+        self._set_busy(True)
+        self.summary.setText("Checking every record…")
+        task.start()
+        self.completeChanged.emit()
+
+    def stop_validation(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+            self._set_busy(False)
+
+    @property
+    def validating(self) -> bool:
+        return self._task is not None
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.stop_button.setVisible(busy)
+        self.progress.setValue(0)
+
+    def _on_progress(self, task, event) -> None:
+        if task is not self._task:
+            return
+        if event.fraction is not None:
+            self.progress.setValue(int(event.fraction * 100))
+
+    def _on_stopped(self, task, text: str) -> None:
+        if task is not self._task and self._task is not None:
+            return
+        self._task = None
+        self._set_busy(False)
+        self.summary.setText(text)
+        self.completeChanged.emit()
+
+    def _on_validated(self, task, result) -> None:
+        if task is not self._task:
+            return
+        self._task = None
+        self._set_busy(False)
+        self.report, self.previews = result
+        self._show_report()
+        self.completeChanged.emit()
+
+    def _show_report(self) -> None:
+        report = self.report
+        self.errors.setRowCount(0)
+        self.warnings.clear()
+        self.stats.clear()
+        self.preview.setPlainText("\n".join(self.previews))
+        if report is None:
+            return
+        text = f"{report.valid} valid record(s), {report.invalid} rejected"
+        if report.warnings or report.warning_counts:
+            text += f", {sum(report.warning_counts.values()) or len(report.warnings)} warning(s)"
+        text += "."
+        for schema in getattr(report, "unknown_schemas", None) or []:
+            text += f"\n{schema.explanation}"
+            if schema.suggested_map and not self.field_map_edit.text():
+                self.field_map_edit.setText(", ".join(f"{k}={v}" for k, v in schema.suggested_map.items()))
+                text += "\nA suggested field mapping was filled in: press Enter in it to apply it."
+        for skipped in getattr(report, "skipped_paths", None) or []:
+            text += f"\nSkipped {skipped.path}: {skipped.reason}"
+        if report.valid == 0:
+            text += "\nThere is nothing to train on yet: fix the errors below or add other data."
+        self.summary.setText(text)
+        self.errors.setRowCount(len(report.errors))
+        for row, issue in enumerate(report.errors):
+            for col, value in enumerate((Path(issue.file).name, str(issue.line), issue.code, issue.message)):
+                item = QTableWidgetItem(value)
+                if col == 0:
+                    item.setToolTip(issue.file)
+                self.errors.setItem(row, col, item)
+        if getattr(report, "errors_omitted", 0):
+            self.summary.setText(self.summary.text() + f"\n{report.errors_omitted} more errors are not listed.")
+        self.warnings.addItems([f"{Path(w.file).name}:{w.line} [{w.code}] {w.message}" for w in report.warnings])
+        self.stats.setPlainText(report.stats.model_dump_json(indent=2))
+        self.tabs.setTabText(1, f"Errors ({report.invalid})")
+        self.tabs.setTabText(2, f"Warnings ({len(report.warnings)})")
+        if report.errors and not report.valid:
+            self.tabs.setCurrentWidget(self.errors)
+
+    def show_error_line(self, row: int, column: int = 0) -> None:
+        issue = self.report.errors[row]
+        try:
+            text = backend.read_source_line(issue.file, issue.line)
+        except OSError as exc:
+            text = f"(could not read the file: {exc.strerror or exc})"
+        box = QMessageBox(QMessageBox.Icon.Information, f"{Path(issue.file).name}, line {issue.line}",
+                          f"{issue.code}: {issue.message}", QMessageBox.StandardButton.Close, self)
+        box.setDetailedText(text)
+        box.setInformativeText(text[:300] + ("…" if len(text) > 300 else ""))
+        box.setObjectName("errorLineBox")
+        box.open()
+        self.error_box = box  # tests read it
+
+    # -- wizard ----------------------------------------------------------------------------
+    def isComplete(self) -> bool:
+        return self.report is not None and self.report.valid >= 1 and not self.validating
+
+    def contribute(self, values: dict) -> None:
+        values["data"] = list(self.paths)
+        values["field_map"] = parse_field_map(self.field_map_edit.text())
+        values["val_fraction"] = self.held_out.value() / 100
+
+    def remember(self, settings) -> None:
+        if self._last_dir:
+            settings.last_data_dir = self._last_dir

@@ -1,0 +1,264 @@
+"""Page 5 — the run: steps with their state, live log, overall progress with ETA, loss chart.
+
+The run starts when the page opens (the Name page is the commit page). Cancel stops the
+whole process tree; a failed step can be retried from itself; when only the Ollama steps
+failed (Ollama not reachable), the GGUF and the Modelfile are ready and Done says how to
+register later.
+"""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QEventLoop, Qt, QTimer
+from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
+                               QPushButton, QSplitter, QVBoxLayout)
+
+from forge_gui.core.run import RunState
+from forge_gui.gui import backend
+from forge_gui.gui.pages import ForgePage
+from forge_gui.gui.runner import PipelineRunner
+from forge_gui.gui.widgets.log_view import LogView
+from forge_gui.gui.widgets.loss_chart import LossChart
+
+# Share of the whole run's progress bar each step is worth (the rest are worth 1).
+STEP_WEIGHTS = {"train": 20, "convert": 3, "quantize": 3, "prepare": 2, "register": 3}
+# Steps after which the model file exists: their failure still leaves a usable result.
+OLLAMA_STEPS = {"register", "create", "ollama-smoke", "modelfile"}
+MARKS = {"pending": "○", "running": "▶", "done": "✔", "skipped": "–", "failed": "✘",
+         "cancelled": "■"}
+
+
+class RunPage(ForgePage):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setTitle("Training")
+        self.setSubTitle("Every step, its output and the loss as it falls.")
+        self.state: RunState | None = None
+        self.runner: PipelineRunner | None = None
+        self.outcome: str | None = None  # done | failed | cancelled
+        self.failed_index: int | None = None
+        self._fractions: dict[int, float] = {}
+        self._started = 0.0
+        self._x = 0.0
+
+        self.steps = QListWidget()
+        self.steps.setAccessibleName("Steps of the run")
+        self.steps.setMaximumWidth(300)
+        self.progress = QProgressBar()
+        self.progress.setAccessibleName("Overall progress")
+        self.progress.setRange(0, 1000)
+        self.eta = QLabel()
+        self.eta.setAccessibleName("Time left")
+        self.status = QLabel()
+        self.status.setWordWrap(True)
+        self.status.setAccessibleName("Run status")
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.log = LogView()
+        self.chart = LossChart()
+        self.cancel_button = QPushButton("&Cancel run")
+        self.cancel_button.setAccessibleName("Cancel the run")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.retry_button = QPushButton("&Retry from the failed step")
+        self.retry_button.setAccessibleName("Retry from the failed step")
+        self.retry_button.clicked.connect(self.retry)
+        self.retry_button.hide()
+
+        top = QHBoxLayout()
+        top.addWidget(self.progress, 1)
+        top.addWidget(self.eta)
+        top.addWidget(self.cancel_button)
+        top.addWidget(self.retry_button)
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.chart)
+        right.addWidget(self.log)
+        right.setSizes([200, 260])
+        middle = QHBoxLayout()
+        middle.addWidget(self.steps)
+        middle.addWidget(right, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.status)
+        layout.addLayout(middle, 1)
+
+    # -- starting --------------------------------------------------------------------------
+    def initializePage(self) -> None:
+        if self.running:
+            return
+        wizard = self.wizard()
+        try:
+            settings = wizard.run_settings()
+            specs = backend.pipeline_specs(settings)
+            state = RunState.create(settings)
+        except Exception as exc:  # noqa: BLE001 - bad settings or a missing core part
+            self._show_failure(f"The run could not start: {exc}")
+            return
+        self.start(specs, state)
+
+    def start(self, specs, state: RunState, index: int = 0) -> None:
+        self.state = state
+        self.runner = PipelineRunner(specs, state, self)
+        self.runner.step_started.connect(self._step_started)
+        self.runner.step_skipped.connect(lambda i: self._mark(i, "skipped"))
+        self.runner.step_done.connect(self._step_done)
+        self.runner.step_failed.connect(self._step_failed)
+        self.runner.progress.connect(self._on_progress)
+        self.runner.lines.connect(self.log.append_lines)
+        self.runner.finished.connect(self._finished)
+        self.steps.clear()
+        for spec in specs:
+            item = QListWidgetItem(f"{MARKS['pending']} {spec.label}")
+            self.steps.addItem(item)
+        self.chart.clear()
+        self.log.clear_log()
+        self._fractions, self._x = {}, 0.0
+        self._begin(index)
+
+    def _begin(self, index: int) -> None:
+        self.outcome, self.failed_index = None, None
+        self._started = time.monotonic()
+        self.retry_button.hide()
+        self.cancel_button.show()
+        self.cancel_button.setEnabled(True)
+        self.status.setText(f"Run folder: {self.state.run_dir}")
+        self.runner.start(index)
+        self._update_buttons()
+
+    @property
+    def running(self) -> bool:
+        return self.runner is not None and self.runner.running
+
+    # -- runner signals --------------------------------------------------------------------
+    def _mark(self, index: int, status: str) -> None:
+        item = self.steps.item(index)
+        label = self.runner.specs[index].label
+        item.setText(f"{MARKS[status]} {label}")
+        item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{label}: {status}")
+        if status in ("done", "skipped"):
+            self._fractions[index] = 1.0
+        self._update_progress()
+
+    def _step_started(self, index: int, label: str) -> None:
+        self._mark(index, "running")
+        self.steps.setCurrentRow(index)
+        self.log.append_lines([f"── {label} ──"])
+
+    def _step_done(self, index: int) -> None:
+        self._mark(index, "done")
+
+    def _step_failed(self, index: int, why: str) -> None:
+        self._mark(index, "failed")
+        self.failed_index = index
+
+    def _on_progress(self, event) -> None:
+        index = self.runner.index
+        if event.fraction is not None:
+            self._fractions[index] = max(0.0, min(1.0, event.fraction))
+            self._update_progress(event.eta_seconds if event.step == "train" else None)
+        if event.loss is not None or event.val_loss is not None:
+            self._x = event.x if event.x is not None else self._x + 1
+            self.chart.add_point(self._x, event.loss, event.val_loss)
+        if event.message:
+            self.status.setText(event.message)
+
+    def _update_progress(self, step_eta: float | None = None) -> None:
+        if self.runner is None:
+            return
+        weights = [STEP_WEIGHTS.get(s.key, 1) for s in self.runner.specs]
+        done = sum(w * self._fractions.get(i, 0.0) for i, w in enumerate(weights))
+        overall = done / sum(weights)
+        self.progress.setValue(int(overall * 1000))
+        elapsed = time.monotonic() - self._started
+        if step_eta is not None:
+            self.eta.setText(f"about {_clock(step_eta)} left in training")
+        elif 0.02 < overall < 1.0:
+            self.eta.setText(f"about {_clock(elapsed * (1 - overall) / overall)} left")
+        else:
+            self.eta.setText("")
+
+    def _finished(self, outcome: str) -> None:
+        self.outcome = outcome
+        self.cancel_button.hide()
+        a = self.state.artifacts
+        if outcome == "done":
+            self.progress.setValue(1000)
+            self.eta.setText("")
+            self.status.setText(f"Finished. Everything is in {self.state.run_dir}")
+        elif outcome == "cancelled":
+            index = self.runner.index
+            if 0 <= index < self.steps.count():
+                self._mark(index, "cancelled")
+            self.status.setText(f"Cancelled. The run folder keeps what was done: {self.state.run_dir}")
+            self.retry_button.setText("&Start again from the stopped step")
+            self.retry_button.show()
+            self.failed_index = index
+        else:
+            record = self.state.step_record(self.runner.specs[self.failed_index].key)
+            why = record.message or "The step failed."
+            if self.model_ready:
+                why += ("\n\nYour model file is ready: " + str(a.output_gguf) +
+                        "\nStart Ollama and press Retry, or press Next to see how to register it later.")
+            self._show_failure(why)
+            self.retry_button.setText("&Retry from the failed step")
+            self.retry_button.show()
+        self._update_buttons()
+
+    def _show_failure(self, text: str) -> None:
+        self.status.setText(f"<b>✘ {text.splitlines()[0]}</b><br>" + "<br>".join(text.splitlines()[1:]))
+
+    # -- user actions ----------------------------------------------------------------------
+    def cancel(self) -> None:
+        if self.running:
+            self.cancel_button.setEnabled(False)
+            self.status.setText("Stopping…")
+            self.runner.cancel()
+
+    def retry(self) -> None:
+        if self.runner is not None and self.failed_index is not None and not self.running:
+            self._begin(self.failed_index)
+
+    def stop_and_wait(self, timeout_ms: int = 15000) -> None:
+        """Cancel and wait (events keep flowing) until the run has stopped: used on close."""
+        if not self.running:
+            return
+        loop = QEventLoop()
+        self.runner.finished.connect(loop.quit)
+        QTimer.singleShot(timeout_ms, loop.quit)
+        self.cancel()
+        if self.running:
+            loop.exec()
+
+    # -- wizard ----------------------------------------------------------------------------
+    @property
+    def model_ready(self) -> bool:
+        """True when the model file exists even though an Ollama step did not finish."""
+        if self.state is None or self.failed_index is None:
+            return False
+        key = self.runner.specs[self.failed_index].key
+        a = self.state.artifacts
+        return key in OLLAMA_STEPS and a.output_gguf is not None and a.output_gguf.exists()
+
+    def _update_buttons(self) -> None:
+        self.completeChanged.emit()
+        wizard = self.wizard()
+        if wizard is not None:
+            wizard.set_back_enabled(not self.running)
+
+    def isComplete(self) -> bool:
+        return self.outcome == "done" or (self.outcome == "failed" and self.model_ready)
+
+    def validatePage(self) -> bool:
+        return not self.running
+
+    def cleanupPage(self) -> None:
+        # Back from here (only possible when nothing runs): the next visit starts a new run.
+        self.runner, self.state, self.outcome = None, None, None
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(max(0, seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"

@@ -1,0 +1,286 @@
+"""Page 3 — the trainer: llama.cpp tools (found, built, or a chosen folder) and the settings."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
+                               QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
+                               QVBoxLayout)
+
+from forge_gui.gui import backend
+from forge_gui.gui.pages import ForgePage
+from forge_gui.gui.tasks import BackgroundTask
+
+# epochs, learning rate, context, validation split
+PRESETS = {
+    "quick": (1, 2e-5, 256, 0.05),
+    "balanced": (2, 1e-5, 512, 0.05),
+    "thorough": (4, 5e-6, 1024, 0.10),
+}
+# A CPU does very roughly this many training FLOPs a second per core (forward + backward).
+FLOPS_PER_CORE = 4e9
+
+
+class TrainerPage(ForgePage):
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setTitle("Trainer")
+        self.setSubTitle("llama.cpp's llama-finetune trains every weight of the model on this "
+                         "computer.")
+        self.toolset = None
+        self.tools_dir: Path | None = None
+        self._task: BackgroundTask | None = None
+
+        self.tools_label = QLabel("Looking for the llama.cpp tools…")
+        self.tools_label.setWordWrap(True)
+        self.tools_label.setAccessibleName("llama.cpp tools found")
+        self.build_button = QPushButton("&Build the tools now")
+        self.build_button.setAccessibleName("Build the llama.cpp tools now")
+        self.build_button.clicked.connect(self.build_tools)
+        self.folder_button = QPushButton("Choose a tools &folder…")
+        self.folder_button.setAccessibleName("Choose a folder holding llama.cpp tools")
+        self.folder_button.clicked.connect(self._choose_folder)
+        self.build_progress = QProgressBar()
+        self.build_progress.setAccessibleName("Build progress")
+        self.build_progress.hide()
+
+        self.preset = QComboBox()
+        self.preset.setAccessibleName("Preset")
+        self.preset.addItems(list(PRESETS))
+        self.preset.currentTextChanged.connect(self.apply_preset)
+        self.epochs = QSpinBox()
+        self.epochs.setAccessibleName("Epochs")
+        self.epochs.setRange(1, 100)
+        self.learning_rate = QDoubleSpinBox()
+        self.learning_rate.setAccessibleName("Learning rate")
+        self.learning_rate.setDecimals(7)
+        self.learning_rate.setRange(1e-7, 1.0)
+        self.learning_rate.setSingleStep(1e-6)
+        self.ctx = QSpinBox()
+        self.ctx.setAccessibleName("Context length in tokens")
+        self.ctx.setRange(32, 32768)
+        self.ctx.setSingleStep(64)
+        self.val_split = QDoubleSpinBox()
+        self.val_split.setAccessibleName("Validation split")
+        self.val_split.setRange(0, 0.5)
+        self.val_split.setSingleStep(0.01)
+        for box in (self.epochs, self.ctx):
+            box.valueChanged.connect(self.update_estimate)
+
+        self.advanced = QGroupBox("&Advanced")
+        self.advanced.setAccessibleName("Advanced settings")
+        self.advanced.setCheckable(True)
+        self.advanced.setChecked(False)
+        self.threads = QSpinBox()
+        self.threads.setAccessibleName("CPU threads (0 = automatic)")
+        self.threads.setRange(0, os.cpu_count() or 64)
+        self.gpu_layers = QSpinBox()
+        self.gpu_layers.setAccessibleName("Layers on the GPU (0 = none)")
+        self.gpu_layers.setRange(0, 999)
+        self.optimizer = QComboBox()
+        self.optimizer.setAccessibleName("Optimizer")
+        self.optimizer.addItems(["adamw", "sgd"])
+        self.seed = QSpinBox()
+        self.seed.setAccessibleName("Random seed")
+        self.seed.setRange(0, 2**31 - 1)
+        self.seed.setValue(42)
+        adv = QFormLayout(self.advanced)
+        adv.addRow("CPU &threads (0 = auto):", self.threads)
+        adv.addRow("&GPU layers:", self.gpu_layers)
+        adv.addRow("O&ptimizer:", self.optimizer)
+        adv.addRow("&Seed:", self.seed)
+        self.advanced.toggled.connect(lambda on: [w.setVisible(on) for w in
+                                                  (self.threads, self.gpu_layers, self.optimizer, self.seed)])
+        self.advanced.toggled.emit(False)
+
+        self.estimate = QLabel()
+        self.estimate.setWordWrap(True)
+        self.estimate.setAccessibleName("Memory and time estimate")
+        self.preflight_button = QPushButton("Count &tokens exactly")
+        self.preflight_button.setAccessibleName("Count tokens exactly with the base model's tokenizer")
+        self.preflight_button.clicked.connect(self.run_preflight)
+        self.preflight_label = QLabel()
+        self.preflight_label.setWordWrap(True)
+        self.preflight_label.setAccessibleName("Token-exact preflight result")
+
+        tools_buttons = QHBoxLayout()
+        tools_buttons.addWidget(self.build_button)
+        tools_buttons.addWidget(self.folder_button)
+        tools_buttons.addStretch()
+        tools_box = QGroupBox("llama.cpp tools")
+        tools_layout = QVBoxLayout(tools_box)
+        tools_layout.addWidget(self.tools_label)
+        tools_layout.addLayout(tools_buttons)
+        tools_layout.addWidget(self.build_progress)
+        form = QFormLayout()
+        form.addRow("P&reset:", self.preset)
+        form.addRow("&Epochs:", self.epochs)
+        form.addRow("&Learning rate:", self.learning_rate)
+        form.addRow("&Context (tokens):", self.ctx)
+        form.addRow("&Validation split:", self.val_split)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tools_box)
+        layout.addLayout(form)
+        layout.addWidget(self.advanced)
+        layout.addWidget(self.estimate)
+        layout.addWidget(self.preflight_button)
+        layout.addWidget(self.preflight_label)
+        layout.addStretch()
+        self.apply_preset("balanced")
+
+    def initializePage(self) -> None:
+        settings = self.forge().app_settings
+        if settings.tools_dir and self.tools_dir is None:
+            self.tools_dir = Path(settings.tools_dir)
+        if settings.preset in PRESETS and self.toolset is None:
+            self.preset.setCurrentText(settings.preset)
+        if self.toolset is None:
+            self.find_tools()
+        self.update_estimate()
+
+    def apply_preset(self, name: str) -> None:
+        epochs, lr, ctx, val = PRESETS[name]
+        self.epochs.setValue(epochs)
+        self.learning_rate.setValue(lr)
+        self.ctx.setValue(ctx)
+        self.val_split.setValue(val)
+
+    # -- tools -----------------------------------------------------------------------------
+    def find_tools(self) -> None:
+        folder = self.tools_dir
+        self.tools_label.setText("Looking for the llama.cpp tools…")
+        self._start(lambda p, c: backend.find_tools(folder), self.show_tools,
+                    lambda exc: self.tools_label.setText(f"Could not look for the tools: {exc}"))
+
+    def show_tools(self, toolset) -> None:
+        self.toolset = toolset
+        rows = []
+        for name, tool in toolset.tools.items():
+            if tool.usable:
+                rows.append(f"✔ <b>{name}</b> {tool.version or ''} ({tool.flavour or '?'}, "
+                            f"{tool.backend or '?'}) — <small>{tool.path}</small>")
+            else:
+                rows.append(f"✘ <b>{name}</b>: {tool.problem or 'not found'}")
+        if not toolset.ready:
+            rows.append("Build them now (a few minutes, once) or choose a folder with your own build.")
+        self.tools_label.setText("<br>".join(rows))
+        self.build_button.setVisible(not toolset.ready)
+        self.completeChanged.emit()
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder with llama.cpp tools",
+                                                  str(self.tools_dir or ""))
+        if folder:
+            self.tools_dir = Path(folder)
+            self.find_tools()
+
+    def build_tools(self) -> None:
+        self.build_button.setEnabled(False)
+        self.build_progress.show()
+        self.build_progress.setValue(0)
+
+        def on_progress(event):
+            if event.fraction is not None:
+                self.build_progress.setValue(int(event.fraction * 100))
+            if event.message:
+                self.build_progress.setFormat(f"%p% — {event.message}")
+
+        def built(_):
+            self.build_progress.hide()
+            self.build_button.setEnabled(True)
+            self.find_tools()
+
+        def failed(exc):
+            self.build_progress.hide()
+            self.build_button.setEnabled(True)
+            self.tools_label.setText(f"The build failed: {exc}")
+
+        self._start(lambda p, c: backend.ensure_tools(p, c), built, failed, on_progress)
+
+    def _start(self, fn, ok, bad, progress=None) -> None:
+        task = BackgroundTask(fn, self)
+        task.succeeded.connect(ok)
+        task.failed.connect(bad)
+        if progress:
+            task.progress.connect(progress)
+        self._task = task
+        task.ended.connect(self.completeChanged)
+        task.start()
+
+    # -- preflight -------------------------------------------------------------------------
+    def run_preflight(self) -> None:
+        wizard = self.wizard()
+        values: dict = {}
+        wizard.data_page.contribute(values)
+        base = wizard.base_page.gguf_path
+        if self.toolset is None or not self.toolset.ready or base is None:
+            self.preflight_label.setText("The preflight needs the tools and a base model.")
+            return
+        toolset, ctx, val = self.toolset, self.ctx.value(), self.val_split.value()
+        self.preflight_label.setText("Preparing the training text and counting its tokens…")
+        self.preflight_button.setEnabled(False)
+
+        def work(progress, cancel):
+            return backend.preflight(values["data"], values["field_map"], toolset, base, ctx, val,
+                                     progress, cancel)
+
+        def done(result):
+            tokens, windows = result
+            self.preflight_button.setEnabled(True)
+            self.preflight_label.setText(f"✔ {tokens:,} tokens with the base's own tokenizer: "
+                                         f"{windows} training window(s) of {ctx} tokens per epoch.")
+
+        def failed(exc):
+            self.preflight_button.setEnabled(True)
+            self.preflight_label.setText(f"✘ {exc}")
+
+        self._start(work, done, failed)
+
+    # -- estimate --------------------------------------------------------------------------
+    def update_estimate(self) -> None:
+        wizard = self.wizard()
+        info = wizard.base_page.info if wizard else None
+        report = wizard.data_page.report if wizard else None
+        if info is None:
+            self.estimate.setText("Choose a base model to see the memory and time estimate.")
+            return
+        import psutil
+
+        need = info.training_memory_bytes(self.ctx.value())
+        have = psutil.virtual_memory().total
+        text = (f"Training needs about <b>{backend.human_size(need)}</b> of memory "
+                f"(this computer has {backend.human_size(have)}).")
+        if need > have:
+            text += " <b>That is more than this computer has</b>: choose a smaller model or context."
+        if report is not None and report.stats.approx_tokens:
+            tokens = report.stats.approx_tokens
+            flops = 6 * info.parameters * tokens * self.epochs.value()
+            seconds = flops / (FLOPS_PER_CORE * (os.cpu_count() or 1))
+            text += (f"<br>About {tokens:,} tokens (approximate until the preflight counts them with "
+                     f"the model's own tokenizer); time on this CPU roughly {_duration(seconds)}.")
+        self.estimate.setText(text)
+
+    # -- wizard ----------------------------------------------------------------------------
+    def isComplete(self) -> bool:
+        return self.toolset is not None and self.toolset.ready
+
+    def contribute(self, values: dict) -> None:
+        values.update(epochs=self.epochs.value(), learning_rate=self.learning_rate.value(),
+                      ctx=self.ctx.value(), val_split=self.val_split.value(),
+                      optimizer=self.optimizer.currentText(), seed=self.seed.value(),
+                      threads=self.threads.value() or None,
+                      gpu_layers=self.gpu_layers.value() or None, tools_dir=self.tools_dir)
+
+    def remember(self, settings) -> None:
+        settings.preset = self.preset.currentText()
+        settings.tools_dir = str(self.tools_dir) if self.tools_dir else None
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(seconds, 1):.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

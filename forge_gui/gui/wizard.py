@@ -1,0 +1,112 @@
+"""The Forge wizard: Data → Base model → Trainer → Name → Run → Done.
+
+Pages are thin: each one fills its part of the run's settings (`contribute`) and calls core
+through gui/backend.py in background tasks. The wizard owns the app settings and asks before
+closing while a run is in progress.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt
+from PySide6.QtWidgets import QMessageBox, QWizard
+
+from forge_gui.core.app_settings import AppSettings, save_settings
+from forge_gui.core.run import RunSettings
+from forge_gui.gui.pages.base import BasePage
+from forge_gui.gui.pages.data import DataPage
+from forge_gui.gui.pages.done import DonePage
+from forge_gui.gui.pages.name import NamePage
+from forge_gui.gui.pages.run import RunPage
+from forge_gui.gui.pages.trainer import TrainerPage
+
+PAGE_DATA, PAGE_BASE, PAGE_TRAINER, PAGE_NAME, PAGE_RUN, PAGE_DONE = range(6)
+
+
+class ForgeWizard(QWizard):
+    def __init__(self, settings: AppSettings | None = None, paths: list[Path] | None = None,
+                 parent=None) -> None:
+        super().__init__(parent)
+        self.app_settings = settings or AppSettings()
+        self.setWindowTitle("Forge — fine-tune a model for Ollama")
+        self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
+        self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
+        self.setOption(QWizard.WizardOption.HaveHelpButton, False)
+        self.data_page = DataPage(self)
+        self.base_page = BasePage(self)
+        self.trainer_page = TrainerPage(self)
+        self.name_page = NamePage(self)
+        self.run_page = RunPage(self)
+        self.done_page = DonePage(self)
+        for page_id, page in enumerate(self.pages()):
+            self.setPage(page_id, page)
+        for which, name in ((QWizard.WizardButton.BackButton, "Back"),
+                            (QWizard.WizardButton.NextButton, "Next"),
+                            (QWizard.WizardButton.CancelButton, "Cancel"),
+                            (QWizard.WizardButton.FinishButton, "Finish")):
+            self.button(which).setAccessibleName(name)
+        self.resize(900, 700)
+        if self.app_settings.window_geometry:
+            self.restoreGeometry(QByteArray.fromHex(self.app_settings.window_geometry.encode()))
+        if paths:
+            self.data_page.add_paths(paths)
+
+    def pages(self):
+        return [self.data_page, self.base_page, self.trainer_page, self.name_page,
+                self.run_page, self.done_page]
+
+    def run_settings(self) -> RunSettings:
+        """The recipe of the run, from what every page holds now."""
+        values: dict = {}
+        for page in (self.data_page, self.base_page, self.trainer_page, self.name_page):
+            page.contribute(values)
+        values.setdefault("ollama_host", self.app_settings.ollama_host)
+        return RunSettings(**values)
+
+    def set_back_enabled(self, enabled: bool) -> None:
+        self.button(QWizard.WizardButton.BackButton).setEnabled(enabled)
+
+    # -- closing ---------------------------------------------------------------------------
+    def save_app_settings(self) -> None:
+        self.app_settings.window_geometry = bytes(self.saveGeometry().toHex()).decode()
+        for page in (self.data_page, self.base_page, self.trainer_page, self.name_page):
+            page.remember(self.app_settings)
+        try:
+            save_settings(self.app_settings)
+        except OSError:
+            pass  # a read-only config dir must not stop the app from closing
+
+    def ask_to_stop(self) -> bool:
+        """True when nothing runs, or the user agreed to stop it (then it is being stopped)."""
+        if not self.run_page.running:
+            return True
+        answer = QMessageBox.question(
+            self, "Stop the training?",
+            "A training run is in progress. Stop it and close Forge?\n\n"
+            "The run folder keeps everything done so far.",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        if answer != QMessageBox.StandardButton.Yes:
+            return False
+        self.run_page.stop_and_wait()
+        return True
+
+    def closeEvent(self, event) -> None:
+        if not self.ask_to_stop():
+            event.ignore()
+            return
+        self.save_app_settings()
+        super().closeEvent(event)
+
+    def reject(self) -> None:  # Cancel button and Esc
+        if self.ask_to_stop():
+            self.save_app_settings()
+            super().reject()
+
+    def keyPressEvent(self, event) -> None:
+        # Esc while a run is going must ask, not close at once (reject asks too)
+        if event.key() == Qt.Key.Key_Escape and self.run_page.running:
+            self.reject()
+            return
+        super().keyPressEvent(event)
