@@ -1,0 +1,143 @@
+"""Build Forge's bundle and installers: `python installer/build.py [bundle|deb|tarball|appdir|nsis|package]`.
+
+    bundle    dist/forge/ (PyInstaller, installer/forge.spec), cached by a key over its inputs
+    deb       dist/forge_<version>_<arch>.deb           (Linux)
+    tarball   dist/forge-<version>-linux-<machine>.tar.gz (Linux, portable)
+    appdir    build/Forge.AppDir, and an AppImage when `appimagetool` is on PATH (Linux)
+    nsis      dist/Forge-<version>-setup.exe with makensis (real payload on Windows only)
+    package   bundle + deb + tarball: what `make package` runs
+
+The llama.cpp tools come from FORGE_BUNDLE_TOOLS (a bin folder) or the pinned build in the
+cache (built first when missing). Every step is an argv list; nothing runs through a shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from importlib.metadata import version as dist_version
+from pathlib import Path
+
+INSTALLER = Path(__file__).resolve().parent
+ROOT = INSTALLER.parent
+BUILD = ROOT / "build"
+DIST = ROOT / "dist"
+BUNDLE = DIST / "forge"
+KEY_FILE = BUILD / "bundle.key"
+sys.path.insert(0, str(INSTALLER))  # the per-OS helpers below live beside this file
+
+from linux import package as linux_package  # noqa: E402
+
+
+def app_version() -> str:
+    return dist_version("forge-gui")
+
+
+def tools_dir() -> Path:
+    override = os.environ.get("FORGE_BUNDLE_TOOLS")
+    if override:
+        return Path(override).resolve()
+    from forge_gui.core.llamacpp.build import ensure_tools
+
+    return ensure_tools()
+
+
+def bundle_key(tools: Path) -> str:
+    """A digest of everything the bundle is made from: rebuild only when one of them changes."""
+    digest = hashlib.sha256()
+    digest.update(f"{sys.version}|{dist_version('pyinstaller')}|{app_version()}".encode())
+    sources = [*sorted((ROOT / "forge_gui").rglob("*.py")),
+               *sorted(p for p in (ROOT / "resources").rglob("*") if p.is_file()),
+               INSTALLER / "forge.spec", INSTALLER / "entry_cli.py", INSTALLER / "entry_gui.py",
+               INSTALLER / "macos" / "info_plist.py"]
+    for path in sources:
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    for path in sorted(tools.iterdir()):
+        stat = path.stat()
+        digest.update(f"{path.name}|{stat.st_size}|{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+@contextmanager
+def build_lock():
+    """One bundle build at a time (tests and `make package` may run side by side)."""
+    BUILD.mkdir(parents=True, exist_ok=True)
+    if sys.platform == "win32":
+        yield
+        return
+    import fcntl
+
+    with open(BUILD / "bundle.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def build_bundle(force: bool = False) -> Path:
+    tools = tools_dir()
+    with build_lock():
+        key = bundle_key(tools)
+        exe = BUNDLE / ("forge-cli.exe" if sys.platform == "win32" else "forge-cli")
+        if not force and exe.is_file() and KEY_FILE.is_file() and KEY_FILE.read_text() == key:
+            print(f"bundle: up to date in {BUNDLE}")
+            return BUNDLE
+        KEY_FILE.unlink(missing_ok=True)
+        started = time.monotonic()
+        argv = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level",
+                "WARN", "--distpath", str(DIST), "--workpath", str(BUILD / "pyinstaller"),
+                str(INSTALLER / "forge.spec")]
+        env = {**os.environ, "FORGE_BUNDLE_TOOLS": str(tools)}
+        subprocess.run(argv, check=True, cwd=ROOT, env=env)
+        KEY_FILE.write_text(key)
+        print(f"bundle: built {BUNDLE} in {time.monotonic() - started:.0f} s")
+    return BUNDLE
+
+
+def build_nsis(bundle: Path, out: Path | None = None, compress: bool = True) -> Path:
+    """Compile installer/windows/forge.nsi against `bundle` with makensis."""
+    out = out or DIST / f"Forge-{app_version()}-setup.exe"
+    makensis = shutil.which("makensis")
+    if not makensis:
+        raise SystemExit("nsis: makensis is not installed (Debian: apt-get install nsis)")
+    argv = [makensis, "-V2", "-NOCD", f"-DVERSION={app_version()}", f"-DSOURCE_DIR={bundle}",
+            f"-DOUTFILE={out}", f"-DICON={ROOT / 'resources' / 'icons' / 'forge.ico'}"]
+    if not compress:
+        argv.append("-DCOMPRESSOR=off")
+    argv.append(str(INSTALLER / "windows" / "forge.nsi"))
+    subprocess.run(argv, check=True)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", choices=["bundle", "deb", "tarball", "appdir", "nsis",
+                                           "package", "report"])
+    parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    args = parser.parse_args(argv)
+    bundle = build_bundle(force=args.force)
+    version = app_version()
+    if args.target in ("deb", "package"):
+        print(linux_package.build_deb(bundle, version, DIST))
+    if args.target in ("tarball", "package"):
+        print(linux_package.build_tarball(bundle, version, DIST))
+    if args.target == "appdir":
+        print(linux_package.build_appimage(bundle, version, BUILD, DIST))
+    if args.target == "nsis":
+        print(build_nsis(bundle))
+    if args.target in ("package", "report"):
+        print(json.dumps(linux_package.size_report(bundle, DIST), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
