@@ -1,0 +1,393 @@
+"""The pipeline steps that turn a fine-tune into an Ollama model (DESIGN §4–5).
+
+register_specs(settings) -> StepSpecs, appended after the training steps (or used alone by
+`forge-cli retrain`):
+  resolve   (only with settings.adapter) what was given, the base GGUF, the route
+  merge     (only for the merge route)   llama-export-lora -m BASE --lora ADAPTER -o merged.gguf
+  modelfile (always)                     run_dir/Modelfile, equivalent to the create request
+  register  (when settings.create)       name check, existence check, blob upload, create
+  smoke     (when settings.create)       one prompt through /api/generate
+
+When Ollama cannot be reached the register step fails with OllamaNotReachable, after setting
+artifacts.finish_command to the command that registers the model later; the GGUF and the
+Modelfile are complete by then, so the run's work is not lost and the step can be retried.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from forge_gui.core.events import ProgressEvent
+from forge_gui.core.llamacpp.gguf_info import inspect_gguf
+from forge_gui.core.ollama import params as P
+from forge_gui.core.ollama.client import (ModelNotFound, OllamaClient, OllamaError,
+                                          OllamaHTTPError, OllamaNotReachable, accepts_adapters,
+                                          parse_show_parameters)
+from forge_gui.core.ollama.hashing import file_digest
+from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, write_modelfile
+from forge_gui.core.ollama.names import validate_model_name
+from forge_gui.core.ollama.resolve import (ResolveError, Resolved, check_adapter_matches,
+                                           choose_route, resolve_output)
+from forge_gui.core.ollama.store import resolve_base_gguf
+from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
+from forge_gui.core.pipeline import StepSpec
+from forge_gui.core.process import run_process_step
+from forge_gui.core.run import RunSettings, RunState
+from forge_gui.core.steps import (CancelToken, FunctionStep, ProcessStep, ProgressCallback,
+                                  StepFailed)
+
+MERGED_NAME = "merged.gguf"
+
+
+class InvalidModelName(StepFailed):
+    pass
+
+
+class ModelExists(StepFailed):
+    pass
+
+
+# ---------------------------------------------------------------------------- preflight
+
+def preflight(settings: RunSettings) -> None:
+    """Refuse what would fail at the end, before any work starts (name, parameters, texts)."""
+    if settings.create:
+        problem = validate_model_name(settings.name)
+        if problem:
+            raise InvalidModelName(f"'{settings.name}' cannot be an Ollama model name. {problem}")
+    try:
+        P.to_request(list(settings.parameters.items()))
+    except P.ParameterError as exc:
+        raise StepFailed(str(exc)) from exc
+    try:  # the texts must survive a Modelfile; a placeholder path stands in for the GGUF
+        from forge_gui.core.ollama.modelfile import render_modelfile
+        render_modelfile(Modelfile(from_="/model.gguf", template=TEMPLATE, system=settings.system,
+                                   parameters=list(settings.parameters.items())))
+    except ModelfileError as exc:
+        raise StepFailed(str(exc)) from exc
+
+
+# ---------------------------------------------------------------------------- helpers
+
+def finish_command(name: str, modelfile: Path) -> str:
+    """The command a person runs to register by hand (shown, never run through a shell)."""
+    argv = ["ollama", "create", name, "-f", str(modelfile)]
+    if sys.platform == "win32":
+        return subprocess.list2cmdline(argv)
+    return shlex.join(argv)
+
+
+def export_lora_tool(tools_dir: Path | None) -> Path:
+    """llama-export-lora through the llama.cpp tool discovery (configured, bundled, PATH, cache)."""
+    try:
+        from forge_gui.core.llamacpp.discover import locate
+        found = locate("llama-export-lora", tools_dir)
+        if found:
+            return Path(found[1])
+    except ImportError:  # discovery not available: plain PATH
+        pass
+    on_path = shutil.which("llama-export-lora")
+    if on_path:
+        return Path(on_path)
+    raise StepFailed("llama-export-lora was not found; it is needed to merge the adapter.",
+                     "Run 'forge-cli setup-llama-cpp' to build the llama.cpp tools.")
+
+
+def _base_gguf(state: RunState) -> Path:
+    s, a = state.settings, state.artifacts
+    if a.base_gguf:
+        return a.base_gguf
+    if s.base_gguf:
+        return s.base_gguf
+    if s.base:
+        return resolve_base_gguf(s.base)
+    raise StepFailed("An adapter needs the base model it was trained on.",
+                     "Pass --base with an Ollama model name or a GGUF file.")
+
+
+def _client(settings: RunSettings) -> OllamaClient:
+    return OllamaClient(settings.ollama_host)
+
+
+def _server_version(settings: RunSettings) -> str | None:
+    try:
+        with _client(settings) as client:
+            return client.version()
+    except OllamaError:
+        return None
+
+
+# ---------------------------------------------------------------------------- resolve
+
+def _build_resolve(state: RunState) -> FunctionStep:
+    def run(progress: ProgressCallback, cancel: CancelToken) -> None:
+        s, a = state.settings, state.artifacts
+        resolved: Resolved = resolve_output(s.adapter)  # type: ignore[arg-type]
+        a.adapter_file = resolved.path
+        if resolved.note:
+            progress(ProgressEvent(step="resolve", message=resolved.note))
+        if resolved.kind == "whole":
+            a.output_gguf, a.route = resolved.path, "from-file"
+            state.save()
+            return
+        base = _base_gguf(state)
+        check_adapter_matches(resolved, base)
+        a.base_gguf = base
+        version = _server_version(s)
+        arch = inspect_gguf(base).architecture
+        route, why = choose_route(resolved, accepts_adapters(version or ""), s.use_adapter, arch)
+        a.route = route
+        state.save()
+        progress(ProgressEvent(step="resolve", message=why))
+
+    return FunctionStep("resolve", "Check the adapter and the base", run,
+                        log_path=state.log_path("resolve"))
+
+
+# ---------------------------------------------------------------------------- merge
+
+def merge_step(tool: Path, base: Path, adapter: Path, out: Path, log: Path | None = None,
+               on_done=None) -> ProcessStep:
+    """llama-export-lora BASE + ADAPTER -> OUT; the check proves OUT is a whole-model GGUF."""
+    def check(code: int) -> None:
+        hint = f"The tool's output is in {log}." if log else None
+        if code != 0:
+            raise StepFailed(f"llama-export-lora failed (exit code {code}).", hint)
+        info = inspect_gguf(out)
+        if info.general_type != "model":
+            raise StepFailed(f"llama-export-lora wrote {out.name}, but it is not a model.", hint)
+        if on_done:
+            on_done(out)
+
+    argv = [str(tool), "-m", str(base), "--lora", str(adapter), "-o", str(out)]
+    return ProcessStep(key="merge", label="Merge the adapter into the base (llama-export-lora)",
+                       argv=argv, cwd=out.parent, outputs=[out], check=check, log_path=log)
+
+
+def _merge_for(state: RunState) -> ProcessStep:
+    a = state.artifacts
+
+    def done(out: Path) -> None:
+        a.output_gguf = out
+
+    return merge_step(export_lora_tool(state.settings.tools_dir), _base_gguf(state),
+                      a.adapter_file, state.run_dir / MERGED_NAME,  # type: ignore[arg-type]
+                      state.log_path("merge"), done)
+
+
+def _build_merge(state: RunState) -> ProcessStep | None:
+    return _merge_for(state) if state.artifacts.route == "merge" else None
+
+
+# ---------------------------------------------------------------------------- plan
+
+def _inherited_parameters(settings: RunSettings) -> list[tuple[str, str]]:
+    """The base model's PARAMETERs (but its stops), when the base is an Ollama model we reach."""
+    if not settings.base:
+        return []
+    try:
+        with _client(settings) as client:
+            shown = client.show(settings.base)
+    except OllamaError:
+        return []
+    return [(k, v) for k, v in parse_show_parameters(shown.get("parameters", ""))
+            if k in P.TYPES and k not in P.NOT_INHERITED and k not in settings.parameters]
+
+
+def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, Path]]:
+    """The Modelfile and the local files it refers to ({name in the request: path})."""
+    s, a = state.settings, state.artifacts
+    parameters = stop_parameters()
+    parameters += _inherited_parameters(s) if inherit else []
+    parameters += list(s.parameters.items())
+    files: dict[str, Path] = {}
+    if a.route == "adapter":
+        adapter = Path(a.adapter_file)  # type: ignore[arg-type]
+        base_ref = s.base or str(_base_gguf(state))
+        if not s.base:
+            files["model"] = _base_gguf(state)
+        files["adapter"] = adapter
+        mf = Modelfile(from_=base_ref, adapter=str(adapter.resolve()))
+    else:
+        if not a.output_gguf:
+            raise StepFailed("There is no model file to register yet.",
+                             "Run the training (or the merge) first.")
+        gguf_path = Path(a.output_gguf).resolve()
+        files["model"] = gguf_path
+        mf = Modelfile(from_=str(gguf_path))
+    mf.template, mf.system, mf.parameters = TEMPLATE, s.system, parameters
+    return mf, files
+
+
+def create_request(mf: Modelfile, files: dict[str, Path], digests: dict[Path, str],
+                   name: str) -> dict:
+    """The /api/create body equivalent to the Modelfile (files by digest, under their names)."""
+    request: dict = {"model": name, "template": mf.template,
+                     "parameters": P.to_request(mf.parameters)}
+    if mf.system is not None:
+        request["system"] = mf.system
+    if "model" in files:
+        request["files"] = {files["model"].name: digests[files["model"]]}
+    else:
+        request["from"] = mf.from_
+    if "adapter" in files:
+        request["adapters"] = {files["adapter"].name: digests[files["adapter"]]}
+    return request
+
+
+def _build_modelfile(state: RunState) -> FunctionStep:
+    def run(progress: ProgressCallback, cancel: CancelToken) -> None:
+        mf, _ = plan(state)
+        path = state.run_dir / "Modelfile"
+        try:
+            write_modelfile(path, mf)
+        except ModelfileError as exc:
+            raise StepFailed(str(exc)) from exc
+        state.artifacts.modelfile = path
+        state.artifacts.finish_command = finish_command(state.settings.name, path)
+        state.save()
+        progress(ProgressEvent(step="modelfile", fraction=1.0, message=f"Wrote {path}"))
+
+    return FunctionStep("modelfile", "Write the Modelfile", run)
+
+
+# ---------------------------------------------------------------------------- register
+
+def _upload(client: OllamaClient, path: Path, progress: ProgressCallback,
+            cancel: CancelToken) -> str:
+    size = path.stat().st_size
+
+    def hashing(done: int, total: int) -> None:
+        progress(ProgressEvent(step="register", fraction=0.5 * done / max(total, 1),
+                               message=f"Checking {path.name} (sha256)"))
+
+    def sending(done: int, total: int) -> None:
+        progress(ProgressEvent(step="register", fraction=0.5 + 0.4 * done / max(total, 1),
+                               message=f"Sending {path.name} to Ollama"))
+
+    digest = file_digest(path, hashing, cancel)
+    _, uploaded = client.push_blob(path, sending, cancel, digest=digest)
+    if not uploaded:
+        progress(ProgressEvent(step="register", fraction=0.9,
+                               message=f"Ollama already has {path.name} ({size:,} bytes)"))
+    return digest
+
+
+def _create(client: OllamaClient, state: RunState, progress: ProgressCallback,
+            cancel: CancelToken) -> None:
+    s = state.settings
+    mf, files = plan(state)
+    # Rewrite the Modelfile with exactly what is sent (inherited parameters may differ from
+    # when it was first written, e.g. Ollama was down then).
+    write_modelfile(state.run_dir / "Modelfile", mf)
+    state.artifacts.modelfile = state.run_dir / "Modelfile"
+    digests = {p: _upload(client, p, progress, cancel) for p in files.values()}
+
+    def status(event: ProgressEvent) -> None:
+        progress(event.model_copy(update={"fraction": 0.9 if event.fraction is None
+                                          else 0.9 + 0.1 * event.fraction}))
+
+    client.create(create_request(mf, files, digests, s.name), status, cancel)
+
+
+def _fall_back_to_merge(state: RunState, progress: ProgressCallback, cancel: CancelToken) -> None:
+    """Ollama refused the adapter: merge it ourselves and point the Modelfile at the result."""
+    a = state.artifacts
+    progress(ProgressEvent(step="register", message="Ollama refused the adapter; merging it "
+                           "into the base with llama-export-lora instead."))
+    step = _merge_for(state)
+    run_process_step(step, on_event=progress, cancel=cancel)
+    a.route = "merge"
+    state.save()
+
+
+def _build_register(state: RunState) -> FunctionStep:
+    def run(progress: ProgressCallback, cancel: CancelToken) -> None:
+        s, a = state.settings, state.artifacts
+        preflight(s)
+        if a.modelfile:
+            a.finish_command = finish_command(s.name, a.modelfile)
+        with _client(s) as client:
+            try:
+                version = client.version()
+            except OllamaNotReachable as exc:
+                state.save()
+                raise OllamaNotReachable(
+                    f"{exc.message} The model file and the Modelfile are ready in "
+                    f"{state.run_dir}.",
+                    f"{exc.hint} Then retry this step, or register by hand: "
+                    f"{a.finish_command}") from exc
+            progress(ProgressEvent(step="register", message=f"Ollama {version} at {client.url}"))
+            existed = client.exists(s.name)
+            if existed and not s.force:
+                raise ModelExists(f"A model named '{s.name}' already exists in Ollama.",
+                                  "Choose another name, or replace it (--force on the CLI).")
+            try:
+                try:
+                    _create(client, state, progress, cancel)
+                except OllamaHTTPError as exc:
+                    if a.route != "adapter" or "adapter" not in exc.message.lower():
+                        raise
+                    _fall_back_to_merge(state, progress, cancel)
+                    _create(client, state, progress, cancel)
+            except BaseException:
+                if not existed:
+                    _remove_half_created(client, s.name)
+                raise
+        a.model, a.finish_command = s.name, None
+        state.save()
+        progress(ProgressEvent(step="register", fraction=1.0, message=f"Created '{s.name}'"))
+
+    return FunctionStep("register", "Register the model with Ollama", run)
+
+
+def _remove_half_created(client: OllamaClient, name: str) -> None:
+    try:
+        if client.exists(name):
+            client.delete(name)
+    except OllamaError:
+        pass  # best effort: the error being raised already says what went wrong
+
+
+# ---------------------------------------------------------------------------- smoke
+
+def _build_smoke(state: RunState) -> FunctionStep:
+    def run(progress: ProgressCallback, cancel: CancelToken) -> None:
+        s, a = state.settings, state.artifacts
+        name = a.model or s.name
+        progress(ProgressEvent(step="smoke", message=f"Asking {name}: {s.smoke_prompt}"))
+        with _client(s) as client:
+            try:
+                answer = client.generate(name, s.smoke_prompt)
+            except ModelNotFound as exc:
+                raise StepFailed(f"Ollama does not know '{name}' after creating it.",
+                                 "Check 'ollama list'; then run the registration again.") from exc
+        a.smoke_answer = answer.strip()
+        state.save()
+        progress(ProgressEvent(step="smoke", fraction=1.0, message=a.smoke_answer))
+
+    return FunctionStep("smoke", "Ask the new model one question", run)
+
+
+# ---------------------------------------------------------------------------- specs
+
+def register_specs(settings: RunSettings) -> list[StepSpec]:
+    """The Ollama steps for a run. Raises StepFailed now for a bad name or parameter."""
+    preflight(settings)
+    specs: list[StepSpec] = []
+    if settings.adapter is not None:
+        specs += [StepSpec("resolve", "Check the adapter and the base", _build_resolve),
+                  StepSpec("merge", "Merge the adapter into the base", _build_merge)]
+    specs.append(StepSpec("modelfile", "Write the Modelfile", _build_modelfile))
+    if settings.create:
+        specs += [StepSpec("register", "Register the model with Ollama", _build_register),
+                  StepSpec("smoke", "Ask the new model one question", _build_smoke)]
+    return specs
+
+
+__all__ = ["register_specs", "preflight", "plan", "create_request", "merge_step",
+           "finish_command", "InvalidModelName", "ModelExists", "ResolveError"]
