@@ -79,6 +79,7 @@ class RunArtifacts(BaseModel):
     modelfile: Path | None = None
     model: str | None = None  # set once the model exists in Ollama
     smoke_answer: str | None = None
+    smoke_tokens: int | None = None  # how many tokens the smoke prompt generated
     train_loss_first: float | None = None
     train_loss_last: float | None = None
     val_loss_last: float | None = None
