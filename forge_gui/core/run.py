@@ -79,7 +79,9 @@ class RunArtifacts(BaseModel):
     modelfile: Path | None = None
     model: str | None = None  # set once the model exists in Ollama
     smoke_answer: str | None = None
-    smoke_tokens: int | None = None  # how many tokens the smoke prompt generated
+    # The llama-completion try after training (before Ollama): its answer and token count.
+    completion_answer: str | None = None
+    completion_tokens: int | None = None
     train_loss_first: float | None = None
     train_loss_last: float | None = None
     val_loss_last: float | None = None
