@@ -42,6 +42,7 @@ class BasePage(ForgePage):
         self.refresh_button.clicked.connect(self.refresh)
         self.model_list = QListWidget()
         self.model_list.setAccessibleName("Ollama models")
+        self.model_list.setMinimumHeight(120)
         self.model_list.currentTextChanged.connect(self._model_chosen)
         self.ollama_state = QLabel()
         self.ollama_state.setWordWrap(True)
@@ -66,7 +67,9 @@ class BasePage(ForgePage):
         file_row.addWidget(self.file_edit, 1)
         file_row.addWidget(self.browse)
         form = QFormLayout()
-        form.addRow("Ollama &address:", host_row)
+        host_label = QLabel("Ollama &address:")
+        host_label.setBuddy(self.host)
+        form.addRow(host_label, host_row)
         layout = QVBoxLayout(self)
         layout.addWidget(self.use_ollama)
         layout.addLayout(form)
@@ -75,6 +78,7 @@ class BasePage(ForgePage):
         layout.addWidget(self.use_file)
         layout.addLayout(file_row)
         layout.addWidget(self.details)
+        layout.addStretch()
 
     def initializePage(self) -> None:
         settings = self.forge().app_settings

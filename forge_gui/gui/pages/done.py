@@ -24,6 +24,7 @@ class DonePage(ForgePage):
         self.run_dir: Path | None = None
         self.settings = None
         self._task: BackgroundTask | None = None
+        self.simulated = False  # --screenshots / --self-test: filled from outside
 
         self.headline = QLabel()
         self.headline.setWordWrap(True)
@@ -77,6 +78,8 @@ class DonePage(ForgePage):
         layout.addWidget(self.export_state)
 
     def initializePage(self) -> None:
+        if self.simulated:
+            return
         run = self.wizard().run_page
         state = run.state
         self.show_result(state.settings, state.artifacts, state.run_dir)

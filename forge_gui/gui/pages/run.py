@@ -41,6 +41,7 @@ class RunPage(ForgePage):
         self._fractions: dict[int, float] = {}
         self._started = 0.0
         self._x = 0.0
+        self.simulated = False  # --screenshots / --self-test: show the page, start nothing
 
         self.steps = QListWidget()
         self.steps.setAccessibleName("Steps of the run")
@@ -83,7 +84,7 @@ class RunPage(ForgePage):
 
     # -- starting --------------------------------------------------------------------------
     def initializePage(self) -> None:
-        if self.running:
+        if self.running or self.simulated:
             return
         wizard = self.wizard()
         try:

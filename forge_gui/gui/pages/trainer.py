@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
                                QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
-                               QVBoxLayout)
+                               QVBoxLayout, QWidget)
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
@@ -86,14 +86,15 @@ class TrainerPage(ForgePage):
         self.seed.setAccessibleName("Random seed")
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(42)
-        adv = QFormLayout(self.advanced)
+        body = QWidget()
+        QVBoxLayout(self.advanced).addWidget(body)
+        adv = QFormLayout(body)
         adv.addRow("CPU &threads (0 = auto):", self.threads)
         adv.addRow("&GPU layers:", self.gpu_layers)
         adv.addRow("O&ptimizer:", self.optimizer)
         adv.addRow("&Seed:", self.seed)
-        self.advanced.toggled.connect(lambda on: [w.setVisible(on) for w in
-                                                  (self.threads, self.gpu_layers, self.optimizer, self.seed)])
-        self.advanced.toggled.emit(False)
+        self.advanced.toggled.connect(body.setVisible)
+        body.setVisible(False)
 
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
@@ -125,7 +126,10 @@ class TrainerPage(ForgePage):
         layout.addLayout(form)
         layout.addWidget(self.advanced)
         layout.addWidget(self.estimate)
-        layout.addWidget(self.preflight_button)
+        preflight_row = QHBoxLayout()
+        preflight_row.addWidget(self.preflight_button)
+        preflight_row.addStretch()
+        layout.addLayout(preflight_row)
         layout.addWidget(self.preflight_label)
         layout.addStretch()
         self.apply_preset("balanced")

@@ -1,0 +1,207 @@
+"""`forge-gui --screenshots DIR` and `forge-gui --self-test`.
+
+Screenshots show every page with the bundled sample data and a simulated finished run (no
+Ollama or training needed), in the normal and a dark palette. The self-test opens the wizard,
+validates the sample dataset, checks every page can be shown, and reports what went wrong.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QCoreApplication, QEventLoop
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from forge_gui.core import paths
+from forge_gui.core.run import RunArtifacts, RunSettings
+from forge_gui.gui.wizard import ForgeWizard
+
+PAGE_FILES = ["1-data", "2-base-model", "3-trainer", "4-name", "5-run", "6-done"]
+SAMPLE_MODELS = ["llama3.2:1b-instruct-fp16", "qwen2.5:0.5b-instruct-fp16", "llama3.2:3b",
+                 "my-assistant:latest"]
+
+
+def sample_data() -> Path:
+    return paths.resources_dir() / "sample" / "sample.jsonl"
+
+
+def wait_until(condition, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.01)
+    return True
+
+
+def dark_palette() -> QPalette:
+    pal = QPalette()
+    roles = {QPalette.ColorRole.Window: "#2b2b2b", QPalette.ColorRole.WindowText: "#e6e6e6",
+             QPalette.ColorRole.Base: "#1e1e1e", QPalette.ColorRole.AlternateBase: "#2b2b2b",
+             QPalette.ColorRole.Text: "#e6e6e6", QPalette.ColorRole.Button: "#3a3a3a",
+             QPalette.ColorRole.ButtonText: "#e6e6e6", QPalette.ColorRole.Highlight: "#3d7cc9",
+             QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.ToolTipBase: "#3a3a3a",
+             QPalette.ColorRole.ToolTipText: "#e6e6e6", QPalette.ColorRole.PlaceholderText: "#9a9a9a",
+             QPalette.ColorRole.Mid: "#5a5a5a", QPalette.ColorRole.Link: "#6fa8ff"}
+    for role, color in roles.items():
+        pal.setColor(role, QColor(color))
+    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#7a7a7a"))
+    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#7a7a7a"))
+    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#7a7a7a"))
+    return pal
+
+
+def show_page(wizard: ForgeWizard, page_id: int) -> None:
+    """Jump to a page (QWizard has no setter for the current page: restart there)."""
+    wizard.setStartId(page_id)
+    wizard.restart()
+    QCoreApplication.processEvents()
+
+
+def _simulated_gguf_info():
+    from forge_gui.core.llamacpp.gguf_info import GGUFInfo
+
+    return GGUFInfo(path=Path("~/.ollama/models/blobs/sha256-74701a8c35f6").expanduser(),
+                    size_bytes=2_479_595_424, general_type="model", architecture="llama",
+                    name="Llama 3.2 1B Instruct", parameters=1_235_814_400,
+                    tensor_types={"F16": 113, "F32": 34}, tensor_names=[], file_type="MOSTLY_F16",
+                    context_length=131072, vocab_size=128256)
+
+
+def _simulated_settings(wizard: ForgeWizard) -> RunSettings:
+    return RunSettings(data=[sample_data()], name="my-assistant", base=SAMPLE_MODELS[0],
+                       system=None, quantize="Q8_0")
+
+
+def simulate_run(wizard: ForgeWizard) -> None:
+    """Fill the Run page as a finished run of the sample would leave it."""
+    from forge_gui.core.pipeline import StepSpec
+    from forge_gui.gui import backend
+
+    page = wizard.run_page
+    settings = _simulated_settings(wizard)
+    try:
+        specs = backend.pipeline_specs(settings)
+    except Exception:  # noqa: BLE001 - a build without the training core still shows the page
+        specs = [StepSpec(k, k.title(), lambda s: None) for k in ("validate", "prepare", "train")]
+    page.steps.clear()
+    for spec in specs:
+        page.steps.addItem(f"✔ {spec.label}")
+    page.progress.setValue(1000)
+    page.chart.clear()
+    lines = []
+    for epoch in range(2):
+        for batch in range(1, 23):
+            x = epoch * 22 + batch
+            loss = 2.2 + 8.0 * math.exp(-x / 12) + 0.15 * math.sin(x * 1.7)
+            page.chart.add_point(x, loss, None)
+            lines.append(f"train: data={batch:07d}/0000022 loss={loss:.5f}±0.10865 acc={20 + x:.2f}±1.04% "
+                         f"t=00:00:{x:02d} ETA=00:00:{44 - x:02d}")
+        page.chart.add_point(x, None, 2.6 + 4.0 * math.exp(-epoch))
+        lines.append(f"val:   data=0000002/0000002 loss={2.6 + 4.0 * math.exp(-epoch):.5f}±0.2")
+    page.log.append_lines(lines)
+    page.log.flush()
+    page.eta.setText("")
+    page.status.setText("Finished. Everything is in ~/.local/share/Forge/runs/20260101-120000-my-assistant")
+    page.outcome = "done"
+    page.cancel_button.hide()
+    page.completeChanged.emit()
+
+
+def simulate_done(wizard: ForgeWizard) -> None:
+    artifacts = RunArtifacts(model="my-assistant:latest",
+                             smoke_answer="Hello! I'm your new assistant — how can I help today?")
+    wizard.done_page.show_result(_simulated_settings(wizard), artifacts,
+                                 Path("~/.local/share/Forge/runs/20260101-120000-my-assistant").expanduser())
+
+
+def prepare_showcase(wizard: ForgeWizard) -> None:
+    wizard.data_page.add_paths([sample_data()])
+    wait_until(lambda: not wizard.data_page.validating)
+    wizard.base_page.host.setText("127.0.0.1:11434")
+    prepare_showcase_base(wizard)
+    wizard.name_page.name_edit.setText("my-assistant")
+    wizard.name_page.system.setPlainText("You are a concise, friendly assistant.")
+
+
+def take_screenshots(out_dir: Path) -> list[Path]:
+    app = QApplication.instance()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    normal, style = app.palette(), app.style().name()
+    for suffix, palette in (("", normal), ("-dark", dark_palette())):
+        app.setStyle("Fusion" if suffix else style)  # Fusion draws every frame from the palette
+        app.setPalette(palette)
+        wizard = ForgeWizard()
+        wizard.run_page.simulated = True
+        wizard.done_page.simulated = True
+        wizard.resize(940, 720)
+        wizard.show()
+        prepare_showcase(wizard)
+        for page_id, name in enumerate(PAGE_FILES):
+            show_page(wizard, page_id)
+            if page_id == 1:  # restart() re-initialises: keep the sample models, skip Ollama
+                wait_until(lambda: not wizard.base_page.busy, 5)
+                prepare_showcase_base(wizard)
+            if page_id == 2:
+                wait_until(lambda: wizard.trainer_page.toolset is not None, 30)
+                wizard.trainer_page.update_estimate()
+            if page_id == 4:
+                simulate_run(wizard)
+            if page_id == 5:
+                simulate_done(wizard)
+            QCoreApplication.processEvents()
+            path = out_dir / f"{name}{suffix}.png"
+            wizard.grab().save(str(path))
+            written.append(path)
+        wizard.hide()
+        wizard.deleteLater()
+    app.setStyle(style)
+    app.setPalette(normal)
+    return written
+
+
+def prepare_showcase_base(wizard: ForgeWizard) -> None:
+    page = wizard.base_page
+    page.use_ollama.setChecked(True)
+    page.set_models(SAMPLE_MODELS)
+    page.model_list.blockSignals(True)
+    page.model_list.setCurrentRow(0)
+    page.model_list.blockSignals(False)
+    wait_until(lambda: not page.busy, 10)  # a resolve started by set_models must not win
+    page._show_info(_simulated_gguf_info())
+
+
+def self_test() -> str | None:
+    """None when the wizard works; else the reason it does not."""
+    sample = sample_data()
+    if not sample.is_file():
+        return f"the bundled sample dataset is missing: {sample}"
+    wizard = ForgeWizard(paths=[sample])
+    wizard.run_page.simulated = True
+    wizard.done_page.simulated = True
+    wizard.show()
+    try:
+        if not wait_until(lambda: not wizard.data_page.validating, 60):
+            return "validating the sample dataset did not finish within 60 s"
+        report = wizard.data_page.report
+        if report is None:
+            return f"validating the sample dataset failed: {wizard.data_page.summary.text()}"
+        if report.valid < 1 or report.invalid:
+            return f"the sample dataset did not validate cleanly: {wizard.data_page.summary.text()}"
+        if not wizard.data_page.preview.toPlainText().startswith("###"):
+            return "the preview of the sample dataset is empty"
+        if not wizard.data_page.isComplete():
+            return "the Data page does not allow Next with a valid dataset"
+        for page_id in range(1, len(PAGE_FILES)):
+            show_page(wizard, page_id)
+            if wizard.currentId() != page_id or not wizard.currentPage().isVisible():
+                return f"page {PAGE_FILES[page_id]} could not be shown"
+        return None
+    finally:
+        wait_until(lambda: not wizard.base_page.busy, 10)
+        wizard.hide()
