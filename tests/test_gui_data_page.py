@@ -1,0 +1,110 @@
+"""Page 1 driven as a user would: real drops, real validation in the background."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox, QWizard
+
+from fixtures_gui import GOOD_RECORDS, write_jsonl
+
+
+def _drop(widget, paths) -> bool:
+    """Send the drag-enter and drop events a file manager causes; True when accepted."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    pos = widget.rect().center()
+    actions = Qt.DropAction.CopyAction
+    enter = QDragEnterEvent(pos.toPointF(), actions, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(pos.toPointF(), actions, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return drop.isAccepted()
+
+
+def _validated(qtbot, page):
+    qtbot.waitUntil(lambda: page.report is not None and not page.validating, timeout=15000)
+    return page.report
+
+
+def test_dropping_a_folder_validates_it_and_enables_next(qtbot, wizard, data_folder):
+    page = wizard.data_page
+    next_button = wizard.button(QWizard.WizardButton.NextButton)
+    assert not next_button.isEnabled()
+
+    assert _drop(page.drop_zone, [data_folder])
+
+    report = _validated(qtbot, page)
+    assert report.valid == 3 and report.invalid == 0
+    assert "3 valid record(s), 0 rejected" in page.summary.text()
+    assert next_button.isEnabled()
+    # the preview is the trainer's text, system prompt included
+    assert "### System:\nBe brief.\n\n### Instruction:\nCapital of France?" in page.preview.toPlainText()
+    assert page.files.count() == 1 and page.files.item(0).text() == str(data_folder)
+
+
+def test_a_drop_of_text_is_refused(qtbot, wizard):
+    mime = QMimeData()
+    mime.setText("not a file")
+    event = QDragEnterEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(wizard.data_page.drop_zone, event)
+    assert not event.isAccepted()
+
+
+def test_bad_file_shows_error_table_and_the_line_on_double_click(qtbot, wizard, bad_file):
+    page = wizard.data_page
+    page.add_paths([bad_file])
+    report = _validated(qtbot, page)
+    assert report.valid == 1 and report.invalid == 2
+    rows = [[page.errors.item(r, c).text() for c in range(4)] for r in range(page.errors.rowCount())]
+    assert [(r[0], r[1]) for r in rows] == [("bad.jsonl", "2"), ("bad.jsonl", "3")]
+    assert all(r[2] and r[3] for r in rows)  # a code and a sentence on each
+
+    page.errors.cellDoubleClicked.emit(1, 0)
+    box = page.error_box
+    assert isinstance(box, QMessageBox) and box.isVisible()
+    assert '"no answer"' in box.detailedText()
+    assert "line 3" in box.windowTitle()
+    box.close()
+
+
+def test_nothing_valid_keeps_next_disabled(qtbot, wizard, tmp_path):
+    broken = write_jsonl(tmp_path / "broken.jsonl", [], ["{not json", "[1, 2]"])
+    wizard.data_page.add_paths([broken])
+    report = _validated(qtbot, wizard.data_page)
+    assert report.valid == 0
+    assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+    assert "nothing to train on" in wizard.data_page.summary.text()
+
+
+def test_field_mapping_turns_an_unknown_schema_into_records(qtbot, wizard, tmp_path):
+    odd = write_jsonl(tmp_path / "odd.jsonl", [{"question": "Q1?", "answer": "A1."},
+                                               {"question": "Q2?", "answer": "A2."}])
+    page = wizard.data_page
+    page.add_paths([odd])
+    assert _validated(qtbot, page).valid == 0
+    page.field_map_edit.setText("instruction=question, output=answer")
+    page.field_map_edit.editingFinished.emit()
+    qtbot.waitUntil(lambda: page.report is not None and page.report.valid == 2, timeout=15000)
+    assert "### Instruction:\nQ1?" in page.preview.toPlainText()
+    values = {}
+    page.contribute(values)
+    assert values["field_map"] == {"instruction": "question", "output": "answer"}
+
+
+def test_stop_interrupts_a_long_validation(qtbot, wizard, tmp_path):
+    big = tmp_path / "big.jsonl"
+    line = '{"instruction": "' + "x" * 200 + '", "output": "y"}\n'
+    big.write_text(line * 400_000, "utf-8")  # ~90 MB: seconds to validate
+    page = wizard.data_page
+    page.add_paths([big])
+    assert page.validating and page.stop_button.isVisible()
+    qtbot.wait(200)
+    page.stop_button.click()
+    assert not page.validating
+    qtbot.waitUntil(lambda: "stopped" in page.summary.text() or page.report is None, timeout=5000)
+    assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
