@@ -44,3 +44,69 @@ def ollama_down(tmp_path_factory, monkeypatch):
     double = _start(tmp_path_factory, monkeypatch, "current")
     double.stop()
     yield double
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """The tiny Llama (tests/tinymodel.py) as F32 and Q8_0, and a GGUF LoRA for it."""
+    from tinymodel import make_tiny_lora, make_tiny_model
+
+    folder = tmp_path_factory.mktemp("tiny-models")
+    f32 = make_tiny_model(folder / "tiny-f32.gguf", "f32")
+    return {"f32": f32, "q8_0": make_tiny_model(folder / "tiny-q8_0.gguf", "q8_0"),
+            "lora": make_tiny_lora(folder / "tiny-lora.gguf", f32)}
+
+
+def write_small_gguf(path, arch: str = "llama", general_type: str = "model", dtype: str = "f32"):
+    """A GGUF with one tensor, no vocabulary: enough for type, architecture and weight-type
+    detection, and written (and read) in milliseconds, unlike a model with a tokenizer."""
+    import gguf
+    import numpy as np
+
+    writer = gguf.GGUFWriter(path, arch)
+    if general_type == "adapter":
+        writer.add_type(gguf.GGUFType.ADAPTER)
+        writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
+    data = np.linspace(-1, 1, 4 * 32, dtype=np.float32).reshape(4, 32)
+    if dtype == "q8_0":
+        quant = gguf.quants.quantize(data, gguf.GGMLQuantizationType.Q8_0)
+        writer.add_file_type(gguf.LlamaFileType.MOSTLY_Q8_0)
+        writer.add_tensor("blk.0.attn_q.weight", quant, raw_shape=quant.shape,
+                          raw_dtype=gguf.GGMLQuantizationType.Q8_0)
+    else:
+        writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+        writer.add_tensor("blk.0.attn_q.weight", data)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def add_to_store(models_dir, name: str, gguf_path, *, with_blob: bool = True):
+    """Lay a model out the way Ollama does: manifests/<host>/<ns>/<model>/<tag> -> blobs/."""
+    import hashlib
+    import json
+    import shutil
+
+    from forge_gui.core.ollama.names import parse_model_name
+
+    n = parse_model_name(name)
+    digest = "sha256:" + hashlib.sha256(gguf_path.read_bytes()).hexdigest()
+    blobs = models_dir / "blobs"
+    blobs.mkdir(parents=True, exist_ok=True)
+    if with_blob:
+        shutil.copyfile(gguf_path, blobs / digest.replace(":", "-"))
+    manifest = models_dir / "manifests" / n.host / n.namespace / n.model / n.tag
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text(json.dumps({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+        "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
+                   "digest": "sha256:" + "c" * 64, "size": 10},
+        "layers": [
+            {"mediaType": "application/vnd.ollama.image.model", "digest": digest,
+             "size": gguf_path.stat().st_size},
+            {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "d" * 64,
+             "size": 5}]}), "utf-8")
+    return blobs / digest.replace(":", "-")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -127,7 +128,7 @@ def inspect_base(name: str, models_dir: Path | None = None) -> BaseReport:
     if info.trainability == "quantized":
         n = parse_model_name(name)
         tag = n.tag if n.tag != "latest" else ""
-        stem = tag.rsplit("-q", 1)[0] if "-q" in tag.lower() else tag
+        stem = re.sub(r"(^|-)(q\d|iq\d).*$", "", tag, flags=re.I)  # drop the quant suffix
         suggested = f"{n.model}:{stem + '-' if stem else ''}fp16"
         hint = (f"Get an unquantized copy, e.g. 'ollama pull {suggested}' (check the model's "
                 "tags on ollama.com for one ending in -fp16), then use that as the base.")
