@@ -13,9 +13,9 @@ QUANTIZATIONS = [("Q8_0 (near-lossless, half the size of F16)", "Q8_0"),
                  ("Q4_K_M (smallest, some quality loss)", "Q4_K_M"),
                  ("Q5_K_M", "Q5_K_M"), ("F16", "F16"), ("F32 (keep the trained file as is)", None)]
 # Ollama PARAMETERs offered here; empty fields inherit the base model's value.
-PARAMETERS = [("temperature", "Temperature", QDoubleValidator(0.0, 5.0, 3)),
-              ("top_p", "Top p", QDoubleValidator(0.0, 1.0, 3)),
-              ("num_ctx", "Context window", QIntValidator(64, 1_000_000))]
+PARAMETERS = [("temperature", "Temperature", lambda: QDoubleValidator(0.0, 5.0, 3)),
+              ("top_p", "Top p", lambda: QDoubleValidator(0.0, 1.0, 3)),
+              ("num_ctx", "Context window", lambda: QIntValidator(64, 1_000_000))]
 
 
 class NamePage(ForgePage):
@@ -46,10 +46,11 @@ class NamePage(ForgePage):
         form.addRow("", self.name_state)
         form.addRow("", self.replace)
         form.addRow("&System prompt:", self.system)
-        for key, label, validator in PARAMETERS:
+        for key, label, make_validator in PARAMETERS:
             edit = QLineEdit()
             edit.setAccessibleName(label)
             edit.setPlaceholderText("as the base model")
+            validator = make_validator()
             validator.setParent(edit)
             edit.setValidator(validator)
             self.params[key] = edit
@@ -107,7 +108,7 @@ class NamePage(ForgePage):
         values["parameters"] = {k: e.text() for k, e in self.params.items() if e.text().strip()}
         values["quantize"] = QUANTIZATIONS[self.quantize.currentIndex()][1]
         values["create"] = self.create.isChecked()
-        values["force"] = self.replace.isVisible() and self.replace.isChecked()
+        values["force"] = not self.replace.isHidden() and self.replace.isChecked()
 
     def remember(self, settings) -> None:
         settings.quantize = QUANTIZATIONS[self.quantize.currentIndex()][1]

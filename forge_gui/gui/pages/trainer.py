@@ -49,7 +49,6 @@ class TrainerPage(ForgePage):
         self.preset = QComboBox()
         self.preset.setAccessibleName("Preset")
         self.preset.addItems(list(PRESETS))
-        self.preset.currentTextChanged.connect(self.apply_preset)
         self.epochs = QSpinBox()
         self.epochs.setAccessibleName("Epochs")
         self.epochs.setRange(1, 100)
@@ -132,7 +131,8 @@ class TrainerPage(ForgePage):
         layout.addLayout(preflight_row)
         layout.addWidget(self.preflight_label)
         layout.addStretch()
-        self.apply_preset("balanced")
+        self.preset.currentTextChanged.connect(self.apply_preset)
+        self.preset.setCurrentText("balanced")
 
     def initializePage(self) -> None:
         settings = self.forge().app_settings

@@ -1,0 +1,158 @@
+"""Pages 2–4 and the app settings, with the Ollama double and real GGUF files."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QWizard
+
+from forge_gui.core.app_settings import AppSettings, load_settings, save_settings, settings_path
+
+
+def _next(wizard):
+    return wizard.button(QWizard.WizardButton.NextButton)
+
+
+def test_ollama_down_on_page_2_says_so_and_offers_a_gguf_file(qtbot, wizard, ollama_down, tiny_base):
+    page = wizard.base_page
+    page.host.setText(ollama_down.url)
+    page.refresh()
+    qtbot.waitUntil(lambda: page.ollama_error is not None, timeout=15000)
+    assert "not reachable" in page.ollama_state.text()
+    assert "press Refresh" in page.ollama_state.text()
+    assert not page.model_list.isEnabled()
+    assert page.use_file.isChecked()  # the other way in is ready
+    assert not page.isComplete()
+
+    page.choose_file(tiny_base)
+    qtbot.waitUntil(lambda: page.info is not None, timeout=15000)
+    assert page.isComplete()
+    assert "llama" in page.details.text() and "ready to train" in page.details.text()
+    values = {}
+    page.contribute(values)
+    assert values["base_gguf"] == tiny_base and "base" not in values
+
+
+def test_ollama_models_are_listed_and_refresh_sees_new_ones(qtbot, wizard, ollama):
+    ollama.add_model("llama3.2:1b-instruct-fp16")
+    page = wizard.base_page
+    page.host.setText(ollama.url)
+    page.refresh()
+    qtbot.waitUntil(lambda: bool(page.models), timeout=15000)
+    assert page.models == ["llama3.2:1b-instruct-fp16"]
+    assert "1 model(s) in Ollama" in page.ollama_state.text()
+    ollama.add_model("qwen2.5:0.5b")
+    page.refresh_button.click()
+    qtbot.waitUntil(lambda: len(page.models) == 2, timeout=15000)
+
+
+def test_a_quantized_gguf_is_refused_with_the_reason(qtbot, wizard, tmp_path, gui_tools_dir):
+    from tinymodel import make_tiny_model
+
+    q8 = make_tiny_model(tmp_path / "tiny-q8.gguf", "q8_0")
+    page = wizard.base_page
+    page.choose_file(q8)
+    qtbot.waitUntil(lambda: "cannot be trained" in page.details.text() or "✘" in page.details.text(),
+                    timeout=15000)
+    assert not page.isComplete()
+
+
+def test_not_a_gguf_file_is_explained(qtbot, wizard, tmp_path):
+    junk = tmp_path / "model.gguf"
+    junk.write_bytes(b"PK\x03\x04 not a model")
+    wizard.base_page.choose_file(junk)
+    qtbot.waitUntil(lambda: "cannot be used" in wizard.base_page.details.text(), timeout=15000)
+    assert "not a GGUF file" in wizard.base_page.details.text()
+
+
+def test_a_name_that_already_exists_needs_replace(qtbot, wizard):
+    wizard.base_page.models = ["my-model:latest", "other:v2"]
+    page = wizard.name_page
+    page.name_edit.setText("my-model")  # same model as my-model:latest
+    assert not page.isComplete()
+    assert "already exists" in page.name_state.text()
+    assert not page.replace.isHidden()
+    page.replace.setChecked(True)
+    assert page.isComplete()
+    values = {}
+    page.contribute(values)
+    assert values["force"] is True and values["name"] == "my-model"
+
+    page.name_edit.setText("my-model:v2")
+    assert page.isComplete() and "is free" in page.name_state.text()
+    page.name_edit.setText("-bad name")
+    assert not page.isComplete() and "✘" in page.name_state.text()
+
+
+def test_trainer_page_finds_the_real_tools_and_presets_fill_the_fields(qtbot, wizard, gui_tools_dir):
+    page = wizard.trainer_page
+    page.tools_dir = gui_tools_dir
+    page.find_tools()
+    qtbot.waitUntil(lambda: page.toolset is not None, timeout=60000)
+    assert page.isComplete()
+    assert "llama-finetune" in page.tools_label.text() and str(gui_tools_dir) in page.tools_label.text()
+    page.preset.setCurrentText("quick")
+    assert (page.epochs.value(), page.ctx.value()) == (1, 256)
+    page.preset.setCurrentText("thorough")
+    assert (page.epochs.value(), page.ctx.value()) == (4, 1024)
+
+
+def test_trainer_page_without_tools_offers_the_build(qtbot, wizard, tmp_path, monkeypatch):
+    from forge_gui.core.llamacpp import discover
+
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(discover.build, "cached_tools_dir", lambda backend=None: None, raising=False)
+    page = wizard.trainer_page
+    page.tools_dir = tmp_path
+    page.find_tools()
+    qtbot.waitUntil(lambda: page.toolset is not None, timeout=60000)
+    if page.toolset.ready:  # a build bundled some other way is still found: nothing to offer
+        return
+    assert not page.isComplete()
+    assert not page.build_button.isHidden()
+    assert "Build them now" in page.tools_label.text()
+
+
+def test_settings_persist_between_launches(qtbot, data_folder):
+    from forge_gui.gui.wizard import ForgeWizard
+
+    first = ForgeWizard(AppSettings())
+    qtbot.addWidget(first)
+    first.data_page.add_paths([data_folder])
+    first.trainer_page.preset.setCurrentText("thorough")
+    first.base_page.host.setText("10.0.0.5:11434")
+    qtbot.waitUntil(lambda: not first.data_page.validating, timeout=15000)
+    first.close()
+    saved, problem = load_settings()
+    assert problem is None
+    assert saved.preset == "thorough" and saved.ollama_host == "10.0.0.5:11434"
+    assert saved.last_data_dir == str(data_folder)
+
+
+def test_a_corrupt_settings_file_is_reported_and_replaced():
+    path = settings_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("{ this is not json", "utf-8")
+    settings, problem = load_settings()
+    assert settings == AppSettings()
+    assert "damaged" in problem and str(path) in problem
+    assert path.with_name(path.name + ".corrupt").read_text("utf-8") == "{ this is not json"
+    assert load_settings() == (AppSettings(), None)  # replaced by a good file
+    save_settings(AppSettings(preset="quick"))
+    assert load_settings()[0].preset == "quick"
+
+
+def test_every_control_has_an_accessible_name(qtbot, wizard):
+    from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit,
+                                   QListWidget, QPlainTextEdit, QTableWidget)
+
+    kinds = (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QListWidget, QPlainTextEdit,
+             QTableWidget)
+    unnamed = []
+    for page in wizard.pages():
+        for widget in [w for kind in kinds for w in page.findChildren(kind)]:
+            if isinstance(widget, QLineEdit) and isinstance(widget.parent(), (QAbstractSpinBox, QComboBox)):
+                continue  # the editor inside a spin box / combo box: the outer control is named
+            if isinstance(widget.parent(), QTableWidget):
+                continue  # the table's own corner button
+            if not widget.accessibleName() and not (isinstance(widget, QAbstractButton) and widget.text()):
+                unnamed.append(f"{type(page).__name__}: {type(widget).__name__}")
+    assert unnamed == []
