@@ -98,13 +98,13 @@ def _alpaca(obj: dict) -> list[tuple[str, str, str | None]]:
         if key not in obj:
             raise Reject("missing_field", f"has no '{key}' field (Alpaca records need "
                                           f"'instruction' and 'output').")
-    instruction = _text(obj["instruction"], "'instruction'")
-    output = _text(obj["output"], "'output'")
+    instruction = _text(obj["instruction"], "field 'instruction'")
+    output = _text(obj["output"], "field 'output'")
     raw_input = obj.get("input")
-    inp = None if raw_input is None else _text(raw_input, "'input'", required=False)
+    inp = None if raw_input is None else _text(raw_input, "field 'input'", required=False)
     turns: list[tuple[str, str, str | None]] = []
     if obj.get("system") is not None:
-        turns.append(("system", _text(obj["system"], "'system'"), None))
+        turns.append(("system", _text(obj["system"], "field 'system'"), None))
     turns.append(("user", instruction, inp if inp and inp.strip() else None))
     turns.append(("assistant", output, None))
     return turns
@@ -135,9 +135,9 @@ def _content(content: Any, what: str) -> str:
 
 def _chat(messages: Any) -> list[tuple[str, str, None]]:
     if type(messages) is not list:
-        raise Reject("wrong_type", f"'messages' must be a list, not a JSON {json_kind(messages)}.")
+        raise Reject("wrong_type", f"field 'messages' must be a list, not a JSON {json_kind(messages)}.")
     if not messages:
-        raise Reject("empty_field", "'messages' is an empty list.")
+        raise Reject("empty_field", "field 'messages' is an empty list.")
     turns = []
     for n, msg in enumerate(messages, 1):
         if type(msg) is not dict:
@@ -157,13 +157,13 @@ def _chat(messages: Any) -> list[tuple[str, str, None]]:
 
 def _sharegpt(conversations: Any, system: Any) -> list[tuple[str, str, None]]:
     if type(conversations) is not list:
-        raise Reject("wrong_type", f"'conversations' must be a list, not a JSON "
+        raise Reject("wrong_type", f"field 'conversations' must be a list, not a JSON "
                                    f"{json_kind(conversations)}.")
     if not conversations:
-        raise Reject("empty_field", "'conversations' is an empty list.")
+        raise Reject("empty_field", "field 'conversations' is an empty list.")
     turns = []
     if system is not None:
-        turns.append(("system", _text(system, "'system'"), None))
+        turns.append(("system", _text(system, "field 'system'"), None))
     for n, msg in enumerate(conversations, 1):
         if type(msg) is not dict:
             raise Reject("wrong_type", f"turn {n} must be an object with 'from' and 'value', "
@@ -218,3 +218,99 @@ def _finish(turns: list) -> tuple[Turns, list[tuple[str, str]] | None]:
         warnings.append(("ends_with_user_turn", "ends with a user turn that has no answer; "
                                                 "that last turn is not used for training."))
     return tuple(merged), warnings
+
+
+# --- the fast path ----------------------------------------------------------------------
+# Most records are well formed. This does the whole job for them in one pass over the turns
+# (turns, rendered length, characters per role) and returns None for anything unusual, which
+# `normalise` then decides precisely. A test checks both paths agree.
+
+_SYSTEM_FRAME = len("### System:\n\n\n")
+_EXCHANGE_FRAME = len("### Instruction:\n\n\n### Input:\n\n\n### Response:\n\n")
+_NO_INPUT = len("(none)")
+_ALPACA_FAST_KEYS = frozenset({"instruction", "input", "output"}) | COMMON_KEYS
+_SHAREGPT_FAST_ROLES = {k: v for k, v in SHAREGPT_ROLES.items()}
+
+# (format, turns, rendered length, (system, user, input, assistant) characters, exchanges)
+FastResult = tuple[str, Turns, int, tuple[int, int, int, int], int]
+
+
+def fast_normalise(obj: Any) -> FastResult | None:
+    if type(obj) is not dict:
+        return None
+    try:
+        if "messages" in obj:
+            if len(obj) != 1 and not obj.keys() <= _CHAT_FAST_KEYS:
+                return None
+            return _fast_turns("chat", obj["messages"], "role", "content", CHAT_ROLES)
+        if "conversations" in obj:
+            if len(obj) != 1 and not obj.keys() <= _SHAREGPT_FAST_KEYS:
+                return None
+            return _fast_turns("sharegpt", obj["conversations"], "from", "value",
+                               _SHAREGPT_FAST_ROLES)
+        if "instruction" in obj and "output" in obj and obj.keys() <= _ALPACA_FAST_KEYS:
+            return _fast_alpaca(obj)
+    except (KeyError, TypeError):
+        return None
+    return None
+
+
+_CHAT_FAST_KEYS = CHAT_KEYS | COMMON_KEYS
+_SHAREGPT_FAST_KEYS = frozenset({"conversations"}) | COMMON_KEYS
+
+
+def _fast_alpaca(obj: dict) -> FastResult | None:
+    instruction = obj["instruction"]
+    output = obj["output"]
+    inp = obj.get("input")
+    if (type(instruction) is not str or not instruction or instruction.isspace()
+            or type(output) is not str or not output or output.isspace()):
+        return None
+    if inp is not None:
+        if type(inp) is not str:
+            return None
+        if not inp or inp.isspace():
+            inp = None
+    n_input = len(inp) if inp else 0
+    length = (_EXCHANGE_FRAME + len(instruction) + (n_input or _NO_INPUT) + len(output))
+    return ("alpaca", (("user", instruction, inp), ("assistant", output, None)), length,
+            (0, len(instruction), n_input, len(output)), 1)
+
+
+def _fast_turns(fmt: str, items: Any, role_key: str, text_key: str,
+                roles: dict[str, str]) -> FastResult | None:
+    if type(items) is not list:
+        return None
+    turns = []
+    append = turns.append
+    prev = None
+    length = pending = question = exchanges = 0
+    n_system = n_user = n_assistant = 0
+    for item in items:
+        role = roles[item[role_key]]
+        content = item[text_key]
+        if type(content) is not str or not content or content.isspace():
+            return None
+        n = len(content)
+        if role == "assistant":
+            if prev != "user":
+                return None
+            length += pending + _EXCHANGE_FRAME + question + n + (1 if exchanges else 0)
+            n_assistant += n
+            exchanges += 1
+            pending = 0
+        elif role == "user":
+            if prev == "user":
+                return None
+            question = n + _NO_INPUT
+            n_user += n
+        else:
+            if prev == "system" or prev == "user":
+                return None
+            pending += _SYSTEM_FRAME + n
+            n_system += n
+        prev = role
+        append((role, content, None))
+    if prev != "assistant":
+        return None
+    return fmt, tuple(turns), length, (n_system, n_user, 0, n_assistant), exchanges

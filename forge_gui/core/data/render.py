@@ -40,23 +40,14 @@ def render_conversation(conv: Conversation) -> str:
     return render_turns(tuple((t.role, t.content, t.input) for t in conv.turns))
 
 
-_SYSTEM_FRAME = len("### System:\n\n\n")
-_EXCHANGE_FRAME = len("### Instruction:\n\n\n### Input:\n\n\n### Response:\n\n")
-
-
-def rendered_length(turns: Turns) -> int:
-    """len(render_turns(turns)) without building the text (validation's statistics)."""
-    total = 0
-    exchanges = 0
-    pending = 0
-    question = None
+def measure(turns: Turns) -> tuple[int, tuple[int, int, int, int], int]:
+    """(len(render_turns(turns)), (system, user, input, assistant) characters, exchanges)."""
+    text = render_turns(turns)
+    chars = [0, 0, 0, 0]
+    slot = {"system": 0, "user": 1, "assistant": 3}
     for role, content, inp in turns:
-        if role == "system":
-            pending += _SYSTEM_FRAME + len(content)
-        elif role == "user":
-            question = len(content) + len(inp or NO_INPUT)
-        elif question is not None:
-            total += pending + _EXCHANGE_FRAME + question + len(content)
-            exchanges += 1
-            pending, question = 0, None
-    return total + max(0, exchanges - 1)
+        chars[slot[role]] += len(content)
+        if inp:
+            chars[2] += len(inp)
+    exchanges = sum(1 for t in turns if t[0] == "assistant")
+    return len(text), (chars[0], chars[1], chars[2], chars[3]), exchanges

@@ -22,7 +22,8 @@ import orjson
 from forge_gui.core.data import mapping, render
 from forge_gui.core.data.models import (FileReport, Issue, Stats, UnknownSchema,
                                         ValidationOptions, ValidationReport)
-from forge_gui.core.data.normalise import Reject, Turns, UnknownFormat, normalise
+from forge_gui.core.data.normalise import (Reject, Turns, UnknownFormat, fast_normalise,
+                                           normalise)
 from forge_gui.core.data.sources import BOM, JsonProblem, expand_paths, loads, sniff
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.steps import CancelToken
@@ -106,8 +107,9 @@ class Scanner:
         self._schemas: dict[tuple[str, ...], list] = {}  # keys -> [file, line, count, sample]
         self._extra_keys: dict[tuple[str, frozenset], list] = {}  # (file, keys) -> [line, n]
         self._formats: Counter = Counter()
-        self._chars = {"system": 0, "user": 0, "input": 0, "assistant": 0}
+        self._chars = [0, 0, 0, 0]  # system, user, input, assistant
         self._turns = self._exchanges = self._rendered = self._dups = 0
+        self.valid = self.invalid = 0
 
     # --- issues -------------------------------------------------------------------------
 
@@ -151,9 +153,9 @@ class Scanner:
             self.cancel.raise_if_cancelled()
         for index, path in enumerate(self.files):
             name = str(path)
-            file_report = FileReport(path=name)
-            self.report.files.append(file_report)
+            counts = _FileCounts()
             errors_before = sum(self._error_counts.values())
+            fmt = None
             try:
                 with open(path, "rb") as fh:
                     kind = sniff(fh.read(4096))
@@ -165,66 +167,93 @@ class Scanner:
                         self.error(name, 0, "invalid_utf8", "This file is saved as UTF-16; "
                                    "save it as UTF-8 and try again.")
                     elif kind == "array":
-                        file_report.format = "json-array"
-                        yield from self._read_array(fh, name, index, file_report)
+                        fmt = "json-array"
+                        yield from self._read_array(fh, name, index, counts)
                     else:
-                        file_report.format = "jsonl"
-                        yield from self._read_lines(fh, name, index, file_report)
+                        fmt = "jsonl"
+                        yield from self._read_lines(fh, name, index, counts)
             except OSError as exc:
                 self.error(name, 0, "unreadable", f"Cannot read this file: {exc.strerror}.")
-            if file_report.records == 0 and sum(self._error_counts.values()) == errors_before:
+            self.report.files.append(FileReport(path=name, records=counts.records,
+                                                valid=counts.valid, invalid=counts.invalid,
+                                                format=fmt))
+            if counts.records == 0 and sum(self._error_counts.values()) == errors_before:
                 self.warn(name, 0, "empty_file", "This file has no records (it is empty or "
                                                  "has only blank lines).")
             self._tick(0)
         self._finish()
 
-    def _read_lines(self, fh, name: str, index: int, file_report: FileReport):
+    def _read_lines(self, fh, name: str, index: int, counts: "_FileCounts"):
         limit = self.options.max_line_bytes
         readline = fh.readline
-        handle = self._handle
-        tick = self._tick
+        loads = orjson.loads
+        fast = None if self.options.field_map else fast_normalise
+        accept = self._accept
         line = 0
         raw = readline(limit + 1)
         if raw.startswith(BOM):
-            tick(len(BOM))
+            self._tick(len(BOM))
             raw = raw[len(BOM):]
         if name.lower().endswith(".json") and raw.strip() == b"{":
-            yield from self._read_single_object(fh, name, index, file_report, raw)
+            yield from self._read_single_object(fh, name, index, counts, raw)
             return
+        done, next_tick = self.done_bytes, self._next_tick
         while raw:
             line += 1
-            tick(len(raw))
-            if len(raw) > limit and raw[-1:] != b"\n":
-                self._skip_long_line(fh, name, line, len(raw), file_report)
+            nbytes = len(raw)
+            done += nbytes
+            if done >= next_tick:
+                self.done_bytes = done - nbytes
+                self._tick(nbytes)
+                done, next_tick = self.done_bytes, self._next_tick
+            if nbytes > limit and raw[-1:] != b"\n":
+                self.done_bytes = done
+                self._skip_long_line(fh, name, line, nbytes, counts)
+                done = self.done_bytes
             elif not raw.isspace():
-                result = handle(raw, name, index, line, file_report)
+                # Fast path: well-formed records never leave this loop's few calls.
+                result = None
+                if fast is not None:
+                    try:
+                        result = fast(loads(raw))
+                    except orjson.JSONDecodeError:
+                        pass
                 if result is not None:
-                    yield result
+                    counts.records += 1
+                    counts.valid += 1
+                    turns = result[1]
+                    accept(name, index, line, "The record", result)
+                    yield name, line, turns
+                else:
+                    turns = self._handle(raw, name, index, line, counts)
+                    if turns is not None:
+                        yield name, line, turns
             raw = readline(limit + 1)
+        self.done_bytes = done
 
-    def _skip_long_line(self, fh, name: str, line: int, nbytes: int, file_report) -> None:
+    def _skip_long_line(self, fh, name: str, line: int, nbytes: int, counts) -> None:
         while True:  # skip the rest of the line without holding it in memory
             chunk = fh.readline(1 << 20)
             nbytes += len(chunk)
             self._tick(len(chunk))
             if not chunk or chunk[-1:] == b"\n":
                 break
-        file_report.records += 1
-        file_report.invalid += 1
-        self.report.invalid += 1
+        counts.records += 1
+        counts.invalid += 1
+        self.invalid += 1
         self.error(name, line, "line_too_long",
-                   f"This line is {nbytes / 1e6:.1f} MB, over the limit of "
-                   f"{self.options.max_line_bytes / 1e6:.1f} MB; it was not read.")
+                   f"This line is {nbytes / 2**20:.1f} MiB, over the limit of "
+                   f"{self.options.max_line_bytes / 2**20:.1f} MiB; it was not read.")
 
-    def _read_single_object(self, fh, name, index, file_report, first: bytes):
+    def _read_single_object(self, fh, name, index, counts, first: bytes):
         """A .json file holding one pretty-printed object: one record at line 1."""
         data = first + fh.read(self.options.max_array_bytes)
         self._tick(len(data) - len(first))
-        result = self._handle(data, name, index, 1, file_report)
-        if result is not None:
-            yield result
+        turns = self._handle(data, name, index, 1, counts)
+        if turns is not None:
+            yield name, 1, turns
 
-    def _read_array(self, fh, name: str, index: int, file_report: FileReport):
+    def _read_array(self, fh, name: str, index: int, counts: "_FileCounts"):
         limit = self.options.max_array_bytes
         data = fh.read(limit + 1)
         self._tick(len(data))
@@ -241,6 +270,7 @@ class Scanner:
             self.error(name, data.count(b"\n", 0, exc.start) + 1, "invalid_utf8",
                        "This line is not valid UTF-8 text; save the file as UTF-8.")
             return
+        del data
         check_text = re.search(r"\\u[dD][89a-fA-F]", text) is not None
         decoder = json.JSONDecoder()
         pos = _WS.match(text, text.index("[") + 1).end()
@@ -252,16 +282,16 @@ class Scanner:
             try:
                 obj, pos = decoder.raw_decode(text, pos)
             except json.JSONDecodeError as exc:
-                file_report.records += 1
-                file_report.invalid += 1
-                self.report.invalid += 1
+                counts.records += 1
+                counts.invalid += 1
+                self.invalid += 1
                 self.error(name, exc.lineno, "invalid_json",
                            f"Element {element} is not valid JSON: {exc.msg} (column "
                            f"{exc.colno}); the rest of the file was not read.")
                 return
-            result = self._handle(obj, name, index, line, file_report, element, check_text)
-            if result is not None:
-                yield result
+            turns = self._handle(obj, name, index, line, counts, element, check_text)
+            if turns is not None:
+                yield name, line, turns
             pos = _WS.match(text, pos).end()
             if pos < len(text) and text[pos] == ",":
                 pos = _WS.match(text, pos + 1).end()
@@ -276,10 +306,12 @@ class Scanner:
 
     # --- one record ---------------------------------------------------------------------
 
-    def _handle(self, raw: Any, name: str, index: int, line: int, file_report: FileReport,
-                element: int | None = None, check_text: bool = False):
-        file_report.records += 1
+    def _handle(self, raw: Any, name: str, index: int, line: int, counts: "_FileCounts",
+                element: int | None = None, check_text: bool = False) -> Turns | None:
+        """The precise path: every check, every message. Returns the turns when valid."""
+        counts.records += 1
         where = f"Element {element}" if element else "The record"
+        obj = None
         try:
             if element is None:
                 obj = loads(raw)
@@ -299,13 +331,13 @@ class Scanner:
                 raise Reject("unknown_keys", f"has keys that are not used for training: "
                                              f"{', '.join(sorted(extra))} (--strict).")
         except (JsonProblem, Reject) as exc:
-            file_report.invalid += 1
-            self.report.invalid += 1
+            counts.invalid += 1
+            self.invalid += 1
             self.error(name, line, exc.code, _sentence(where, exc.message))
             return None
         except UnknownFormat as exc:
-            file_report.invalid += 1
-            self.report.invalid += 1
+            counts.invalid += 1
+            self.invalid += 1
             self._error_counts["unknown_format"] += 1
             schema = self._schemas.get(exc.keys)
             if schema is not None:
@@ -317,8 +349,7 @@ class Scanner:
                                       f"{where} has the keys {', '.join(exc.keys)}; expected "
                                       f"{mapping.EXPECTED}."))
             return None
-        file_report.valid += 1
-        self.report.valid += 1
+        counts.valid += 1
         if extra:
             seen = self._extra_keys.get((name, extra))
             if seen is None:
@@ -328,32 +359,34 @@ class Scanner:
         if warnings or map_warnings:
             for code, message in [*(warnings or ()), *(map_warnings or ())]:
                 self.warn(name, line, code, _sentence(where, message))
-        self._count(fmt, turns, name, index, line, where)
-        return name, line, turns
+        length, chars, exchanges = render.measure(turns)
+        self._accept(name, index, line, where, (fmt, turns, length, chars, exchanges))
+        return turns
 
-    def _count(self, fmt: str, turns: Turns, name: str, index: int, line: int, where: str):
+    def _accept(self, name: str, index: int, line: int, where: str, result) -> None:
+        """Count a valid record into the statistics; warn when long or a duplicate."""
+        fmt, turns, length, chars, exchanges = result
+        self.valid += 1
         self._formats[fmt] += 1
-        chars = self._chars
         self._turns += len(turns)
-        for role, content, inp in turns:
-            chars[role] += len(content)
-            if inp:
-                chars["input"] += len(inp)
-            if role == "assistant":
-                self._exchanges += 1
-        length = render.rendered_length(turns)
+        self._exchanges += exchanges
         self._rendered += length
+        total = self._chars
+        total[0] += chars[0]
+        total[1] += chars[1]
+        total[2] += chars[2]
+        total[3] += chars[3]
         if length > self.options.very_long_chars:
             self.warn(name, line, "very_long",
                       f"{where} is {length:,} characters of training text (about "
-                      f"{length // 4:,} tokens), over {self.options.very_long_chars:,}; it "
-                      f"will be cut into several training windows.")
+                      f"{approx_tokens(length):,} tokens), over "
+                      f"{self.options.very_long_chars:,}; it will be cut into several "
+                      f"training windows.")
         lengths = self._lengths
-        n = self.report.valid
         if len(lengths) < RESERVOIR:
             lengths.append(length)
         else:
-            slot = self._rng.randrange(n)
+            slot = self._rng.randrange(self.valid)
             if slot < RESERVOIR:
                 lengths[slot] = length
         earlier = self._seen.check_add(hash(turns), (index << 40) | line)
@@ -368,18 +401,19 @@ class Scanner:
 
     def _finish(self) -> None:
         report = self.report
+        report.valid, report.invalid = self.valid, self.invalid
         schema_issues = []
         for keys, (file, line, count, sample) in self._schemas.items():
             suggested = mapping.suggest_map(sample) if type(sample) is dict else None
-            explanation = (f"{count} record{'s' if count != 1 else ''} (first: line {line}) "
-                           f"have the keys {', '.join(keys)}, which fit none of the formats "
-                           f"Forge reads ({mapping.EXPECTED}).")
+            explanation = (f"Found {count} record{'s' if count != 1 else ''} (first: line "
+                           f"{line}) with the keys {', '.join(keys)}, which fit none of the "
+                           f"formats Forge reads ({mapping.EXPECTED}).")
             if suggested:
-                explanation += (f" They can be read as Alpaca records with "
-                                f"--map {mapping.format_map(suggested)}")
+                explanation += (f" They can be read as Alpaca records (run again with "
+                                f"--map {mapping.format_map(suggested)}).")
             else:
-                explanation += (" Rename fields with --map new=old, e.g. "
-                                "--map instruction=prompt,output=completion")
+                explanation += (" Rename fields with --map new=old (for example "
+                                "--map instruction=prompt,output=completion).")
             report.unknown_schemas.append(UnknownSchema(
                 file=file, first_line=line, records=count, keys=list(keys),
                 expected=mapping.EXPECTED, suggested_map=suggested, explanation=explanation))
@@ -388,10 +422,10 @@ class Scanner:
         for (file, keys), (line, count) in self._extra_keys.items():
             plural = "s" if count != 1 else ""
             self.warn(file, line, "unknown_keys",
-                      f"{count} record{plural} (first: line {line}) have keys that are not "
+                      f"Found {count} record{plural} (first: line {line}) with keys that are not "
                       f"used for training: {', '.join(sorted(keys))}; they are ignored "
                       f"(--strict makes this an error).")
-        if report.valid == 0 and not self._error_counts:
+        if self.valid == 0 and not self._error_counts:
             first = str(self.files[0]) if self.files else ""
             self.error(first, 0, "no_records", "No training records were found in the input.")
         report.errors = schema_issues + [Issue(file=f, line=l, code=c, message=m)
@@ -411,8 +445,9 @@ class Scanner:
             for name, q in (("min", 0), ("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)):
                 percentiles[name] = lengths[min(len(lengths) - 1, len(lengths) * q // 100)]
         return Stats(
-            records=self.report.valid, turns=self._turns, exchanges=self._exchanges,
-            formats=dict(self._formats), chars=dict(self._chars),
+            records=self.valid, turns=self._turns, exchanges=self._exchanges,
+            formats=dict(self._formats),
+            chars=dict(zip(("system", "user", "input", "assistant"), self._chars)),
             rendered_chars=self._rendered, approx_tokens=approx_tokens(self._rendered),
             length_percentiles=percentiles,
             token_percentiles={k: approx_tokens(v) for k, v in percentiles.items()},
@@ -437,3 +472,10 @@ def _size(path: Path) -> int:
         return path.stat().st_size
     except OSError:
         return 0
+
+
+class _FileCounts:
+    __slots__ = ("records", "valid", "invalid")
+
+    def __init__(self) -> None:
+        self.records = self.valid = self.invalid = 0

@@ -65,7 +65,7 @@ def explain_json_error(raw: bytes, exc: Exception) -> JsonProblem:
         return JsonProblem("invalid_utf8", "contains an escape like \\ud800 for half of a "
                                            "character (an unpaired surrogate), which is not text.")
     if b"\x00" in raw:
-        return JsonProblem("invalid_json", "contains a NUL byte; is this a binary file?")
+        return JsonProblem("invalid_json", "contains a NUL byte (binary data?).")
     if "unexpected end of data" in text:
         return JsonProblem("invalid_json", "ends before the JSON value is complete "
                                            "(the line is cut off).")
