@@ -49,6 +49,7 @@ class OllamaDouble:
         self.models: dict[str, dict] = {}  # full name -> create request + created info
         self.requests: list[tuple[str, str]] = []  # (method, path) in order
         self.uploads: list[str] = []  # digests received by POST /api/blobs
+        self.generated: list[tuple[str, str]] = []  # (model, the prompt text it was given)
         self.version_override: str | None = None
         self._connections: set = set()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -292,6 +293,7 @@ def _handler_for(double: OllamaDouble):
                     "Response": ""})
             except gotemplate.TemplateError as exc:
                 return self._error(500, f"template: {exc}")
+            double.generated.append((name, rendered))
             answer = f"Hello from {name}! (test double, {len(rendered)} prompt characters)"
             payload = {"model": name, "response": answer, "done": True,
                        "prompt_rendered": rendered}
