@@ -1,7 +1,8 @@
 """The steps of a training run, as StepSpecs (core builds, front ends run; DESIGN §1).
 
     base → validate → prepare → convert (F16/BF16 only) → preflight → train → check
-         → quantize → smoke → [Ollama: Modelfile, create, smoke — core/ollama/register.py]
+         → quantize → completion (one prompt through llama-completion)
+         → [Ollama: Modelfile, create, smoke — core/ollama/register.py]
 
 Each spec builds its step from the run state when its turn comes, reading what earlier steps
 left in state.artifacts, so the GUI can retry a failed step without redoing the ones before.
@@ -9,13 +10,16 @@ left in state.artifacts, so the GUI can retry a failed step without redoing the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+from forge_gui.core.atomic import atomic_write_text
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.gguf_info import check_same_model, human_size, inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
-    check_memory, check_windows, convert_to_f32_step, count_tokens, quantize_step, smoke_step)
+    SMOKE_TOKENS, SmokeResult, check_memory, check_windows, convert_to_f32_step, count_tokens,
+    quantize_step, smoke_argv, smoke_step, tokenize_argv)
 from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, get_trainer
 from forge_gui.core.pipeline import StepSpec
 from forge_gui.core.run import RunSettings, RunState
@@ -36,16 +40,15 @@ def train_specs(settings: RunSettings) -> list[StepSpec]:
         StepSpec("train", "Fine-tune", _train),
         StepSpec("check", "Check the trained model", _check),
         StepSpec("quantize", f"Quantize to {settings.quantize or 'F32'}", _quantize),
-        StepSpec("smoke", "Try one prompt (llama-completion)", _smoke),
+        StepSpec("completion", "Try one prompt (llama-completion)", _completion),
     ]
     return specs + ollama_specs(settings)
 
 
 def ollama_specs(settings: RunSettings) -> list[StepSpec]:
-    try:
-        from forge_gui.core.ollama.register import register_specs
-    except ImportError:  # the Ollama steps are not there yet: the run ends after the smoke
-        return []
+    """Modelfile always; create + Ollama smoke when settings.create (core/ollama/register.py)."""
+    from forge_gui.core.ollama.register import register_specs
+
     return register_specs(settings)
 
 
@@ -54,6 +57,12 @@ def tools_for(state: RunState) -> ToolSet:
 
 
 # --- steps ---------------------------------------------------------------------------------
+
+def record_argv(state: RunState, key: str, argv: list[str]) -> None:
+    """commands/<key>.json for a tool a FunctionStep runs (process steps get it from the walk)."""
+    atomic_write_text(state.run_dir / "commands" / f"{key}.json",
+                      json.dumps({"argv": argv, "cwd": None, "env": {}}, indent=2) + "\n")
+
 
 def _function(key: str, label: str, state: RunState, work) -> FunctionStep:
     return FunctionStep(key=key, label=label, run=work, log_path=state.log_path(key))
@@ -141,6 +150,7 @@ def _preflight(state: RunState) -> FunctionStep:
         tools = tools_for(state)
         tools.path("llama-finetune")  # fail here, before anything long, when it is missing
         progress(ProgressEvent(step="preflight", message="Counting tokens with the base's vocabulary"))
+        record_argv(state, "preflight", tokenize_argv(tools, a.train_base_gguf, a.prepared_train))
         a.tokens = count_tokens(tools, a.train_base_gguf, a.prepared_train, cancel)
         a.windows = check_windows(a.tokens, s.ctx, s.val_split)
         check_memory(inspect_gguf(a.train_base_gguf), s.ctx, progress, "preflight")
@@ -207,16 +217,19 @@ def smoke_prompt_text(settings: RunSettings) -> str:
     return render_turns(tuple(turns)).removesuffix("\n")
 
 
-def _smoke(state: RunState):
-    answer: list[str] = []
-    step = smoke_step(tools_for(state), state.artifacts.output_gguf,
-                      smoke_prompt_text(state.settings), answer, state.settings.seed,
-                      log=state.log_path("smoke"))
-    inner_check = step.check
+def _completion(state: RunState) -> FunctionStep:
+    result = SmokeResult()
+    tools, prompt = tools_for(state), smoke_prompt_text(state.settings)
+    step = smoke_step(tools, state.artifacts.output_gguf, prompt, result, state.settings.seed,
+                      log=state.log_path("completion"))
+    record_argv(state, "completion", smoke_argv(tools, state.artifacts.output_gguf, prompt,
+                                                state.settings.seed, SMOKE_TOKENS))
+    inner = step.run
 
-    def check(code: int) -> None:
-        inner_check(code)
-        state.artifacts.smoke_answer = answer[0] if answer else ""
+    def run(progress: ProgressCallback, cancel: CancelToken) -> None:
+        inner(progress, cancel)
+        state.artifacts.completion_answer = result.answer
+        state.artifacts.completion_tokens = result.tokens
 
-    step.check = check
+    step.run = run
     return step

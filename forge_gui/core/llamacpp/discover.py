@@ -123,7 +123,7 @@ def classify_help(name: str, help_text: str) -> Flavour:
     return "unknown"
 
 
-_VERSION = re.compile(r"version:\s*(\d+)\s*\(([0-9a-f]+)\)")
+_VERSION = re.compile(r"^version:\s*(.+?)\s*$", re.M)  # "0.5.0-dev (build 1, commit 0c1e570)"
 _DEVICE = re.compile(r"^\s*(CUDA|Metal|MTL|Vulkan|ROCm|HIP|SYCL|BLAS|OpenCL)\w*\d*\s*:", re.M)
 
 
@@ -144,7 +144,7 @@ def _probe(path: str, mtime: float, size: int) -> tuple[str | None, str, str | N
     backend = None
     if name != "llama-quantize" and name != "llama-tokenize":  # these have no --version
         m = _VERSION.search(_run_quiet([path, "--version"]))
-        version = f"b{m.group(1)} ({m.group(2)})" if m else None
+        version = m.group(1) if m else None
         if name.startswith("llama-finetune") or name == "llama-completion":
             devices = _DEVICE.findall(_run_quiet([path, "--list-devices"]))
             backend = devices[0].lower().replace("mtl", "metal") if devices else "cpu"

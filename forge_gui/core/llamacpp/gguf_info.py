@@ -4,6 +4,7 @@ whether upstream llama-finetune can train it (only F32 tensors are trained, DESI
 from __future__ import annotations
 
 import collections
+import functools
 from pathlib import Path
 from typing import Literal
 
@@ -94,6 +95,13 @@ def inspect_gguf(path: Path) -> GGUFInfo:
     path = Path(path)
     if not path.is_file():
         raise StepFailed(f"{path} does not exist or is not a file.")
+    stat = path.stat()
+    # Reading a big tokenizer takes seconds; steps ask about the same files again and again.
+    return _inspect_cached(path, stat.st_mtime_ns, stat.st_size).model_copy(deep=True)
+
+
+@functools.lru_cache(maxsize=32)
+def _inspect_cached(path: Path, mtime_ns: int, size: int) -> GGUFInfo:
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic == GGLA_MAGIC:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -11,12 +13,14 @@ import psutil
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.discover import ToolSet
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo, human_size, inspect_gguf
-from forge_gui.core.process import popen_kwargs
-from forge_gui.core.steps import CancelToken, ProcessStep, ProgressCallback, StepFailed
+from forge_gui.core.process import kill_process_tree, popen_kwargs
+from forge_gui.core.steps import (Cancelled, CancelToken, FunctionStep, ProcessStep,
+                                  ProgressCallback, StepFailed)
 
 # A file name for each llama-quantize type Forge offers (any type the tool knows also works).
 COMMON_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")
 MIN_CTX = 16
+SMOKE_TOKENS = 48  # enough for a sentence; the try must stay quick
 
 
 def _gguf_check(path: Path, what: str, log: Path | None):
@@ -62,11 +66,15 @@ def convert_to_f32_step(tools: ToolSet, base: GGUFInfo, out: Path, log: Path | N
 
 # --- preflight ----------------------------------------------------------------------------
 
+def tokenize_argv(tools: ToolSet, model: Path, text: Path) -> list[str]:
+    return [str(tools.path("llama-tokenize")), "-m", str(model), "-f", str(text), "--ids",
+            "--show-count", "--no-escape", "--log-disable"]
+
+
 def count_tokens(tools: ToolSet, model: Path, text: Path, cancel: CancelToken | None = None) -> int:
     """Exact token count of `text` with the model's own vocabulary (llama-tokenize loads only
     the vocabulary). Special tokens are not parsed and a BOS is added, as llama-finetune does."""
-    argv = [str(tools.path("llama-tokenize")), "-m", str(model), "-f", str(text), "--ids",
-            "--show-count", "--no-escape", "--log-disable"]
+    argv = tokenize_argv(tools, model, text)
     kwargs = popen_kwargs()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, **kwargs)
@@ -133,31 +141,68 @@ def check_memory(base: GGUFInfo, ctx: int, progress: ProgressCallback, step: str
 
 # --- smoke prompt -------------------------------------------------------------------------
 
-def smoke_step(tools: ToolSet, model: Path, prompt: str, answer: list[str], seed: int,
-               n_predict: int = 48, log: Path | None = None) -> ProcessStep:
-    """One prompt in the training format through llama-completion; the answer lands in
-    `answer` (the step's check fills it from the output it collected)."""
-    lines: list[str] = []
+@dataclass
+class SmokeResult:
+    answer: str = ""
+    tokens: int | None = None  # tokens generated, from llama-completion's timing report
 
-    def collect(line: str) -> ProgressEvent | None:
-        lines.append(line)
-        return None
 
-    def check(code: int) -> None:
+def smoke_argv(tools: ToolSet, model: Path, prompt: str, seed: int, n_predict: int) -> list[str]:
+    return [str(tools.path("llama-completion")), "-m", str(model), "-p", prompt,
+            "-n", str(n_predict), "--temp", "0", "--seed", str(seed), "-no-cnv",
+            "--no-display-prompt", "-r", STOP_MARKER, "-c", "1024"]
+
+
+def smoke_step(tools: ToolSet, model: Path, prompt: str, result: SmokeResult, seed: int,
+               n_predict: int = SMOKE_TOKENS, log: Path | None = None) -> FunctionStep:
+    """One prompt in the training format through llama-completion. A FunctionStep, not a
+    ProcessStep: the answer is on stdout and the tool's log on stderr, and front ends merge
+    the two for process steps."""
+    argv = smoke_argv(tools, model, prompt, seed, n_predict)
+
+    def run(progress: ProgressCallback, cancel: CancelToken) -> None:
+        progress(ProgressEvent(step="completion", message="Generating an answer"))
+        code, out, err = run_capture(argv, cancel, log)
         if code != 0:
             raise StepFailed(f"llama-completion could not run the model (exit code {code}).",
                              f"The tool's output is in {log}." if log else None)
-        answer.append(extract_answer("\n".join(lines)))
+        result.answer = extract_answer(out)
+        m = _EVAL_RUNS.search(err)
+        result.tokens = int(m.group(1)) + 1 if m else None  # + the token of the prompt pass
+        progress(ProgressEvent(step="completion", fraction=1.0, message=f"Answer: {result.answer!r}"))
 
-    argv = [str(tools.path("llama-completion")), "-m", str(model), "-p", prompt,
-            "-n", str(n_predict), "--temp", "0", "--seed", str(seed), "-no-cnv",
-            "--no-display-prompt", "--log-disable", "-r", "### Instruction:", "-c", "512"]
-    return ProcessStep(key="smoke", label="Smoke prompt (llama-completion)", argv=argv,
-                       cwd=model.parent, parse_line=collect, check=check, log_path=log)
+    return FunctionStep(key="completion", label="Try one prompt (llama-completion)", run=run,
+                        log_path=log)
+
+
+STOP_MARKER = "### Instruction:"
+_EVAL_RUNS = re.compile(r"eval time =.*?/\s*(\d+) runs")
+
+
+def run_capture(argv: list[str], cancel: CancelToken, log: Path | None) -> tuple[int, str, str]:
+    """Run a short tool, stdout kept apart from stderr, stopping its tree on cancel."""
+    if log:
+        log.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile() as out, (open(log, "w+b") if log else tempfile.TemporaryFile()) as err:
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                **popen_kwargs())
+        while True:
+            try:
+                code = proc.wait(timeout=0.1)
+                break
+            except subprocess.TimeoutExpired:
+                if cancel.cancelled:
+                    kill_process_tree(proc.pid)
+                    proc.wait()
+                    raise Cancelled() from None
+        out.seek(0)
+        err.seek(0)
+        return (code, out.read().decode("utf-8", "replace"),
+                err.read().decode("utf-8", "replace"))
 
 
 def extract_answer(output: str) -> str:
-    """The generated text: the completion's output without the stop marker or end marker."""
+    """The generated text without the end marker and whatever follows the stop marker."""
     text = output.replace("[end of text]", "")
-    cut = text.find("### Instruction:")
+    cut = text.find(STOP_MARKER)
     return (text[:cut] if cut >= 0 else text).strip()

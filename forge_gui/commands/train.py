@@ -1,0 +1,261 @@
+"""forge-cli train-run (also `train` and `finetune`): the whole run from data to model.
+
+Prints a label per step, streams llama.cpp's own progress unbuffered (raw bytes, so its '\\r'
+status line redraws in place) and ends with the model, or with the exact command that
+finishes the job. `--json` ends with one summary object. `--write-script FILE` writes a bash
+script doing the same with the same tools instead of running anything.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from pathlib import Path
+
+from forge_gui.cli import UsageError
+from forge_gui.core.events import ProgressEvent
+from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
+from forge_gui.core.run import RunSettings, RunState
+from forge_gui.core.steps import Cancelled, CancelToken, ProcessStep, Step, StepFailed
+
+ALIASES = ("train-run", "train", "finetune")
+
+
+def register(subparsers) -> None:
+    for name in ALIASES:
+        p = subparsers.add_parser(
+            name, help="fine-tune a base model on your data and register it with Ollama"
+            if name == "train-run" else f"same as train-run",
+            description="validate → prepare → (convert) → preflight → fine-tune → check → "
+                        "quantize → try a prompt → Modelfile → create in Ollama")
+        add_train_arguments(p)
+        p.set_defaults(handler=train_run)
+
+
+def add_train_arguments(p) -> None:
+    p.add_argument("--data", type=Path, nargs="+", required=True, metavar="PATH",
+                   help="training data files or folders (JSONL / JSON: Alpaca, chat, ShareGPT)")
+    p.add_argument("--name", required=True, help="the Ollama model to create")
+    p.add_argument("--base", help="the base model's Ollama name (its GGUF is found locally)")
+    p.add_argument("--base-gguf", type=Path, metavar="FILE", help="the base model's GGUF file")
+    p.add_argument("--trainer", default="llama.cpp", choices=["llama.cpp"])
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--lr", type=float, default=1e-5, help="learning rate (default 1e-5)")
+    p.add_argument("--ctx", type=int, default=512, help="training context in tokens (default 512)")
+    p.add_argument("--val-split", type=float, default=0.05,
+                   help="share of the text llama-finetune uses for validation loss")
+    p.add_argument("--val-fraction", type=float, default=0.0,
+                   help="share of records held out into a separate eval file")
+    p.add_argument("--quantize", default="Q8_0",
+                   help="output type: Q8_0 (default), Q4_K_M, F16, … or 'none' to keep F32")
+    p.add_argument("--map", dest="field_map", default="", metavar="NEW=OLD,…",
+                   help="rename fields of your records, e.g. output=response")
+    p.add_argument("--system", help="system prompt baked into the Ollama model")
+    p.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
+    p.add_argument("--ngl", type=int, dest="gpu_layers", help="layers on the GPU (GPU builds)")
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--prompt", dest="smoke_prompt", help="the prompt tried after training")
+    p.add_argument("--tools-dir", type=Path, help="a folder of llama.cpp tools to use first")
+    p.add_argument("--host", dest="ollama_host", help="Ollama server (default $OLLAMA_HOST)")
+    p.add_argument("--force", action="store_true", help="replace an Ollama model of that name")
+    p.add_argument("--workdir", type=Path, help="the run folder (new or empty; default: a new "
+                                                 "folder under Forge's runs)")
+    p.add_argument("--no-create", action="store_true",
+                   help="stop with the GGUF and the Modelfile; print the command to finish")
+    p.add_argument("--json", action="store_true", help="end with a JSON summary on stdout")
+    p.add_argument("--write-script", type=Path, metavar="FILE",
+                   help="write a bash script doing the same run instead of running it")
+
+
+def settings_from_args(args) -> RunSettings:
+    """RunSettings from the command line; UsageError (exit 2) for anything unusable."""
+    for path in args.data:
+        if not path.exists():
+            raise UsageError(f"{path} does not exist.")
+    if args.base_gguf is not None and not args.base_gguf.is_file():
+        raise UsageError(f"{args.base_gguf} does not exist or is not a file.")
+    if not args.base and not args.base_gguf:
+        raise UsageError("give the base model: --base NAME (an Ollama model) or --base-gguf FILE.")
+    for flag, value, ok in (("--epochs", args.epochs, args.epochs >= 1),
+                            ("--lr", args.lr, args.lr > 0),
+                            ("--ctx", args.ctx, args.ctx >= 16),
+                            ("--val-split", args.val_split, 0 <= args.val_split < 1),
+                            ("--val-fraction", args.val_fraction, 0 <= args.val_fraction < 1)):
+        if not ok:
+            raise UsageError(f"{flag} {value} is out of range.")
+    try:
+        from forge_gui.core.data import parse_map
+
+        field_map = parse_map(args.field_map)
+    except ValueError as exc:
+        raise UsageError(f"--map: {exc}") from None
+    quantize = None if args.quantize.lower() in ("none", "f32") else args.quantize.upper()
+    extra = {"smoke_prompt": args.smoke_prompt} if args.smoke_prompt else {}
+    return RunSettings(
+        data=[p.resolve() for p in args.data], field_map=field_map, name=args.name,
+        base=args.base, base_gguf=args.base_gguf.resolve() if args.base_gguf else None,
+        trainer=args.trainer, epochs=args.epochs, learning_rate=args.lr, ctx=args.ctx,
+        val_split=args.val_split, val_fraction=args.val_fraction, seed=args.seed,
+        threads=args.threads, gpu_layers=args.gpu_layers, quantize=quantize, system=args.system,
+        create=not args.no_create, force=args.force, tools_dir=args.tools_dir,
+        ollama_host=args.ollama_host, **extra)
+
+
+class ConsoleObserver(PipelineObserver):
+    """Labels and messages on stderr; the tools' raw output passed through as it comes."""
+
+    def __init__(self, specs: list[StepSpec]) -> None:
+        self.index = {spec.key: i + 1 for i, spec in enumerate(specs)}
+        self.total = len(specs)
+        self.err = sys.stderr
+
+    def _label(self, spec: StepSpec, suffix: str = "") -> None:
+        print(f"\n==> [{self.index[spec.key]}/{self.total}] {spec.label}{suffix}", file=self.err,
+              flush=True)
+
+    def step_started(self, spec: StepSpec, step: Step) -> None:
+        self._label(spec)
+        if isinstance(step, ProcessStep):
+            print("    $ " + " ".join(step.argv), file=self.err, flush=True)
+
+    def step_skipped(self, spec: StepSpec) -> None:
+        self._label(spec, " — not needed")
+
+    def progress(self, event: ProgressEvent) -> None:
+        if event.message and event.phase is None:  # process progress is shown raw instead
+            print(f"    {event.message}", file=self.err, flush=True)
+
+    def output(self, data: bytes) -> None:
+        stream = getattr(self.err, "buffer", None)
+        if stream is not None:
+            self.err.flush()
+            stream.write(data)
+            stream.flush()
+        else:
+            self.err.write(data.decode("utf-8", "replace"))
+
+
+def summary(state: RunState) -> dict:
+    a = state.artifacts
+    return {"run_dir": str(state.run_dir),
+            "output_gguf": str(a.output_gguf) if a.output_gguf else None,
+            "train_loss_first": a.train_loss_first, "train_loss_last": a.train_loss_last,
+            "val_loss_last": a.val_loss_last,
+            "modelfile": str(a.modelfile) if a.modelfile else None, "model": a.model}
+
+
+def build_specs(settings: RunSettings) -> list[StepSpec]:
+    from forge_gui.core.train_pipeline import train_specs
+
+    try:
+        return train_specs(settings)
+    except StepFailed as exc:  # e.g. a name Ollama would refuse: a usage error
+        raise UsageError(str(exc)) from None
+
+
+def train_run(args) -> int:
+    settings = settings_from_args(args)
+    specs = build_specs(settings)
+    if args.write_script:
+        return write_script(args.write_script, settings, args.workdir)
+    try:
+        state = RunState.create(settings, args.workdir)
+    except (FileExistsError, OSError) as exc:
+        raise UsageError(str(exc)) from None
+    print(f"Run folder: {state.run_dir}", file=sys.stderr, flush=True)
+    code = run_in_thread(specs, state)
+    a = state.artifacts
+    if code == 0:
+        if a.completion_answer is not None:
+            print(f"\nllama-completion answered: {a.completion_answer!r}", file=sys.stderr)
+        if a.model:
+            print(f"Model ready: ollama run {a.model}", file=sys.stderr)
+    if a.finish_command and not a.model and code in (0, 1) and a.modelfile:
+        print(f"\nTo register the model with Ollama, run:\n  {a.finish_command}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(summary(state)))
+    return code
+
+
+def run_in_thread(specs: list[StepSpec], state: RunState) -> int:
+    """Run the pipeline in a worker thread so Ctrl-C in the main thread can cancel it."""
+    cancel = CancelToken()
+    outcome: dict[str, BaseException | None] = {"error": None}
+
+    def work() -> None:
+        try:
+            run_pipeline(specs, state, ConsoleObserver(specs), cancel)
+        except BaseException as exc:  # handed to the main thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=work, name="forge-run", daemon=True)
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        cancel.cancel()
+        print("\nCancelling…", file=sys.stderr, flush=True)
+        worker.join()
+    error = outcome["error"]
+    if error is None:
+        return 0
+    if isinstance(error, Cancelled):
+        print(f"forge-cli: cancelled; the run folder is {state.run_dir}", file=sys.stderr)
+        return 130
+    if type(error).__name__ == "DataInputError":  # an unreadable input path: usage, exit 2
+        raise UsageError(str(error))
+    if isinstance(error, StepFailed):
+        print(f"\nforge-cli: {error}", file=sys.stderr)
+        print(f"The run folder is {state.run_dir}", file=sys.stderr)
+        return 1
+    raise error
+
+
+def write_script(path: Path, settings: RunSettings, workdir: Path | None) -> int:
+    """Write the bash script for this run (nothing else runs); never over an existing file."""
+    from forge_gui.core import paths
+    from forge_gui.core.atomic import atomic_write_text
+    from forge_gui.core.llamacpp.discover import find_tools
+    from forge_gui.core.llamacpp.gguf_info import inspect_gguf
+    from forge_gui.core.llamacpp.script import render_script
+    from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, render_modelfile
+    from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
+    from forge_gui.core.train_pipeline import resolve_base, smoke_prompt_text
+
+    if path.exists():
+        raise UsageError(f"{path} already exists; choose a new file name for the script.")
+    try:
+        base = resolve_base(settings)
+        info = inspect_gguf(base)
+        tools = find_tools(settings.tools_dir)
+        tools.path("llama-finetune")
+    except StepFailed as exc:
+        print(f"forge-cli: {exc}", file=sys.stderr)
+        return 1
+    if info.trainability in ("quantized", "not-a-model"):
+        print(f"forge-cli: {base.name} cannot be fine-tuned.\n{info.explain_trainability()}",
+              file=sys.stderr)
+        return 1
+    out_dir = (workdir or paths.runs_dir() / f"script-{_run_slug(settings.name)}").resolve()
+    qtype = (settings.quantize or "").upper()
+    final = f"model-{qtype}.gguf" if qtype and qtype != "F32" else "trained-f32.gguf"
+    try:
+        modelfile = render_modelfile(Modelfile(
+            from_=f"./{final}", template=TEMPLATE, system=settings.system,
+            parameters=stop_parameters() + list(settings.parameters.items())))
+    except ModelfileError as exc:
+        raise UsageError(str(exc)) from None
+    text = render_script(settings, base, tools, out_dir, info.trainability == "convert",
+                         modelfile, smoke_prompt_text(settings))
+    atomic_write_text(path, text)
+    path.chmod(0o755)
+    print(f"Wrote {path}. Run it with: bash {path}", file=sys.stderr)
+    return 0
+
+
+def _run_slug(name: str) -> str:
+    from forge_gui.core.run import _slug
+
+    return _slug(name)
