@@ -64,9 +64,8 @@ def apply_map(obj: Any, field_map: dict[str, str]) -> tuple[Any, list[tuple[str,
     for new, (value, note) in values.items():
         if value is not _MISSING:
             result[new] = value
-        if note:
-            warnings = warnings or []
-            warnings.append(("partial_map", note))
+        if note and warnings is None:  # one note a record is enough
+            warnings = [("partial_map", note)]
     return result, warnings
 
 

@@ -181,6 +181,9 @@ class Scanner:
                 self.warn(name, 0, "empty_file", "This file has no records (it is empty or "
                                                  "has only blank lines).")
             self._tick(0)
+        if self.progress is not None:
+            self.progress(ProgressEvent(step=self.step, fraction=1.0,
+                                        message=f"Read {self.done_bytes / 1e6:.0f} MB"))
         self._finish()
 
     def _read_lines(self, fh, name: str, index: int, counts: "_FileCounts"):
