@@ -84,8 +84,10 @@ def system_libraries(bundle: Path) -> tuple[set[str], set[str]]:
     """(paths of system libraries the bundle links to, names ldd could not find)."""
     resolved, missing = set(), set()
     bundle = bundle.resolve()
+    # At run time the bootloader puts _internal on the library path: resolve as it will.
+    env = {**os.environ, "LD_LIBRARY_PATH": str(bundle / "_internal")}
     for elf in elf_files(bundle):
-        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True).stdout
+        out = subprocess.run(["ldd", str(elf)], capture_output=True, text=True, env=env).stdout
         for line in out.splitlines():
             match = re.match(r"\s*(\S+) => (.+?)(?: \(0x[0-9a-f]+\))?$", line)
             if not match:
@@ -184,7 +186,7 @@ def build_appimage(bundle: Path, version: str, build: Path, dist: Path) -> Path:
 
 def tree_size(path: Path) -> int:
     if path.is_file():
-        return path.stat().st_size
+        return path.lstat().st_size
     return sum(p.lstat().st_size for p in path.rglob("*") if not p.is_dir())
 
 
