@@ -110,3 +110,11 @@ def add_to_store(models_dir, name: str, gguf_path, *, with_blob: bool = True):
             {"mediaType": "application/vnd.ollama.image.template", "digest": "sha256:" + "d" * 64,
              "size": 5}]}), "utf-8")
     return blobs / digest.replace(":", "-")
+
+
+@pytest.fixture(scope="session")
+def ollama_tools_bin():
+    """The llama.cpp tools built from the pinned source (built once, then cached)."""
+    from forge_gui.core.llamacpp.build import ensure_tools
+
+    return ensure_tools()

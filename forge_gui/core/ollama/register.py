@@ -257,18 +257,28 @@ def _build_modelfile(state: RunState) -> FunctionStep:
 
 # ---------------------------------------------------------------------------- register
 
+class _Throttle:
+    """Progress for one phase: the message once, then the fraction at most every 1 %."""
+
+    def __init__(self, progress: ProgressCallback, message: str, start: float, span: float):
+        self.progress, self.message, self.start, self.span = progress, message, start, span
+        self.last = -1
+
+    def __call__(self, done: int, total: int) -> None:
+        percent = int(100 * done / max(total, 1))
+        if percent == self.last:
+            return
+        first = self.last < 0
+        self.last = percent
+        self.progress(ProgressEvent(step="register", fraction=self.start + self.span * percent / 100,
+                                    message=self.message if first else None))
+
+
 def _upload(client: OllamaClient, path: Path, progress: ProgressCallback,
             cancel: CancelToken) -> str:
     size = path.stat().st_size
-
-    def hashing(done: int, total: int) -> None:
-        progress(ProgressEvent(step="register", fraction=0.5 * done / max(total, 1),
-                               message=f"Checking {path.name} (sha256)"))
-
-    def sending(done: int, total: int) -> None:
-        progress(ProgressEvent(step="register", fraction=0.5 + 0.4 * done / max(total, 1),
-                               message=f"Sending {path.name} to Ollama"))
-
+    hashing = _Throttle(progress, f"Checking {path.name} (sha256)", 0.0, 0.5)
+    sending = _Throttle(progress, f"Sending {path.name} to Ollama", 0.5, 0.4)
     digest = file_digest(path, hashing, cancel)
     _, uploaded = client.push_blob(path, sending, cancel, digest=digest)
     if not uploaded:
