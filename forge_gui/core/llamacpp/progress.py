@@ -61,6 +61,7 @@ class FinetuneProgressParser:
         self.last_i = 0
         self.n_train: int | None = None
         self.n_val: int | None = None
+        self.last_fraction = 0.0
         self.done_seconds = 0.0  # tool time of the phases already finished
         self.phase_seconds = 0.0
         self.first_loss: float | None = None
@@ -90,7 +91,9 @@ class FinetuneProgressParser:
         elif phase == "val" and loss is not None and i > 0:
             self.last_val_loss = loss
         event.val_loss = self.last_val_loss
-        event.fraction = self._fraction(phase, i, n)
+        # The val share is a guess until the first val line: never let the bar go back.
+        self.last_fraction = max(self.last_fraction, self._fraction(phase, i, n))
+        event.fraction = self.last_fraction
         event.x = self._x(phase, i)
         event.eta_seconds = self._eta(event.fraction)
         event.message = (f"epoch {self.epoch}/{self.epochs} · {phase} {i}/{n}"

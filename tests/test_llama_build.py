@@ -1,0 +1,60 @@
+"""The pinned llama.cpp build: cache layout, hash pinning, CMake options, build progress."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from forge_gui.core.llamacpp import build
+from forge_gui.core.steps import StepFailed
+
+
+def test_cache_holds_a_stamped_build_of_the_pinned_source(llama_tools):
+    assert llama_tools == build.cached_tools_dir()
+    assert llama_tools.parent.name == f"{build.LLAMA_CPP_PYTHON_VERSION}-cpu"
+    stamp = json.loads((llama_tools.parent / build.STAMP).read_text())
+    assert stamp["sdist_sha256"] == build.SDIST_SHA256
+    assert "-DGGML_NATIVE=OFF" in stamp["cmake_options"]
+    assert build.sha256_of(build.tools_cache_root() / "downloads" / build.SDIST_NAME) == \
+        build.SDIST_SHA256
+    assert (build.source_dir() / "examples" / "training" / "finetune.cpp").is_file()
+
+
+def test_an_incomplete_build_is_not_taken_for_a_finished_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("FORGE_CACHE_DIR", str(tmp_path))
+    bin_dir = build.install_dir("cpu") / "bin"
+    bin_dir.mkdir(parents=True)
+    for name in build.TOOL_NAMES[:-1]:
+        (bin_dir / name).write_bytes(b"")
+    (bin_dir.parent / build.STAMP).write_text("{}")
+    assert build.cached_tools_dir() is None  # llama-completion is missing
+    (bin_dir / build.TOOL_NAMES[-1]).write_bytes(b"")
+    assert build.cached_tools_dir() == bin_dir
+
+
+def test_a_download_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
+    def fake_fetch(folder):
+        bad = folder / build.SDIST_NAME
+        bad.write_bytes(b"not the pinned source")
+        return bad
+
+    monkeypatch.setattr(build, "_fetch_with_pip", fake_fetch)
+    with pytest.raises(StepFailed, match="Refusing to build"):
+        build.fetch_sdist(tmp_path)
+    assert not (tmp_path / build.SDIST_NAME).exists()
+
+
+def test_cmake_options_per_backend():
+    cpu = build.cmake_options("cpu")
+    assert "-DBUILD_SHARED_LIBS=OFF" in cpu and "-DGGML_CUDA=OFF" in cpu
+    assert "-DGGML_CUDA=ON" in build.cmake_options("cuda")
+    assert "-DGGML_METAL=ON" in build.cmake_options("metal")
+
+
+def test_build_progress_from_ninja_and_make_lines():
+    half = build.parse_build_line("[50/100] Building CXX object src/llama.cpp.o")
+    assert half.fraction == pytest.approx(0.12 + 0.88 * 0.5)
+    assert build.parse_build_line("[ 25%] Linking CXX executable bin/llama-quantize").fraction \
+        == pytest.approx(0.12 + 0.88 * 0.25)
+    assert build.parse_build_line("-- Configuring done") is None
