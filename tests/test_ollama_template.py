@@ -28,6 +28,10 @@ RECORDS = [
                        {"from": "gpt", "value": "Pong"},
                        {"from": "human", "value": "Once more"},
                        {"from": "gpt", "value": "Pong!"}]},
+    {"messages": [{"role": "system", "content": "First rules."},
+                  {"role": "user", "content": "Q1"}, {"role": "assistant", "content": "A1"},
+                  {"role": "system", "content": "New rules from here on."},
+                  {"role": "user", "content": "Q2"}, {"role": "assistant", "content": "A2"}]},
     {"messages": [{"role": "system", "content": "Système ✓"},
                   {"role": "user", "content": "Grüß dich"},
                   {"role": "assistant", "content": "Hallo 🙂"}]},
@@ -35,9 +39,15 @@ RECORDS = [
 
 
 def _ollama_values(conv: Conversation) -> dict:
-    """What Ollama passes a .Messages template: .System (the system messages) and all messages."""
+    """What Ollama gives a .Messages template (template.go: collate): the messages in order,
+    consecutive ones of one role merged with a blank line, and .System (all system texts)."""
+    messages: list[dict] = []
+    for t in conv.turns:
+        if messages and messages[-1]["Role"] == t.role:
+            messages[-1]["Content"] += "\n\n" + t.content
+        else:
+            messages.append({"Role": t.role, "Content": t.content})
     system = "\n\n".join(t.content for t in conv.turns if t.role == "system")
-    messages = [{"Role": t.role, "Content": t.content} for t in conv.turns]
     return {"System": system, "Messages": messages}
 
 
@@ -69,6 +79,7 @@ def test_a_new_question_ends_where_the_model_learned_to_answer(tmp_path):
     history = conv.turns[:-1]  # the last answer is what the model must produce
     values = {"System": "Be brief.\nAlways.",
               "Messages": [{"Role": t.role, "Content": t.content} for t in history]}
+    assert history[0].role == "system"  # Ollama always passes SYSTEM as the first message
     prompt = render(TEMPLATE, values)
     full = render_conversation(conv)
     assert prompt.endswith("### Response:\n")

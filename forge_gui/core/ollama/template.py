@@ -20,16 +20,17 @@ from __future__ import annotations
 STOP_MARKERS = ("### Instruction:", "### System:")
 NO_INPUT = "(none)"
 
-# Go text/template, as Ollama runs it: .System is the system prompt (the request's, else the
-# model's SYSTEM), .Messages every message in order. `{{-` trims the whitespace before a tag.
+# Go text/template, as Ollama runs it: .Messages holds every message in order, system ones
+# included (Ollama puts the request's or the model's SYSTEM first), so a system message renders
+# where it stands, as in the training text. No whitespace sits between actions: nothing to trim.
 TEMPLATE = (
-    "{{- if .System }}### System:\n{{ .System }}\n\n{{ end }}"
     "{{- range $i, $_ := .Messages }}"
     "{{- $last := eq (len (slice $.Messages $i)) 1 }}"
-    "{{- if eq .Role \"user\" }}### Instruction:\n{{ .Content }}\n\n"
+    "{{- if eq .Role \"system\" }}### System:\n{{ .Content }}\n\n"
+    "{{ else if eq .Role \"user\" }}### Instruction:\n{{ .Content }}\n\n"
     "### Input:\n" + NO_INPUT + "\n\n### Response:\n"
     "{{ else if eq .Role \"assistant\" }}{{ .Content }}\n{{ if not $last }}\n{{ end }}"
-    "{{- end }}"
+    "{{ end }}"
     "{{- end }}"
 )
 
