@@ -6,7 +6,7 @@ import json
 import random
 
 import pytest
-from fixtures_data import alpaca, chat, jl
+from fixtures_data import alpaca, chat, issues, jl
 
 from forge_gui.core.data import (Conversation, DataInputError, DataInvalid, Turn,
                                  ValidationOptions, iter_conversations, prepare_training_data,
@@ -168,7 +168,7 @@ def test_field_map_reads_nested_instances_and_says_what_it_left_out(write):
     assert plain.error_counts == {"unknown_format": 2} and len(plain.errors) == 1
     mapped = validate_paths([src], ValidationOptions(field_map=schema.suggested_map))
     assert (mapped.valid, mapped.invalid) == (2, 0)
-    assert [(w.line, w.code) for w in mapped.warnings] == [(2, "partial_map"), (1, "unknown_keys")]
+    assert [(w.line, w.code) for w in mapped.warnings] == [(1, "unknown_keys"), (2, "partial_map")]
     [first, _] = list(iter_conversations([src], ValidationOptions(field_map=schema.suggested_map)))
     assert first.turns[0].input == "1+1" and first.turns[1].content == "2"
 
@@ -191,3 +191,21 @@ def test_stats_count_turns_characters_and_mark_tokens_approximate(write):
     assert stats.tokens_approximate is True
     assert stats.formats == {"alpaca": 1, "chat": 1}
     assert stats.length_percentiles["max"] >= stats.length_percentiles["p50"] > 0
+
+
+def test_parallel_validation_reports_exactly_what_one_process_does(write, monkeypatch):
+    from forge_gui.core.data import parallel
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 2048)
+    rng = random.Random(3)
+    lines = []
+    for i in range(600):
+        kind = rng.randrange(10)
+        lines.append(alpaca(i % 150) if kind < 6 else chat((f"q{i}", "a")) if kind < 8
+                     else {"instruction": f"x{i}"} if kind == 8
+                     else {"prompt": "p", "completion": "c", **({"n": i} if i % 2 else {})})
+    src = write("big.jsonl", jl(*lines) + b"\n\n" + jl(b"{bad", alpaca(1, extra="k")))
+    serial = validate_paths([src], ValidationOptions(workers=1, very_long_chars=60))
+    forked = validate_paths([src], ValidationOptions(workers=2, very_long_chars=60))
+    assert forked.model_dump() == serial.model_dump()
+    assert serial.warning_counts["duplicate"] > 100 and len(serial.unknown_schemas) == 2
+    assert issues(serial.errors)[-1] == ("big.jsonl", 603, "invalid_json")

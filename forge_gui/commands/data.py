@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def _data_options(p: argparse.ArgumentParser) -> None:
                    help="longest line read, in bytes (default 8 MB)")
     p.add_argument("--max-issues", type=int, default=None, metavar="N",
                    help="errors and warnings listed in the report (default 10000; 0: all)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes for validating big JSONL files (default: CPU cores, up "
+                        "to 8; 1: no extra processes)")
 
 
 def _options(args) -> ValidationOptions:
@@ -75,6 +79,9 @@ def _options(args) -> ValidationOptions:
         if args.max_line_bytes < 1:
             raise UsageError("--max-line-bytes must be a positive number")
         options.max_line_bytes = args.max_line_bytes
+    options.workers = args.workers if args.workers is not None else min(8, os.cpu_count() or 1)
+    if options.workers < 1:
+        raise UsageError("--workers must be at least 1")
     if args.max_issues is not None:
         options.max_issues = None if args.max_issues <= 0 else args.max_issues
     return options

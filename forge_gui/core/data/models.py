@@ -46,6 +46,9 @@ class ValidationOptions(BaseModel):
     very_long_chars: int = DEFAULT_VERY_LONG_CHARS
     max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES
     max_issues: int | None = DEFAULT_MAX_ISSUES  # None: keep every issue (memory grows)
+    # Processes for validating big JSONL files (Linux/macOS fork only). 1: this process.
+    # The CLI uses the machine's cores; the GUI keeps 1 (forking a Qt app is not safe).
+    workers: int = 1
 
 
 class Issue(BaseModel):

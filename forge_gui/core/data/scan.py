@@ -10,7 +10,6 @@ fixed-size reservoir.
 from __future__ import annotations
 
 import json
-import random
 import re
 from array import array
 from collections import Counter
@@ -19,7 +18,7 @@ from typing import Any, Callable, Iterator
 
 import orjson
 
-from forge_gui.core.data import mapping, render
+from forge_gui.core.data import mapping, parallel, render
 from forge_gui.core.data.models import (FileReport, Issue, Stats, UnknownSchema,
                                         ValidationOptions, ValidationReport)
 from forge_gui.core.data.normalise import (Reject, Turns, UnknownFormat, fast_normalise,
@@ -28,8 +27,9 @@ from forge_gui.core.data.sources import BOM, JsonProblem, expand_paths, loads, s
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.steps import CancelToken
 
+READ_BUFFER = 1 << 20
 PROGRESS_EVERY = 2 * 1024 * 1024  # bytes between progress events and cancel checks
-RESERVOIR = 100_000  # samples kept for length percentiles (exact below this many records)
+EXACT_LENGTHS = 10_000  # longer samples are counted in bins of 3 significant digits
 MAX_SCHEMAS = 100
 _WS = re.compile(r"[ \t\n\r]*")
 
@@ -44,7 +44,7 @@ class _SeenHashes:
     def __init__(self, max_slots: int = 1 << 21) -> None:
         self.max_slots = max_slots
         self.full = False
-        self._reset(1 << 12)
+        self._reset(1 << 16)
 
     def _reset(self, slots: int) -> None:
         self.slots = slots
@@ -102,14 +102,16 @@ class Scanner:
         self._omitted: Counter = Counter()
         self._warning_counts: Counter = Counter()
         self._seen = _SeenHashes()
-        self._lengths = array("q")
-        self._rng = random.Random(0)
+        self._lengths: dict[int, int] = {}  # sample length (binned) -> records
         self._schemas: dict[tuple[str, ...], list] = {}  # keys -> [file, line, count, sample]
         self._extra_keys: dict[tuple[str, frozenset], list] = {}  # (file, keys) -> [line, n]
         self._formats: Counter = Counter()
         self._chars = [0, 0, 0, 0]  # system, user, input, assistant
         self._turns = self._exchanges = self._rendered = self._dups = 0
         self.valid = self.invalid = 0
+        self.parallel = False  # validate_paths turns it on; workers: options.workers
+        self.collect: tuple[array, array] | None = None  # worker mode: (hashes, lines)
+        self.lines_read = 0
 
     # --- issues -------------------------------------------------------------------------
 
@@ -157,7 +159,7 @@ class Scanner:
             errors_before = sum(self._error_counts.values())
             fmt = None
             try:
-                with open(path, "rb") as fh:
+                with open(path, "rb", buffering=READ_BUFFER) as fh:
                     kind = sniff(fh.read(4096))
                     fh.seek(0)
                     if kind == "binary":
@@ -169,6 +171,9 @@ class Scanner:
                     elif kind == "array":
                         fmt = "json-array"
                         yield from self._read_array(fh, name, index, counts)
+                    elif self.parallel and parallel.worth_it(path, self.options):
+                        fmt = "jsonl"
+                        parallel.scan_file(self, path, index, counts)
                     else:
                         fmt = "jsonl"
                         yield from self._read_lines(fh, name, index, counts)
@@ -186,53 +191,95 @@ class Scanner:
                                         message=f"Read {self.done_bytes / 1e6:.0f} MB"))
         self._finish()
 
-    def _read_lines(self, fh, name: str, index: int, counts: "_FileCounts"):
+    def _read_lines(self, fh, name: str, index: int, counts: "_FileCounts",
+                    stop_at: int | None = None):
+        """JSONL records; in a worker, only the lines starting before `stop_at`."""
         limit = self.options.max_line_bytes
         readline = fh.readline
         loads = orjson.loads
         fast = None if self.options.field_map else fast_normalise
         accept = self._accept
         line = 0
+        tell = fh.tell
+        at_start = tell() == 0
         raw = readline(limit + 1)
-        if raw.startswith(BOM):
+        if at_start and raw.startswith(BOM):
             self._tick(len(BOM))
             raw = raw[len(BOM):]
-        if name.lower().endswith(".json") and raw.strip() == b"{":
+        if at_start and name.lower().endswith(".json") and raw.strip() == b"{":
             yield from self._read_single_object(fh, name, index, counts, raw)
             return
         done, next_tick = self.done_bytes, self._next_tick
-        while raw:
-            line += 1
-            nbytes = len(raw)
-            done += nbytes
-            if done >= next_tick:
-                self.done_bytes = done - nbytes
-                self._tick(nbytes)
-                done, next_tick = self.done_bytes, self._next_tick
-            if nbytes > limit and raw[-1:] != b"\n":
-                self.done_bytes = done
-                self._skip_long_line(fh, name, line, nbytes, counts)
-                done = self.done_bytes
-            elif not raw.isspace():
-                # Fast path: well-formed records never leave this loop's few calls.
-                result = None
-                if fast is not None:
-                    try:
-                        result = fast(loads(raw))
-                    except orjson.JSONDecodeError:
-                        pass
-                if result is not None:
-                    counts.records += 1
-                    counts.valid += 1
-                    turns = result[1]
-                    accept(name, index, line, "The record", result)
-                    yield name, line, turns
-                else:
-                    turns = self._handle(raw, name, index, line, counts)
-                    if turns is not None:
+        very_long = self.options.very_long_chars
+        seen, formats, lengths = self._seen, self._formats, self._lengths
+        lengths_get = lengths.get
+        n_turns = n_exchanges = rendered = c_system = c_user = c_input = c_assistant = 0
+        try:
+            while raw:
+                line += 1
+                nbytes = len(raw)
+                done += nbytes
+                if done >= next_tick:
+                    self.done_bytes = done - nbytes
+                    self._tick(nbytes)
+                    done, next_tick = self.done_bytes, self._next_tick
+                if nbytes > limit and raw[-1:] != b"\n":
+                    self.done_bytes = done
+                    self._skip_long_line(fh, name, line, nbytes, counts)
+                    done = self.done_bytes
+                elif not raw.isspace():
+                    # Fast path: well-formed records never leave this loop's few calls.
+                    result = None
+                    if fast is not None:
+                        try:
+                            result = fast(loads(raw))
+                        except orjson.JSONDecodeError:
+                            pass
+                    if result is not None:
+                        counts.records += 1
+                        counts.valid += 1
+                        fmt, turns, length, chars, exchanges = result
+                        if length > very_long or seen.full or self.collect is not None:
+                            accept(name, index, line, "The record", result)
+                        else:  # _accept, inlined: the common case
+                            self.valid += 1
+                            formats[fmt] += 1
+                            n_turns += len(turns)
+                            n_exchanges += exchanges
+                            rendered += length
+                            c_system += chars[0]
+                            c_user += chars[1]
+                            c_input += chars[2]
+                            c_assistant += chars[3]
+                            key = length if length < EXACT_LENGTHS else _bin(length)
+                            lengths[key] = lengths_get(key, 0) + 1
+                            key = hash(turns) or 1
+                            keys = seen.keys
+                            if keys[key & seen.mask] == 0 and seen.count * 10 < seen.slots * 7:
+                                keys[key & seen.mask] = key
+                                seen.where[key & seen.mask] = (index << 40) | line
+                                seen.count += 1
+                            else:
+                                self._duplicate_check(key, name, index, line, "The record")
                         yield name, line, turns
-            raw = readline(limit + 1)
-        self.done_bytes = done
+                    else:
+                        turns = self._handle(raw, name, index, line, counts)
+                        if turns is not None:
+                            yield name, line, turns
+                if stop_at is not None and tell() >= stop_at:
+                    break
+                raw = readline(limit + 1)
+        finally:
+            self.lines_read = line
+            self.done_bytes = done
+            self._turns += n_turns
+            self._exchanges += n_exchanges
+            self._rendered += rendered
+            totals = self._chars
+            totals[0] += c_system
+            totals[1] += c_user
+            totals[2] += c_input
+            totals[3] += c_assistant
 
     def _skip_long_line(self, fh, name: str, line: int, nbytes: int, counts) -> None:
         while True:  # skip the rest of the line without holding it in memory
@@ -385,14 +432,16 @@ class Scanner:
                       f"{approx_tokens(length):,} tokens), over "
                       f"{self.options.very_long_chars:,}; it will be cut into several "
                       f"training windows.")
-        lengths = self._lengths
-        if len(lengths) < RESERVOIR:
-            lengths.append(length)
-        else:
-            slot = self._rng.randrange(self.valid)
-            if slot < RESERVOIR:
-                lengths[slot] = length
-        earlier = self._seen.check_add(hash(turns), (index << 40) | line)
+        key = length if length < EXACT_LENGTHS else _bin(length)
+        self._lengths[key] = self._lengths.get(key, 0) + 1
+        self._duplicate_check(hash(turns) or 1, name, index, line, where)
+
+    def _duplicate_check(self, key: int, name: str, index: int, line: int, where: str) -> None:
+        if self.collect is not None:  # a worker: the parent checks, in file order
+            self.collect[0].append(key)
+            self.collect[1].append(line)
+            return
+        earlier = self._seen.check_add(key, (index << 40) | line)
         if earlier is not None:
             self._dups += 1
             other = self.files[earlier >> 40]
@@ -431,10 +480,12 @@ class Scanner:
         if self.valid == 0 and not self._error_counts:
             first = str(self.files[0]) if self.files else ""
             self.error(first, 0, "no_records", "No training records were found in the input.")
-        report.errors = schema_issues + [Issue(file=f, line=l, code=c, message=m)
-                                         for f, l, c, m in self._errors]
-        report.warnings = [Issue(file=f, line=l, code=c, message=m)
-                           for f, l, c, m in self._warnings]
+        order = {str(path): n for n, path in enumerate(self.files)}
+        in_file_order = lambda issue: (order.get(issue[0], -1), issue[1])  # noqa: E731
+        report.errors = schema_issues + [Issue(file=f, line=l, code=c, message=m) for f, l, c, m
+                                         in sorted(self._errors, key=in_file_order)]
+        report.warnings = [Issue(file=f, line=l, code=c, message=m) for f, l, c, m
+                           in sorted(self._warnings, key=in_file_order)]
         report.error_counts = dict(self._error_counts.most_common())
         report.warning_counts = dict(self._warning_counts.most_common())
         report.errors_omitted = self._omitted["error"]
@@ -442,11 +493,7 @@ class Scanner:
         report.stats = self._stats()
 
     def _stats(self) -> Stats:
-        lengths = sorted(self._lengths)
-        percentiles: dict[str, int] = {}
-        if lengths:
-            for name, q in (("min", 0), ("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)):
-                percentiles[name] = lengths[min(len(lengths) - 1, len(lengths) * q // 100)]
+        percentiles = _percentiles(self._lengths)
         return Stats(
             records=self.valid, turns=self._turns, exchanges=self._exchanges,
             formats=dict(self._formats),
@@ -482,3 +529,23 @@ class _FileCounts:
 
     def __init__(self) -> None:
         self.records = self.valid = self.invalid = 0
+
+
+def _bin(length: int) -> int:
+    """Round to 3 significant digits: bounded memory for the length histogram."""
+    digits = len(str(length)) - 3
+    return round(length, -digits)
+
+
+def _percentiles(histogram: dict[int, int]) -> dict[str, int]:
+    total = sum(histogram.values())
+    if not total:
+        return {}
+    wanted = [("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)]
+    result: dict[str, int] = {}
+    seen = 0
+    for length in sorted(histogram):
+        seen += histogram[length]
+        while wanted and seen >= max(1, wanted[0][1] * total):
+            result[wanted.pop(0)[0]] = length
+    return result

@@ -22,6 +22,7 @@ def validate_paths(paths: Iterable[Path], options: ValidationOptions | None = No
     Progress fraction is by bytes read.
     """
     scanner = Scanner([Path(p) for p in paths], options, progress, cancel)
+    scanner.parallel = True  # nobody consumes the records: big files may go to workers
     for _ in scanner.records():
         pass
     return scanner.report

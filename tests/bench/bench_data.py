@@ -1,0 +1,130 @@
+"""Benchmark: forge-cli vs ollama-forge 1.0.1 validating and preparing the same big JSONL.
+
+    python tests/bench/bench_data.py [--mb 200] [--gb2] [--runs 2] [--workdir /tmp/x]
+
+Needs ollama-forge 1.0.1 in its own virtual environment (it pins other libraries):
+    python3 -m venv /tmp/of-venv && /tmp/of-venv/bin/pip install ollama-forge==1.0.1
+(or set OLLAMA_FORGE to its executable). Prints, for each command: wall time, MB/s, the same
+after subtracting the tool's start-up time (measured on a one-line file), peak RSS of the
+process (from wait4), and forge's speed-up. Validation runs on the file with ~10 % bad lines;
+prepare on the same records without them (both tools refuse invalid input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from gen_data import generate  # noqa: E402
+
+FORGE = [sys.executable, "-m", "forge_gui.cli"]
+OLLAMA_FORGE = os.environ.get("OLLAMA_FORGE", "/tmp/of-venv/bin/ollama-forge")
+
+
+def measure(argv: list[str]) -> tuple[float, float, int]:
+    """(wall seconds, peak RSS MB, exit code) of one run."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss / 1024, proc.returncode
+
+
+def best(argv: list[str], runs: int, cleanup: Path | None = None) -> tuple[float, float, int]:
+    results = []
+    for _ in range(runs):
+        if cleanup is not None and cleanup.exists():
+            cleanup.unlink()
+        results.append(measure(argv))
+    wall = min(r[0] for r in results)
+    return wall, max(r[1] for r in results), results[-1][2]
+
+
+def commands(tool: str, data: Path, clean: Path, work: Path) -> dict[str, tuple[list[str], Path]]:
+    if tool == "forge":
+        out = work / "forge-train.txt"
+        return {"validate": (FORGE + ["validate-training-data", str(data)], data),
+                "prepare": (FORGE + ["prepare-training-data", str(clean), "-o", str(out),
+                                     "--force"], clean)}
+    out = work / "of-train.txt"
+    return {"validate": ([OLLAMA_FORGE, "validate-training-data", str(data)], data),
+            "prepare": ([OLLAMA_FORGE, "prepare-training-data", str(clean), "-o", str(out),
+                         "--format", "llama.cpp"], clean)}
+
+
+def startup(tool: str, work: Path) -> float:
+    tiny = work / "tiny.jsonl"
+    tiny.write_text('{"instruction": "q", "output": "a"}\n')
+    argv = (FORGE if tool == "forge" else [OLLAMA_FORGE]) + ["validate-training-data", str(tiny)]
+    return best(argv, 3)[0]
+
+
+def bench(mb: float, runs: int, work: Path, tools: list[str], bad: float = 0.10) -> dict:
+    data, clean = work / f"mixed-{mb:g}MB.jsonl", work / f"clean-{mb:g}MB.jsonl"
+    t = time.perf_counter()
+    generate(str(data), mb, bad, clean=str(clean))
+    size = {"validate": data.stat().st_size / 1e6, "prepare": clean.stat().st_size / 1e6}
+    print(f"\n== {size['validate']:.0f} MB mixed JSONL (~{bad:.0%} bad lines), "
+          f"{size['prepare']:.0f} MB clean; generated in {time.perf_counter() - t:.0f} s")
+    results: dict = {}
+    for tool in tools:
+        boot = startup(tool, work)
+        for what, (argv, _src) in commands(tool, data, clean, work).items():
+            out = Path(argv[argv.index("-o") + 1]) if "-o" in argv else None
+            wall, rss, code = best(argv, runs, cleanup=out if tool != "forge" else None)
+            results[(tool, what)] = (wall, rss)
+            net = max(wall - boot, 1e-9)
+            print(f"{tool:13} {what:9} {wall:7.2f} s  {size[what] / wall:7.1f} MB/s  "
+                  f"({size[what] / net:7.1f} MB/s without {boot:.2f} s start-up)  "
+                  f"peak RSS {rss:6.0f} MB  exit {code}")
+            if out is not None and out.exists():
+                out.unlink()
+    if len(tools) == 2:
+        for what in ("validate", "prepare"):
+            f, o = results[("forge", what)], results[("ollama-forge", what)]
+            print(f"speed-up {what}: {o[0] / f[0]:.2f}x  (peak RSS forge {f[1]:.0f} MB vs "
+                  f"ollama-forge {o[1]:.0f} MB)")
+    data.unlink()
+    clean.unlink()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=200)
+    ap.add_argument("--runs", type=int, default=2, help="best of N runs (default 2)")
+    ap.add_argument("--gb2", action="store_true", help="also 2 GB, forge only (flat memory)")
+    ap.add_argument("--workdir", type=Path, default=None)
+    args = ap.parse_args(argv)
+    tools = ["forge"] + (["ollama-forge"] if Path(OLLAMA_FORGE).exists() else [])
+    if len(tools) == 1:
+        print(f"ollama-forge not found at {OLLAMA_FORGE}; measuring forge only "
+              f"(see this file's docstring to install it).")
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="forge-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        print(f"CPU cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
+        bench(args.mb, args.runs, work, tools)
+        if args.gb2:
+            bench(2048, 1, work, ["forge"])
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+def test_bench_data():
+    """`pytest -s tests/bench/bench_data.py`: the default benchmark, figures on stdout."""
+    assert main(["--runs", "1"]) == 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
