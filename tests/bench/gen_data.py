@@ -22,14 +22,14 @@ def _text(rng: random.Random, lo: int, hi: int) -> str:
     return " ".join(rng.choices(WORDS, k=rng.randint(lo, hi)))
 
 
-def good_record(rng: random.Random) -> dict:
+def good_record(rng: random.Random, sharegpt: float = 0.2) -> dict:
     kind = rng.random()
-    if kind < 0.45:
+    if kind < (1 - sharegpt) * 0.55:
         rec = {"instruction": _text(rng, 5, 25), "output": _text(rng, 20, 90)}
         if rng.random() < 0.4:
             rec["input"] = _text(rng, 3, 30)
         return rec
-    if kind < 0.8:
+    if kind < 1 - sharegpt:
         msgs = []
         if rng.random() < 0.3:
             msgs.append({"role": "system", "content": _text(rng, 4, 12)})
@@ -44,8 +44,8 @@ def good_record(rng: random.Random) -> dict:
     return {"id": f"r{rng.randrange(10**9)}", "conversations": turns}
 
 
-def bad_line(rng: random.Random) -> str:
-    rec = good_record(rng)
+def bad_line(rng: random.Random, sharegpt: float = 0.2) -> str:
+    rec = good_record(rng, sharegpt)
     kind = rng.randrange(8)
     if kind == 0:
         return json.dumps(rec, ensure_ascii=False)[:-7]  # truncated JSON
@@ -65,7 +65,8 @@ def bad_line(rng: random.Random) -> str:
     return "{'single': 'quotes'}"
 
 
-def generate(out: str, mb: float, bad: float, seed: int = 1, clean: str | None = None) -> None:
+def generate(out: str, mb: float, bad: float, seed: int = 1, clean: str | None = None,
+             sharegpt: float = 0.2) -> None:
     rng = random.Random(seed)
     target = int(mb * 1024 * 1024)
     written = 0
@@ -73,9 +74,9 @@ def generate(out: str, mb: float, bad: float, seed: int = 1, clean: str | None =
     with open(out, "w", encoding="utf-8") as fh:
         while written < target:
             if rng.random() < bad:
-                line = bad_line(rng)
+                line = bad_line(rng, sharegpt)
             else:
-                line = json.dumps(good_record(rng), ensure_ascii=False)
+                line = json.dumps(good_record(rng, sharegpt), ensure_ascii=False)
                 if clean_fh:
                     clean_fh.write(line + "\n")
             fh.write(line + "\n")
@@ -91,5 +92,6 @@ if __name__ == "__main__":
     ap.add_argument("--bad", type=float, default=0.10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--clean")
+    ap.add_argument("--sharegpt", type=float, default=0.2, help="share of ShareGPT records")
     a = ap.parse_args()
-    generate(a.out, a.mb, a.bad, a.seed, a.clean)
+    generate(a.out, a.mb, a.bad, a.seed, a.clean, a.sharegpt)
