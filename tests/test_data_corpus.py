@@ -174,5 +174,5 @@ def test_folder_report_lists_taken_and_skipped_files(write):
     assert taken == [str(write.root / "a.json"), str(write.root / "sub" / "b.jsonl")]
     skipped = {s.path.split("/data/")[1]: s.reason for s in report.skipped_paths}
     assert skipped == {"img.png": "not a .jsonl or .json file",
-                       "notes.txt": "not a .jsonl or .json file"}
+                       "notes.txt": "not a .jsonl or .json file", ".git": "hidden folder"}
     assert [(f.records, f.valid, f.invalid) for f in report.files] == [(1, 1, 0), (2, 1, 1)]

@@ -212,7 +212,8 @@ def cmd_prepare(args) -> int:
         counts = ", ".join(f"{c} {n}" for c, n in result.report.warning_counts.items())
         print(f"Warnings (records kept): {counts}; see validate-training-data for details.")
     data = " ".join(str(p) for p in args.paths)
-    print(f"Next: forge-cli train-run --data {data} --base MODEL --name NAME")
+    mapped = f" --map {args.map}" if args.map else ""
+    print(f"Next: forge-cli train-run --data {data}{mapped} --base MODEL --name NAME")
     return 0
 
 

@@ -27,6 +27,9 @@ def expand_paths(paths: list[Path]) -> tuple[list[Path], list[SkippedPath]]:
         path = Path(given)
         if path.is_dir():
             for root, dirs, names in os.walk(path):
+                for hidden in sorted(d for d in dirs if d.startswith(".")):
+                    skipped.append(SkippedPath(path=str(Path(root) / hidden),
+                                               reason="hidden folder"))
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(names):
                     child = Path(root) / name
