@@ -43,10 +43,10 @@ def _tree_memory(proc: psutil.Process) -> int:
     return total
 
 
-def measure(argv: list[str]) -> tuple[float, float, int]:
+def measure(argv: list[str]) -> tuple[float, float, int, float]:
     """(wall seconds, peak memory MB of the process and its workers together, exit code).
 
-    Memory is sampled every 10 ms (PSS summed over the process tree) and also taken from
+    Memory is sampled every 100 ms (PSS summed over the process tree) and also taken from
     wait4 (peak RSS of the largest single process); the larger of the two is reported.
     """
     start = time.perf_counter()
@@ -58,20 +58,22 @@ def measure(argv: list[str]) -> tuple[float, float, int]:
         if pid:
             break
         peak = max(peak, _tree_memory(watched))
-        time.sleep(0.01)
+        time.sleep(0.1)
     wall = time.perf_counter() - start
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return wall, max(peak, usage.ru_maxrss * 1024) / 2**20, proc.returncode
+    cpu = usage.ru_utime + usage.ru_stime  # includes its reaped worker processes
+    return wall, max(peak, usage.ru_maxrss * 1024) / 2**20, proc.returncode, cpu
 
 
-def best(argv: list[str], runs: int, cleanup: Path | None = None) -> tuple[float, float, int]:
+def best(argv: list[str], runs: int,
+         cleanup: Path | None = None) -> tuple[float, float, int, float]:
     results = []
     for _ in range(runs):
         if cleanup is not None and cleanup.exists():
             cleanup.unlink()
         results.append(measure(argv))
     wall = min(r[0] for r in results)
-    return wall, max(r[1] for r in results), results[-1][2]
+    return wall, max(r[1] for r in results), results[-1][2], min(r[3] for r in results)
 
 
 def commands(tool: str, data: Path, clean: Path, work: Path) -> dict[str, tuple[list[str], Path]]:
@@ -90,7 +92,7 @@ def startup(tool: str, work: Path) -> float:
     tiny = work / "tiny.jsonl"
     tiny.write_text('{"instruction": "q", "output": "a"}\n')
     argv = (FORGE if tool == "forge" else [OLLAMA_FORGE]) + ["validate-training-data", str(tiny)]
-    return best(argv, 3)[0]
+    return best(argv, 3)[0]  # wall seconds of a one-line run
 
 
 def bench(mb: float, runs: int, work: Path, tools: list[str], bad: float = 0.10) -> dict:
@@ -107,19 +109,19 @@ def bench(mb: float, runs: int, work: Path, tools: list[str], bad: float = 0.10)
         boot = startup(tool, work)
         for what, (argv, _src) in commands(tool, data, clean, work).items():
             out = Path(argv[argv.index("-o") + 1]) if "-o" in argv else None
-            wall, rss, code = best(argv, runs, cleanup=out if tool != "forge" else None)
-            results[(tool, what)] = (wall, rss)
+            wall, rss, code, cpu = best(argv, runs, cleanup=out if tool != "forge" else None)
+            results[(tool, what)] = (wall, rss, cpu)
             net = max(wall - boot, 1e-9)
             print(f"{tool:13} {what:9} {wall:7.2f} s  {size[what] / wall:7.1f} MB/s  "
                   f"({size[what] / net:7.1f} MB/s without {boot:.2f} s start-up)  "
-                  f"peak memory {rss:6.0f} MB  exit {code}")
+                  f"CPU {cpu:6.2f} s  peak memory {rss:6.0f} MB  exit {code}")
             if out is not None and out.exists():
                 out.unlink()
     if len(tools) == 2:
         for what in ("validate", "prepare"):
             f, o = results[("forge", what)], results[("ollama-forge", what)]
-            print(f"speed-up {what}: {o[0] / f[0]:.2f}x  (peak memory forge {f[1]:.0f} MB vs "
-                  f"ollama-forge {o[1]:.0f} MB)")
+            print(f"speed-up {what}: {o[0] / f[0]:.2f}x wall, {o[2] / f[2]:.2f}x CPU time  "
+                  f"(peak memory forge {f[1]:.0f} MB vs ollama-forge {o[1]:.0f} MB)")
     data.unlink()
     clean.unlink()
     return results

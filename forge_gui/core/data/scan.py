@@ -32,6 +32,7 @@ PROGRESS_EVERY = 2 * 1024 * 1024  # bytes between progress events and cancel che
 EXACT_LENGTHS = 10_000  # longer samples are counted in bins of 3 significant digits
 MAX_SCHEMAS = 100
 _WS = re.compile(r"[ \t\n\r]*")
+_UNPARSED = object()  # the fast path found invalid JSON; the precise path explains it
 
 
 class _SeenHashes:
@@ -229,12 +230,14 @@ class Scanner:
                     done = self.done_bytes
                 elif not raw.isspace():
                     # Fast path: well-formed records never leave this loop's few calls.
-                    result = None
+                    result = obj = None
                     if fast is not None:
                         try:
-                            result = fast(loads(raw))
+                            obj = loads(raw)
                         except orjson.JSONDecodeError:
-                            pass
+                            obj = _UNPARSED
+                        else:
+                            result = fast(obj)
                     if result is not None:
                         counts.records += 1
                         counts.valid += 1
@@ -263,7 +266,7 @@ class Scanner:
                                 self._duplicate_check(key, name, index, line, "The record")
                         yield name, line, turns
                     else:
-                        turns = self._handle(raw, name, index, line, counts)
+                        turns = self._handle(raw, name, index, line, counts, parsed=obj)
                         if turns is not None:
                             yield name, line, turns
                 if stop_at is not None and tell() >= stop_at:
@@ -357,14 +360,17 @@ class Scanner:
     # --- one record ---------------------------------------------------------------------
 
     def _handle(self, raw: Any, name: str, index: int, line: int, counts: "_FileCounts",
-                element: int | None = None, check_text: bool = False) -> Turns | None:
-        """The precise path: every check, every message. Returns the turns when valid."""
+                element: int | None = None, check_text: bool = False,
+                parsed: Any = None) -> Turns | None:
+        """The precise path: every check, every message. Returns the turns when valid.
+
+        `parsed`: the line already parsed by the fast path (None: not tried)."""
         counts.records += 1
         where = f"Element {element}" if element else "The record"
         obj = None
         try:
             if element is None:
-                obj = loads(raw)
+                obj = loads(raw) if parsed is None or parsed is _UNPARSED else parsed
             else:
                 obj = raw
                 if check_text:
