@@ -8,7 +8,9 @@ script doing the same with the same tools instead of running anything.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -42,7 +44,7 @@ def add_train_arguments(p) -> None:
     p.add_argument("--trainer", default="llama.cpp", choices=["llama.cpp"])
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=1e-5, help="learning rate (default 1e-5)")
-    p.add_argument("--ctx", type=int, default=512, help="training context in tokens (default 512)")
+    p.add_argument("--ctx", type=int, default=512, help="training context in tokens, a multiple of 256 (default 512)")
     p.add_argument("--val-split", type=float, default=0.05,
                    help="share of the text llama-finetune uses for validation loss")
     p.add_argument("--val-fraction", type=float, default=0.0,
@@ -79,11 +81,14 @@ def settings_from_args(args) -> RunSettings:
         raise UsageError("give the base model: --base NAME (an Ollama model) or --base-gguf FILE.")
     for flag, value, ok in (("--epochs", args.epochs, args.epochs >= 1),
                             ("--lr", args.lr, args.lr > 0),
-                            ("--ctx", args.ctx, args.ctx >= 16),
+                            ("--ctx", args.ctx, args.ctx >= 256 and args.ctx % 256 == 0),
                             ("--val-split", args.val_split, 0 <= args.val_split < 1),
                             ("--val-fraction", args.val_fraction, 0 <= args.val_fraction < 1)):
         if not ok:
-            raise UsageError(f"{flag} {value} is out of range.")
+            why = (" It must be a multiple of 256 (256, 512, 1024, …): llama.cpp pads the "
+                   "context to 256, and llama-finetune trains right only at that size."
+                   if flag == "--ctx" else "")
+            raise UsageError(f"{flag} {value} is out of range.{why}")
     try:
         from forge_gui.core.data import parse_map
 
@@ -136,6 +141,22 @@ class ConsoleObserver(PipelineObserver):
             self.err.write(data.decode("utf-8", "replace"))
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While a run is going, SIGTERM cancels it like Ctrl-C (the main thread only)."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def summary(state: RunState) -> dict:
     a = state.artifacts
     return {"run_dir": str(state.run_dir),
@@ -179,8 +200,10 @@ def train_run(args) -> int:
 
 
 def run_in_thread(specs: list[StepSpec], state: RunState) -> int:
-    """Run the pipeline in a worker thread so Ctrl-C in the main thread can cancel it."""
+    """Run the pipeline in a worker thread so Ctrl-C (or SIGTERM) in the main thread cancels it:
+    the tools' process trees are stopped and the run is marked cancelled."""
     cancel = CancelToken()
+    finished = threading.Event()
     outcome: dict[str, BaseException | None] = {"error": None}
 
     def work() -> None:
@@ -188,16 +211,19 @@ def run_in_thread(specs: list[StepSpec], state: RunState) -> int:
             run_pipeline(specs, state, ConsoleObserver(specs), cancel)
         except BaseException as exc:  # handed to the main thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
-    worker = threading.Thread(target=work, name="forge-run", daemon=True)
-    worker.start()
-    try:
-        while worker.is_alive():
-            worker.join(0.2)
-    except KeyboardInterrupt:
-        cancel.cancel()
-        print("\nCancelling…", file=sys.stderr, flush=True)
-        worker.join()
+    threading.Thread(target=work, name="forge-run", daemon=True).start()
+    with _sigterm_as_interrupt():
+        # Event.wait, not Thread.join: a join interrupted by Ctrl-C may return early.
+        while not finished.is_set():
+            try:
+                finished.wait(0.2)
+            except KeyboardInterrupt:
+                if not cancel.cancelled:
+                    cancel.cancel()
+                    print("\nCancelling…", file=sys.stderr, flush=True)
     error = outcome["error"]
     if error is None:
         return 0

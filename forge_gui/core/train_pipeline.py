@@ -19,7 +19,7 @@ from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.gguf_info import check_same_model, human_size, inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
     SMOKE_TOKENS, SmokeResult, check_memory, check_windows, convert_to_f32_step, count_tokens,
-    quantize_step, smoke_argv, smoke_step, tokenize_argv)
+    quantize_step, smoke_argv, smoke_step, tokenize_argv, training_ctx)
 from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, get_trainer
 from forge_gui.core.pipeline import StepSpec
 from forge_gui.core.run import RunSettings, RunState
@@ -152,10 +152,11 @@ def _preflight(state: RunState) -> FunctionStep:
         progress(ProgressEvent(step="preflight", message="Counting tokens with the base's vocabulary"))
         record_argv(state, "preflight", tokenize_argv(tools, a.train_base_gguf, a.prepared_train))
         a.tokens = count_tokens(tools, a.train_base_gguf, a.prepared_train, cancel)
-        a.windows = check_windows(a.tokens, s.ctx, s.val_split)
-        check_memory(inspect_gguf(a.train_base_gguf), s.ctx, progress, "preflight")
+        ctx = training_ctx(s.ctx)
+        a.windows = check_windows(a.tokens, ctx, s.val_split)
+        check_memory(inspect_gguf(a.train_base_gguf), ctx, progress, "preflight")
         progress(ProgressEvent(step="preflight", fraction=1.0, message=(
-            f"{a.tokens} tokens → {a.windows} windows of {s.ctx} tokens")))
+            f"{a.tokens} tokens → {a.windows} windows of {ctx} tokens")))
     return _function("preflight", "Count tokens and check memory", state, work)
 
 

@@ -18,7 +18,7 @@ from forge_gui import __version__
 from forge_gui.core import paths
 from forge_gui.core.llamacpp.discover import ToolInfo, ToolSet
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo
-from forge_gui.core.llamacpp.tool_steps import smoke_argv, tokenize_argv
+from forge_gui.core.llamacpp.tool_steps import smoke_argv, tokenize_argv, training_ctx
 from forge_gui.core.llamacpp.trainer import TrainRequest, get_trainer
 from forge_gui.core.run import RunSettings
 
@@ -86,7 +86,8 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
                       ("llama-tokenize", "LLAMA_TOKENIZE"),
                       ("llama-completion", "LLAMA_COMPLETION")):
         lines.append(f"{var}={shlex.quote(str(tools.path(name)))}")
-    ctx, min_tokens = s.ctx, s.ctx + 1 + s.ctx // 2
+    ctx = training_ctx(s.ctx)
+    min_tokens = ctx + 1 + ctx // 2
     lines += [
         "",
         'if [ -e "$OUT_DIR" ] && [ -n "$(ls -A "$OUT_DIR")" ]; then',

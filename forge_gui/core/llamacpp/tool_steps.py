@@ -19,7 +19,10 @@ from forge_gui.core.steps import (Cancelled, CancelToken, FunctionStep, ProcessS
 
 # A file name for each llama-quantize type Forge offers (any type the tool knows also works).
 COMMON_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")
-MIN_CTX = 16
+# llama.cpp pads every context to a multiple of 256. llama-finetune trains correctly only when
+# -c = -b = -ub equals that padded context (else "the K and V projections will not receive
+# gradients"), so training contexts are multiples of 256.
+CTX_STEP = 256
 SMOKE_TOKENS = 48  # enough for a sentence; the try must stay quick
 
 
@@ -91,9 +94,15 @@ def count_tokens(tools: ToolSet, model: Path, text: Path, cancel: CancelToken | 
     return int(m.group(1))
 
 
+def training_ctx(ctx: int) -> int:
+    """The context llama-finetune really uses: `ctx` rounded up to a multiple of 256."""
+    return max(CTX_STEP, -(-ctx // CTX_STEP) * CTX_STEP)
+
+
 def training_windows(tokens: int, ctx: int) -> int:
     """Windows llama-finetune cuts the text into: (tokens - ctx - 1) / (ctx / 2) (DESIGN §3)."""
-    stride = max(1, ctx // 2)
+    ctx = training_ctx(ctx)
+    stride = ctx // 2
     return max(0, (tokens - ctx - 1) // stride)
 
 
@@ -102,17 +111,20 @@ def train_windows(tokens: int, ctx: int, val_split: float) -> int:
 
 
 def suggest_ctx(tokens: int, val_split: float, wanted_windows: int = 8) -> int | None:
-    """The largest power-of-two context giving at least `wanted_windows` training windows."""
-    ctx = 1 << 20
-    while ctx >= MIN_CTX:
-        if train_windows(tokens, ctx, val_split) >= wanted_windows:
-            return ctx
-        ctx //= 2
+    """The largest power-of-two context giving `wanted_windows` training windows, else the
+    largest giving any; None when even the smallest context leaves nothing to train."""
+    for wanted in (wanted_windows, 1):
+        ctx = 1 << 20
+        while ctx >= CTX_STEP:
+            if train_windows(tokens, ctx, val_split) >= wanted:
+                return ctx
+            ctx //= 2
     return None
 
 
 def check_windows(tokens: int, ctx: int, val_split: float) -> int:
     """Raise StepFailed with a suggested context when the text yields no training window."""
+    ctx = training_ctx(ctx)
     windows = training_windows(tokens, ctx)
     if train_windows(tokens, ctx, val_split) >= 1:
         return windows

@@ -17,6 +17,7 @@ import psutil
 from forge_gui.core.llamacpp.discover import ToolSet
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_same_model, inspect_gguf
 from forge_gui.core.llamacpp.progress import FinetuneProgressParser
+from forge_gui.core.llamacpp.tool_steps import training_ctx
 from forge_gui.core.run import RunSettings
 from forge_gui.core.steps import ProcessStep, StepFailed
 
@@ -66,13 +67,13 @@ class LlamaFinetuneTrainer(Trainer):
 
     def argv(self, request: TrainRequest) -> list[str]:
         s = request.settings
-        ctx = str(s.ctx)
+        ctx = str(training_ctx(s.ctx))
         argv = [
             str(request.tools.path("llama-finetune")),
             "-m", str(request.base.path),
             "-f", str(request.train_text),
             "-o", str(request.output),  # without -o it writes nothing and still exits 0
-            "-c", ctx, "-b", ctx, "-ub", ctx,  # the tool needs the three equal
+            "-c", ctx, "-b", ctx, "-ub", ctx,  # equal, a multiple of 256 (see training_ctx)
             "--epochs", str(s.epochs),
             "-lr", f"{s.learning_rate:g}",
             "-val-split", f"{s.val_split:g}",

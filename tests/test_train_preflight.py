@@ -1,0 +1,81 @@
+"""Refusals before anything long starts: too little text, a quantized base, bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from forge_gui.cli import main
+from forge_gui.core.llamacpp.tool_steps import (check_windows, suggest_ctx, training_ctx,
+                                                training_windows)
+from forge_gui.core.run import RunState
+from forge_gui.core.steps import StepFailed
+from fixtures_llama import write_colour_dataset
+
+
+def test_windows_follow_llama_finetune():
+    # (tokens - ctx - 1) / (ctx / 2), as common_opt_dataset_init computes it, with the context
+    # llama.cpp really uses (padded to a multiple of 256)
+    assert training_ctx(64) == 256 and training_ctx(512) == 512 and training_ctx(600) == 768
+    assert training_windows(2219, 256) == 15 and training_windows(2219, 64) == 15
+    assert training_windows(600, 512) == 0
+    assert training_windows(513, 512) == 0  # would underflow inside llama-finetune
+    assert check_windows(2219, 256, 0.05) == 15
+    with pytest.raises(StepFailed) as exc:
+        check_windows(1000, 1024, 0.05)
+    assert "--ctx 256" in exc.value.hint and "1000 tokens" in exc.value.message
+    assert suggest_ctx(5000, 0.05) == 512
+    assert suggest_ctx(300, 0.05) is None
+
+
+def _run(tmp_path, data, base, *extra):
+    return main(["train-run", "--data", str(data), "--base-gguf", str(base), "--name", "t",
+                 "--workdir", str(tmp_path / "run"), "--no-create", *extra])
+
+
+def test_too_little_text_is_refused_with_a_suggested_context(llama_tools, tiny_gguf, tmp_path,
+                                                             capsys):
+    data = write_colour_dataset(tmp_path / "few.jsonl", records=16)  # ~600 tokens
+    assert _run(tmp_path, data, tiny_gguf["f32"], "--ctx", "1024") == 1
+    err = capsys.readouterr().err
+    assert "nothing to train on" in err and "--ctx 256" in err
+    state = RunState.load(tmp_path / "run")
+    assert state.record.status == "failed"
+    assert state.step_record("preflight").status == "failed"
+    assert state.artifacts.tokens and state.artifacts.tokens > 50  # counted by llama-tokenize
+    assert not (tmp_path / "run" / "trained-f32.gguf").exists()
+
+
+def test_a_quantized_base_is_explained_not_trained(llama_tools, tiny_gguf, colour_data, tmp_path,
+                                                   capsys):
+    assert _run(tmp_path, colour_data, tiny_gguf["q8_0"]) == 1
+    err = capsys.readouterr().err
+    assert "quantized (Q8_0)" in err and "unquantized tag" in err
+    assert RunState.load(tmp_path / "run").step_record("base").status == "failed"
+
+
+def test_usage_errors_exit_2_without_traceback(tiny_gguf, colour_data, tmp_path, capsys):
+    assert main(["train-run", "--data", str(tmp_path / "nope.jsonl"), "--base-gguf",
+                 str(tiny_gguf["f32"]), "--name", "t"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["train-run", "--data", str(colour_data), "--name", "t"]) == 2
+    assert "--base" in capsys.readouterr().err
+    assert main(["train-run", "--data", str(colour_data), "--base-gguf", str(tiny_gguf["f32"]),
+                 "--name", "t", "--ctx", "300"]) == 2
+    assert "multiple of 256" in capsys.readouterr().err
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "mine.txt").write_text("keep me")
+    assert _run(tmp_path / "x", colour_data, tiny_gguf["f32"], "--workdir", str(busy)) == 2
+    assert (busy / "mine.txt").read_text() == "keep me"
+    err = capsys.readouterr().err
+    assert "not empty" in err and "Traceback" not in err
+
+
+def test_invalid_records_stop_the_run_before_training(llama_tools, tiny_gguf, tmp_path, capsys):
+    data = tmp_path / "bad.jsonl"
+    data.write_text(json.dumps({"instruction": "hi", "output": "hello"}) + "\n{not json\n")
+    assert _run(tmp_path, data, tiny_gguf["f32"]) == 1
+    assert "invalid record" in capsys.readouterr().err
+    assert RunState.load(tmp_path / "run").step_record("validate").status == "failed"
