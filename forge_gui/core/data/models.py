@@ -65,7 +65,7 @@ class FileReport(BaseModel):
     records: int = 0
     valid: int = 0
     invalid: int = 0
-    format: str | None = None  # "jsonl" or "json-array"
+    format: str | None = None  # "jsonl", "json-array" or "json" (one object)
 
 
 class SkippedPath(BaseModel):

@@ -33,6 +33,7 @@ EXACT_LENGTHS = 10_000  # longer samples are counted in bins of 3 significant di
 MAX_SCHEMAS = 100
 _WS = re.compile(r"[ \t\n\r]*")
 _UNPARSED = object()  # the fast path found invalid JSON; the precise path explains it
+_NOT_TRIED = object()
 
 
 class _SeenHashes:
@@ -169,9 +170,16 @@ class Scanner:
                     elif kind == "utf16":
                         self.error(name, 0, "invalid_utf8", "This file is saved as UTF-16; "
                                    "save it as UTF-8 and try again.")
-                    elif kind == "array":
+                    elif kind == "array" and path.suffix.lower() != ".jsonl":
                         fmt = "json-array"
                         yield from self._read_array(fh, name, index, counts)
+                    elif path.suffix.lower() == ".json" and (
+                            value := self._single_value(fh, path)) is not _UNPARSED:
+                        fmt = "json"
+                        self._tick(_size(path))
+                        turns = self._handle(None, name, index, 1, counts, parsed=value)
+                        if turns is not None:
+                            yield name, 1, turns
                     elif self.parallel and parallel.worth_it(path, self.options):
                         fmt = "jsonl"
                         parallel.scan_file(self, path, index, counts)
@@ -207,9 +215,6 @@ class Scanner:
         if at_start and raw.startswith(BOM):
             self._tick(len(BOM))
             raw = raw[len(BOM):]
-        if at_start and name.lower().endswith(".json") and raw.strip() == b"{":
-            yield from self._read_single_object(fh, name, index, counts, raw)
-            return
         done, next_tick = self.done_bytes, self._next_tick
         very_long = self.options.very_long_chars
         seen, formats, lengths = self._seen, self._formats, self._lengths
@@ -230,7 +235,7 @@ class Scanner:
                     done = self.done_bytes
                 elif not raw.isspace():
                     # Fast path: well-formed records never leave this loop's few calls.
-                    result = obj = None
+                    result, obj = None, _NOT_TRIED
                     if fast is not None:
                         try:
                             obj = loads(raw)
@@ -298,13 +303,18 @@ class Scanner:
                    f"This line is {nbytes / 2**20:.1f} MiB, over the limit of "
                    f"{self.options.max_line_bytes / 2**20:.1f} MiB; it was not read.")
 
-    def _read_single_object(self, fh, name, index, counts, first: bytes):
-        """A .json file holding one pretty-printed object: one record at line 1."""
-        data = first + fh.read(self.options.max_array_bytes)
-        self._tick(len(data) - len(first))
-        turns = self._handle(data, name, index, 1, counts)
-        if turns is not None:
-            yield name, 1, turns
+    def _single_value(self, fh, path: Path) -> Any:
+        """A .json file that is one JSON value (e.g. one pretty-printed object), or
+        _UNPARSED when it is not (then it is read as JSONL)."""
+        try:
+            if path.stat().st_size > self.options.max_array_bytes:
+                return _UNPARSED
+            data = fh.read()
+            fh.seek(0)
+            return orjson.loads(data[len(BOM):] if data.startswith(BOM) else data)
+        except (OSError, orjson.JSONDecodeError):
+            fh.seek(0)
+            return _UNPARSED
 
     def _read_array(self, fh, name: str, index: int, counts: "_FileCounts"):
         limit = self.options.max_array_bytes
@@ -356,21 +366,26 @@ class Scanner:
         if pos >= len(text):
             self.error(name, line + text.count("\n", last), "invalid_json",
                        "The JSON array is not closed with ']' (the file is cut off?).")
+        elif text[pos + 1:].strip():
+            after = _WS.match(text, pos + 1).end()
+            self.error(name, line + text.count("\n", last, after), "invalid_json",
+                       "There is more text after the JSON array's closing ']'; it was not "
+                       "read. (One record per line? Name the file .jsonl.)")
 
     # --- one record ---------------------------------------------------------------------
 
     def _handle(self, raw: Any, name: str, index: int, line: int, counts: "_FileCounts",
                 element: int | None = None, check_text: bool = False,
-                parsed: Any = None) -> Turns | None:
+                parsed: Any = _NOT_TRIED) -> Turns | None:
         """The precise path: every check, every message. Returns the turns when valid.
 
-        `parsed`: the line already parsed by the fast path (None: not tried)."""
+        `parsed`: the value already parsed, or _UNPARSED when that failed."""
         counts.records += 1
         where = f"Element {element}" if element else "The record"
         obj = None
         try:
             if element is None:
-                obj = loads(raw) if parsed is None or parsed is _UNPARSED else parsed
+                obj = loads(raw) if parsed is _NOT_TRIED or parsed is _UNPARSED else parsed
             else:
                 obj = raw
                 if check_text:
