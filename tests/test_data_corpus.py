@@ -185,3 +185,10 @@ def test_folder_report_lists_taken_and_skipped_files(write):
     assert skipped == {"img.png": "not a .jsonl or .json file",
                        "notes.txt": "not a .jsonl or .json file", ".git": "hidden folder"}
     assert [(f.records, f.valid, f.invalid) for f in report.files] == [(1, 1, 0), (2, 1, 1)]
+
+
+def test_a_file_given_twice_is_read_once(write):
+    src = write("a.jsonl", jl(alpaca(1), alpaca(2)))
+    report = validate_paths([write.root, src])
+    assert (report.valid, report.warning_counts) == (2, {})
+    assert [s.reason for s in report.skipped_paths] == ["already read"]

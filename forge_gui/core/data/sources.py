@@ -46,7 +46,16 @@ def expand_paths(paths: list[Path]) -> tuple[list[Path], list[SkippedPath]]:
             raise DataInputError(f"{path} is neither a file nor a folder.")
         else:
             raise DataInputError(f"{path} does not exist.")
-    return files, skipped
+    unique: list[Path] = []
+    seen: set[Path] = set()
+    for path in files:  # a file given twice (or inside a folder also given) is read once
+        key = path.resolve()
+        if key in seen:
+            skipped.append(SkippedPath(path=str(path), reason="already read"))
+        else:
+            seen.add(key)
+            unique.append(path)
+    return unique, skipped
 
 
 class JsonProblem(Exception):
