@@ -10,6 +10,7 @@ by seed, so two calls with the same arguments write the same bytes.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import gguf
@@ -28,15 +29,18 @@ _FILE_TYPES = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOST
                "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
 
 
+@functools.lru_cache(maxsize=1)
+def _tokenizer_fields() -> tuple:
+    """(name, type, value) of every tokenizer.* key (read once: parsing takes seconds)."""
+    reader = gguf.GGUFReader(VOCAB_GGUF)
+    return tuple((name, field.types[0], field.contents()) for name, field in reader.fields.items()
+                 if name.startswith("tokenizer."))
+
+
 def _copy_tokenizer(writer: gguf.GGUFWriter) -> int:
     """Copy every tokenizer.* key from the vocab-only GGUF; return the vocabulary size."""
-    reader = gguf.GGUFReader(VOCAB_GGUF)
     n_vocab = 0
-    for name, field in reader.fields.items():
-        if not name.startswith("tokenizer."):
-            continue
-        value = field.contents()
-        kind = field.types[0]
+    for name, kind, value in _tokenizer_fields():
         if kind == gguf.GGUFValueType.ARRAY:
             writer.add_array(name, value)
             if name == "tokenizer.ggml.tokens":

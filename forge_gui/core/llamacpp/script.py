@@ -98,11 +98,12 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
         "",
         'echo "==> Prepare the training text"',
     ]
-    prepare = ["prepare-training-data", *[str(p) for p in s.data], "-o", _OUT + "train.txt",
+    prepare = ["prepare-training-data", "-o", _OUT + "train.txt",
                "--format", get_trainer(s.trainer).data_format,
                "--val-fraction", f"{s.val_fraction:g}", "--seed", str(s.seed)]
     if s.field_map:
         prepare += ["--map", ",".join(f"{k}={v}" for k, v in s.field_map.items())]
+    prepare += ["--", *[str(p) for p in s.data]]  # "--": a data path may start with "-"
     lines.append('"${FORGE[@]}" ' + shell_line(prepare))
     lines += ["", 'TRAIN_BASE="$BASE_GGUF"']
     if convert:
@@ -147,7 +148,8 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
               f'printf "%s" {shlex.quote(modelfile_text)} > "$OUT_DIR/Modelfile"']
     if s.create:
         lines += ["", 'echo "==> Register with Ollama"',
-                  'ollama create "$MODEL_NAME" -f "$OUT_DIR/Modelfile"',
+                  # from the run folder: FROM ./FILE resolves there whatever Ollama's version
+                  '(cd "$OUT_DIR" && ollama create "$MODEL_NAME" -f Modelfile)',
                   'echo "Done: ollama run $MODEL_NAME"']
     else:
         lines += ['echo "To register the model: ollama create $MODEL_NAME -f $OUT_DIR/Modelfile"']
