@@ -78,9 +78,14 @@ def explain_json_error(raw: bytes, exc: Exception) -> JsonProblem:
                                            "character (an unpaired surrogate), which is not text.")
     if b"\x00" in raw:
         return JsonProblem("invalid_json", "contains a NUL byte (binary data?).")
-    if "unexpected end of data" in text:
+    pos = getattr(exc, "pos", None)
+    if "unexpected end of data" in text or (
+            pos is not None and pos >= len(raw.decode("utf-8", "replace").rstrip("\r\n"))):
         return JsonProblem("invalid_json", "ends before the JSON value is complete "
                                            "(the line is cut off).")
+    if raw.lstrip()[:2] == b"{'":
+        return JsonProblem("invalid_json", "is not valid JSON: it uses single quotes; JSON "
+                                           "needs double quotes around names and text.")
     reason = text.split(": line ")[0]
     return JsonProblem("invalid_json", f"is not valid JSON: {reason}{where}.")
 
