@@ -117,13 +117,18 @@ def cmd_validate(args) -> int:
         _end_progress(progress)
     if args.report is not None:
         atomic_write_text(args.report, report.model_dump_json(indent=2) + "\n")
-    if args.json:
-        print(report.model_dump_json(indent=2))
-    else:
-        print_report(report)
-        if args.report is not None:
-            print(f"Full report written to {args.report}")
-    return 0 if report.ok else 1
+    code = 0 if report.ok else 1
+    try:
+        if args.json:
+            print(report.model_dump_json(indent=2))
+        else:
+            print_report(report)
+            if args.report is not None:
+                print(f"Full report written to {args.report}")
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into `head`: not an error of the data
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
 
 
 def print_report(report: ValidationReport, out=None) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from forge_gui.core.steps import StepFailed
 
@@ -115,6 +115,7 @@ class ValidationReport(BaseModel):
     skipped_paths: list[SkippedPath] = Field(default_factory=list)
     unknown_schemas: list[UnknownSchema] = Field(default_factory=list)
 
+    @computed_field
     @property
     def ok(self) -> bool:
         """True when there is something to train on and nothing was rejected."""
