@@ -53,6 +53,7 @@ def prepare_training_data(paths: list[Path], out: Path, *,
     if val_fraction > 0:
         # A first pass counts the records so exactly round(n * f) are held out.
         first = Scanner(paths, options, _scaled(progress, 0.0, 0.5), cancel, step="prepare")
+        first.parallel = True  # only counting: big files may go to workers
         for _ in first.records():
             pass
         _refuse_invalid(first.report, paths)
