@@ -229,7 +229,6 @@ _SYSTEM_FRAME = len("### System:\n\n\n")
 _EXCHANGE_FRAME = len("### Instruction:\n\n\n### Input:\n\n\n### Response:\n\n")
 _NO_INPUT = len("(none)")
 _ALPACA_FAST_KEYS = frozenset({"instruction", "input", "output"}) | COMMON_KEYS
-_SHAREGPT_FAST_ROLES = {k: v for k, v in SHAREGPT_ROLES.items()}
 
 # (format, turns, rendered length, (system, user, input, assistant) characters, exchanges)
 FastResult = tuple[str, Turns, int, tuple[int, int, int, int], int]
@@ -246,8 +245,7 @@ def fast_normalise(obj: Any) -> FastResult | None:
         if "conversations" in obj:
             if len(obj) != 1 and not obj.keys() <= _SHAREGPT_FAST_KEYS:
                 return None
-            return _fast_turns("sharegpt", obj["conversations"], "from", "value",
-                               _SHAREGPT_FAST_ROLES)
+            return _fast_turns("sharegpt", obj["conversations"], "from", "value", SHAREGPT_ROLES)
         if "instruction" in obj and "output" in obj and obj.keys() <= _ALPACA_FAST_KEYS:
             return _fast_alpaca(obj)
     except (KeyError, TypeError):
