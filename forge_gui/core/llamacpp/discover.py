@@ -128,11 +128,13 @@ _DEVICE = re.compile(r"^\s*(CUDA|Metal|MTL|Vulkan|ROCm|HIP|SYCL|BLAS|OpenCL)\w*\
 
 
 def _stamp(path: Path) -> dict:
-    stamp = path.parent.parent / build.STAMP
-    try:
-        return json.loads(stamp.read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
+    """build.json of a Forge build: beside the tools (bundled, --dir) or above bin/ (cache)."""
+    for stamp in (path.parent / build.STAMP, path.parent.parent / build.STAMP):
+        try:
+            return json.loads(stamp.read_text("utf-8"))
+        except (OSError, ValueError):
+            continue
+    return {}
 
 
 @functools.lru_cache(maxsize=64)
