@@ -103,13 +103,21 @@ def build_bundle(force: bool = False) -> Path:
     return BUNDLE
 
 
+def up_to_date(package: Path) -> Path | None:
+    """`package` when it is newer than the bundle and the packaging recipes, else None."""
+    inputs = [KEY_FILE, *(INSTALLER / "linux").glob("*.*"), *(ROOT / "resources" / "icons").glob("*")]
+    if package.is_file() and package.stat().st_mtime > max(p.stat().st_mtime for p in inputs):
+        return package
+    return None
+
+
 def build_nsis(bundle: Path, out: Path | None = None, compress: bool = True) -> Path:
     """Compile installer/windows/forge.nsi against `bundle` with makensis."""
     out = out or DIST / f"Forge-{app_version()}-setup.exe"
     makensis = shutil.which("makensis")
     if not makensis:
         raise SystemExit("nsis: makensis is not installed (Debian: apt-get install nsis)")
-    argv = [makensis, "-V2", "-NOCD", f"-DVERSION={app_version()}", f"-DSOURCE_DIR={bundle}",
+    argv = [makensis, "-V2", "-WX", "-NOCD", f"-DVERSION={app_version()}", f"-DSOURCE_DIR={bundle}",
             f"-DOUTFILE={out}", f"-DICON={ROOT / 'resources' / 'icons' / 'forge.ico'}"]
     if not compress:
         argv.append("-DCOMPRESSOR=off")
@@ -123,17 +131,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target", choices=["bundle", "deb", "tarball", "appdir", "nsis",
                                            "package", "report"])
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    parser.add_argument("--reuse", action="store_true",
+                        help="package dist/forge as it is, without checking it is up to date")
+    parser.add_argument("--out", type=Path, help="nsis: where to write the installer")
+    parser.add_argument("--no-compress", action="store_true",
+                        help="nsis: store files uncompressed (a quick compile check)")
     args = parser.parse_args(argv)
-    bundle = build_bundle(force=args.force)
+    if args.reuse and (BUNDLE / "_internal").is_dir():
+        bundle = BUNDLE
+    else:
+        bundle = build_bundle(force=args.force)
     version = app_version()
     if args.target in ("deb", "package"):
-        print(linux_package.build_deb(bundle, version, DIST))
+        print(up_to_date(linux_package.deb_path(version, DIST))
+              or linux_package.build_deb(bundle, version, DIST))
     if args.target in ("tarball", "package"):
-        print(linux_package.build_tarball(bundle, version, DIST))
+        print(up_to_date(linux_package.tarball_path(version, DIST))
+              or linux_package.build_tarball(bundle, version, DIST))
     if args.target == "appdir":
         print(linux_package.build_appimage(bundle, version, BUILD, DIST))
     if args.target == "nsis":
-        print(build_nsis(bundle))
+        print(build_nsis(bundle, args.out, compress=not args.no_compress))
     if args.target in ("package", "report"):
         print(json.dumps(linux_package.size_report(bundle, DIST), indent=2))
     return 0

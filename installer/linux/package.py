@@ -125,6 +125,14 @@ def depends(bundle: Path) -> list[str]:
     return [f"libc6 (>= {glibc})" if glibc else "libc6", *sorted(packages)]
 
 
+def deb_path(version: str, dist: Path) -> Path:
+    return dist / f"forge_{deb_version(version)}_{deb_arch()}.deb"
+
+
+def tarball_path(version: str, dist: Path) -> Path:
+    return dist / f"forge-{version}-linux-{platform.machine()}.tar.gz"
+
+
 def build_deb(bundle: Path, version: str, dist: Path) -> Path:
     arch = deb_arch()
     work = ROOT / "build" / "deb"
@@ -143,7 +151,7 @@ def build_deb(bundle: Path, version: str, dist: Path) -> Path:
     (root / "DEBIAN").mkdir()
     (root / "DEBIAN" / "control").write_text(control)
     dist.mkdir(parents=True, exist_ok=True)
-    out = dist / f"forge_{deb_version(version)}_{arch}.deb"
+    out = deb_path(version, dist)
     out.unlink(missing_ok=True)
     subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z6", "--build", str(root),
                     str(out)], check=True, stdout=subprocess.DEVNULL)
@@ -155,7 +163,7 @@ def build_tarball(bundle: Path, version: str, dist: Path) -> Path:
     """forge-<version>/ with the bundle, the desktop entry and an icon: unpack and run."""
     top = f"forge-{version}"
     dist.mkdir(parents=True, exist_ok=True)
-    out = dist / f"forge-{version}-linux-{platform.machine()}.tar.gz"
+    out = tarball_path(version, dist)
     partial = out.with_name(out.name + ".partial")
     with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
         tar.add(bundle, arcname=top)
