@@ -209,3 +209,17 @@ def test_parallel_validation_reports_exactly_what_one_process_does(write, monkey
     assert forked.model_dump() == serial.model_dump()
     assert serial.warning_counts["duplicate"] > 100 and len(serial.unknown_schemas) == 2
     assert issues(serial.errors)[-1] == ("big.jsonl", 603, "invalid_json")
+
+
+def test_duplicate_table_grows_then_stops_adding_but_still_compares():
+    from forge_gui.core.data.scan import _SeenHashes
+    table = _SeenHashes(expected_records=0, max_slots=1 << 13)
+    assert table.slots == 1 << 12
+    for n in range(1, 5000):
+        assert table.check_add(n * 7919, n) is None
+    assert table.slots == 1 << 13 and not table.full
+    for n in range(5000, 7000):
+        table.check_add(n * 7919, n)
+    assert table.full and table.count < 1 << 13
+    assert table.check_add(7919 * 3, 99) == 3  # remembered before and after growing
+    assert table.check_add(7919 * 6999, 99) is None  # arrived after it was full

@@ -179,6 +179,8 @@ def print_report(report: ValidationReport, out=None) -> None:
         say(f"Training text: {stats.rendered_chars:,} characters, about {stats.approx_tokens:,} "
             f"tokens (approximate, 4 characters a token); per sample p50 {pct.get('p50', 0):,}, "
             f"p90 {pct.get('p90', 0):,}, max {pct.get('max', 0):,} tokens.")
+        if not stats.duplicate_check_complete:
+            say("Duplicates were looked for among the first ~1.4 million distinct records.")
     if report.errors or report.warnings:
         say()
         say("Run with --json or --report FILE for the full list.")

@@ -99,6 +99,9 @@ class Stats(BaseModel):
     length_percentiles: dict[str, int] = Field(default_factory=dict)
     token_percentiles: dict[str, int] = Field(default_factory=dict)
     duplicates: int = 0
+    # False when there were more distinct records than the duplicate table holds (~1.4
+    # million): later records were compared with the ones remembered, not added.
+    duplicate_check_complete: bool = True
 
 
 class ValidationReport(BaseModel):

@@ -39,20 +39,24 @@ _NOT_TRIED = object()
 class _SeenHashes:
     """Open-addressing set of 64-bit record hashes with where each was first seen.
 
-    Grows up to `max_slots` (16 bytes a slot); when full, new records are still compared with
-    the ones stored but no longer added, and the report says so.
+    Sized from the input's size up front (growing means holding two tables at once), at most
+    `max_slots` (16 bytes a slot, 32 MB); when full, new records are still compared with the
+    ones stored but no longer added, and the report says so.
     """
 
-    def __init__(self, max_slots: int = 1 << 21) -> None:
+    def __init__(self, expected_records: int = 0, max_slots: int = 1 << 21) -> None:
         self.max_slots = max_slots
         self.full = False
-        self._reset(1 << 16)
+        slots = 1 << 12
+        while slots < max_slots and slots * 7 < expected_records * 10:
+            slots *= 2
+        self._reset(slots)
 
     def _reset(self, slots: int) -> None:
         self.slots = slots
         self.mask = slots - 1
-        self.keys = array("q", bytes(8 * slots))
-        self.where = array("q", bytes(8 * slots))
+        self.keys = array("q", [0]) * slots
+        self.where = array("q", [0]) * slots
         self.count = 0
 
     def check_add(self, key: int, where: int) -> int | None:
@@ -79,10 +83,11 @@ class _SeenHashes:
         if self.slots * 2 > self.max_slots:
             self.full = True
             return
-        old = [(k, w) for k, w in zip(self.keys, self.where) if k]
+        old_keys, old_where = self.keys, self.where
         self._reset(self.slots * 2)
-        for k, w in old:
-            self.check_add(k, w)
+        for i, k in enumerate(old_keys):
+            if k:
+                self.check_add(k, old_where[i])
 
 
 class Scanner:
@@ -103,7 +108,8 @@ class Scanner:
         self._error_counts: Counter = Counter()
         self._omitted: Counter = Counter()
         self._warning_counts: Counter = Counter()
-        self._seen = _SeenHashes()
+        # ~400 bytes a record is on the short side for chat data: rarely needs to grow.
+        self._seen = _SeenHashes(expected_records=self.total_bytes // 400)
         self._lengths: dict[int, int] = {}  # sample length (binned) -> records
         self._schemas: dict[tuple[str, ...], list] = {}  # keys -> [file, line, count, sample]
         self._extra_keys: dict[tuple[str, frozenset], list] = {}  # (file, keys) -> [line, n]
@@ -522,7 +528,7 @@ class Scanner:
             rendered_chars=self._rendered, approx_tokens=approx_tokens(self._rendered),
             length_percentiles=percentiles,
             token_percentiles={k: approx_tokens(v) for k, v in percentiles.items()},
-            duplicates=self._dups)
+            duplicates=self._dups, duplicate_check_complete=not self._seen.full)
 
 
 def approx_tokens(chars: int) -> int:
