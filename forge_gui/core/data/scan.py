@@ -91,6 +91,8 @@ class _SeenHashes:
 
 
 class Scanner:
+    """One pass over the input: `records()` yields valid records and fills in `report`."""
+
     def __init__(self, paths: list[Path], options: ValidationOptions | None = None,
                  progress: Callable[[ProgressEvent], None] | None = None,
                  cancel: CancelToken | None = None, step: str = "validate") -> None:
@@ -124,8 +126,7 @@ class Scanner:
     # --- issues -------------------------------------------------------------------------
 
     def _issue(self, kind: str, file: str, line: int, code: str, message: str) -> None:
-        store, counts = ((self._errors, self._error_counts) if kind == "error"
-                         else (self._warnings, self._warning_counts))
+        counts = self._error_counts if kind == "error" else self._warning_counts
         counts[code] += 1
         self._store(kind, (file, line, code, message))
 
