@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
 
 import pytest
 from fixtures_data import alpaca, chat, issues, jl
@@ -168,7 +169,13 @@ def test_a_50_megabyte_line_is_skipped_without_reading_it_whole(write):
         fh.write(jl(GOOD))
         fh.write(b'{"instruction": "x", "output": "' + b"y" * (50 * 1024 * 1024) + b'"}\n')
         fh.write(jl(alpaca(3)))
-    report = validate_paths([path])
+    tracemalloc.start()
+    try:
+        report = validate_paths([path])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20 * 1024 * 1024  # the line was never held whole
     assert issues(report.errors) == [("big.jsonl", 2, "line_too_long")]
     assert "50.0 MiB" in report.errors[0].message
     assert (report.valid, report.invalid) == (2, 1)  # the line after it is read normally
