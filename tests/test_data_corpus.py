@@ -175,7 +175,7 @@ def test_a_50_megabyte_line_is_skipped_without_reading_it_whole(write):
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert peak < 20 * 1024 * 1024  # the line was never held whole
+    assert peak < 30 * 1024 * 1024  # a few 8 MiB read buffers, never the 50 MB line
     assert issues(report.errors) == [("big.jsonl", 2, "line_too_long")]
     assert "50.0 MiB" in report.errors[0].message
     assert (report.valid, report.invalid) == (2, 1)  # the line after it is read normally
