@@ -326,9 +326,13 @@ def _check_create(double: OllamaDouble, data: dict) -> str | None:
             blob = double.blob_path(digest)
             if not blob.is_file():
                 return f"open {blob}: no such file or directory"
+            peft = kind == "adapters" and fname.endswith((".json", ".safetensors"))
             with open(blob, "rb") as fh:
-                if fh.read(4) != GGUF_MAGIC:
+                if fh.read(4) != GGUF_MAGIC and not peft:
                     return "supplied file was not in GGUF format"
+        if kind == "adapters" and any(n.endswith(".safetensors") for n in mapping) and \
+                "adapter_config.json" not in mapping:
+            return "PEFT adapter without adapter_config.json"
     params = data.get("parameters") or {}
     if not isinstance(params, dict):
         return "parameters must be an object"

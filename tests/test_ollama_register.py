@@ -218,3 +218,19 @@ def test_retrain_usage_errors_exit_2(tmp_path, capsys, argv, words):
     gguf = write_small_gguf(tmp_path / "m.gguf")
     assert main(["retrain", "--adapter", str(gguf), *argv]) == 2
     assert words in capsys.readouterr().err
+
+
+def test_peft_adapter_on_an_older_server_sends_config_and_weights(ollama_legacy, base_in_store,
+                                                                    tmp_path):
+    ollama_legacy.add_model("base:1b")
+    peft = tmp_path / "peft"
+    peft.mkdir()
+    (peft / "adapter_config.json").write_text('{"base_model_name_or_path": "meta-llama/x"}')
+    (peft / "adapter_model.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
+    (peft / "README.md").write_text("not sent")
+    s = RunSettings(data=[], name="peft-tuned", base="base:1b", adapter=peft)
+    run_pipeline(register_specs(s), RunState.create(s, tmp_path / "run"))
+    model = ollama_legacy.models["peft-tuned:latest"]
+    assert model["from"] == "base:1b"
+    assert model["adapters"] == {"adapter_config.json": _sha(peft / "adapter_config.json"),
+                                 "adapter_model.safetensors": _sha(peft / "adapter_model.safetensors")}

@@ -199,31 +199,40 @@ def _inherited_parameters(settings: RunSettings) -> list[tuple[str, str]]:
 
 
 def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, Path]]:
-    """The Modelfile and the local files it refers to ({name in the request: path})."""
+    """The Modelfile and the local files it refers to: {"model" | "adapter": [paths]}.
+
+    A PEFT adapter is a folder: its config and weights go to Ollama as separate blobs."""
     s, a = state.settings, state.artifacts
     parameters = stop_parameters()
     parameters += _inherited_parameters(s) if inherit else []
     parameters += list(s.parameters.items())
-    files: dict[str, Path] = {}
+    files: dict[str, list[Path]] = {}
     if a.route == "adapter":
         adapter = Path(a.adapter_file)  # type: ignore[arg-type]
         base_ref = s.base or str(_base_gguf(state))
         if not s.base:
-            files["model"] = _base_gguf(state)
-        files["adapter"] = adapter
+            files["model"] = [_base_gguf(state)]
+        files["adapter"] = _adapter_files(adapter)
         mf = Modelfile(from_=base_ref, adapter=str(adapter.resolve()))
     else:
         if not a.output_gguf:
             raise StepFailed("There is no model file to register yet.",
                              "Run the training (or the merge) first.")
         gguf_path = Path(a.output_gguf).resolve()
-        files["model"] = gguf_path
+        files["model"] = [gguf_path]
         mf = Modelfile(from_=str(gguf_path))
     mf.template, mf.system, mf.parameters = TEMPLATE, s.system, parameters
     return mf, files
 
 
-def create_request(mf: Modelfile, files: dict[str, Path], digests: dict[Path, str],
+def _adapter_files(adapter: Path) -> list[Path]:
+    if adapter.is_dir():  # PEFT: what Ollama's own client sends for such a folder
+        return sorted(p for p in adapter.iterdir() if p.is_file() and (
+            p.suffix == ".json" or p.name.startswith("adapter_model")))
+    return [adapter]
+
+
+def create_request(mf: Modelfile, files: dict[str, list[Path]], digests: dict[Path, str],
                    name: str) -> dict:
     """The /api/create body equivalent to the Modelfile (files by digest, under their names)."""
     request: dict = {"model": name, "template": mf.template,
@@ -231,11 +240,11 @@ def create_request(mf: Modelfile, files: dict[str, Path], digests: dict[Path, st
     if mf.system is not None:
         request["system"] = mf.system
     if "model" in files:
-        request["files"] = {files["model"].name: digests[files["model"]]}
+        request["files"] = {p.name: digests[p] for p in files["model"]}
     else:
         request["from"] = mf.from_
     if "adapter" in files:
-        request["adapters"] = {files["adapter"].name: digests[files["adapter"]]}
+        request["adapters"] = {p.name: digests[p] for p in files["adapter"]}
     return request
 
 
@@ -295,7 +304,7 @@ def _create(client: OllamaClient, state: RunState, progress: ProgressCallback,
     # when it was first written, e.g. Ollama was down then).
     write_modelfile(state.run_dir / "Modelfile", mf)
     state.artifacts.modelfile = state.run_dir / "Modelfile"
-    digests = {p: _upload(client, p, progress, cancel) for p in files.values()}
+    digests = {p: _upload(client, p, progress, cancel) for group in files.values() for p in group}
 
     def status(event: ProgressEvent) -> None:
         progress(event.model_copy(update={"fraction": 0.9 if event.fraction is None
