@@ -11,9 +11,10 @@ stricter about fields, so a typo in a request fails a test instead of being igno
   (not part of Ollama's API) lets tests check exactly what the model would have been given.
 
 `mode`: "current" (0.34.1 or later: adapters refused, as Ollama does) or "legacy" (0.34.0:
-adapters accepted). `failure`: None, "http500" (every request), "midstream" (create fails
-after its first status lines), "slow" (`delay` seconds before each answer and status line).
-`stop()` makes it "down": the port then refuses connections.
+adapters accepted); `version_override` makes it claim another version. `failure`: None,
+"http500" (every request), "midstream" (create fails after its first status lines). `delay`:
+seconds before each answer and each status line (a slow server). `stop()` makes it "down":
+the port then refuses connections.
 """
 
 from __future__ import annotations
