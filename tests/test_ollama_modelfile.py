@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from forge_gui.core.ollama.modelfile import (Modelfile, ModelfileError, format_command,
-                                             parse_modelfile, render_modelfile, write_modelfile)
+                                             parse_modelfile, write_modelfile)
 from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
 
 
