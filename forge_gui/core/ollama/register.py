@@ -28,7 +28,8 @@ from forge_gui.core.ollama.client import (ModelNotFound, OllamaClient, OllamaErr
                                           OllamaHTTPError, OllamaNotReachable, accepts_adapters,
                                           parse_show_parameters)
 from forge_gui.core.ollama.hashing import file_digest
-from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, write_modelfile
+from forge_gui.core.ollama.modelfile import (Modelfile, ModelfileError, render_modelfile,
+                                             write_modelfile)
 from forge_gui.core.ollama.names import validate_model_name
 from forge_gui.core.ollama.resolve import (ResolveError, Resolved, check_adapter_matches,
                                            choose_route, resolve_output)
@@ -64,7 +65,6 @@ def preflight(settings: RunSettings) -> None:
     except P.ParameterError as exc:
         raise StepFailed(str(exc)) from exc
     try:  # the texts must survive a Modelfile; a placeholder path stands in for the GGUF
-        from forge_gui.core.ollama.modelfile import render_modelfile
         render_modelfile(Modelfile(from_="/model.gguf", template=TEMPLATE, system=settings.system,
                                    parameters=list(settings.parameters.items())))
     except ModelfileError as exc:
