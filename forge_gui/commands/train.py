@@ -191,7 +191,9 @@ def train_run(args) -> int:
         if a.completion_answer is not None:
             print(f"\nllama-completion answered: {a.completion_answer!r}", file=sys.stderr)
         if a.model:
-            print(f"Model ready: ollama run {a.model}", file=sys.stderr)
+            print(f"Created model '{a.model}'. Run: ollama run {a.model}", file=sys.stderr)
+            if a.smoke_answer is not None:
+                print(f"First answer: {a.smoke_answer}", file=sys.stderr)
     if a.finish_command and not a.model and code in (0, 1) and a.modelfile:
         print(f"\nTo register the model with Ollama, run:\n  {a.finish_command}", file=sys.stderr)
     if args.json:
