@@ -26,5 +26,9 @@ test: tools
 bench: tools
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest -s tests/bench $(PYTEST_ARGS)
 
+# The Linux bundle (dist/forge), the .deb and the portable .tar.gz (docs/packaging.md).
+package: tools
+	$(PY) installer/build.py package
+
 clean:
 	rm -rf build dist $(VENV)

@@ -153,7 +153,9 @@ def build_deb(bundle: Path, version: str, dist: Path) -> Path:
     dist.mkdir(parents=True, exist_ok=True)
     out = deb_path(version, dist)
     out.unlink(missing_ok=True)
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "-z6", "--build", str(root),
+    # zstd: 10 s here against xz's 150 s for 15 % more bytes. Every dpkg that can run this
+    # bundle reads it (dpkg >= 1.21.18 / Ubuntu >= 21.10; the bundle needs a newer glibc anyway).
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-z10", "--build", str(root),
                     str(out)], check=True, stdout=subprocess.DEVNULL)
     shutil.rmtree(work, ignore_errors=True)
     return out
