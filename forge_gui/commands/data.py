@@ -140,6 +140,11 @@ def print_report(report: ValidationReport, out=None) -> None:
     records = report.valid + report.invalid
     say(f"Checked {len(report.files)} file{'s' if len(report.files) != 1 else ''}: "
         f"{records:,} records, {report.valid:,} valid, {report.invalid:,} invalid.")
+    if len(report.files) > 1:
+        for f in report.files[:20]:
+            say(f"  {f.path}: {f.records:,} records, {f.valid:,} valid, {f.invalid:,} invalid")
+        if len(report.files) > 20:
+            say(f"  ... and {len(report.files) - 20} more files")
     for skipped in report.skipped_paths[:10]:
         say(f"  skipped {skipped.path} ({skipped.reason})")
     if len(report.skipped_paths) > 10:
