@@ -239,9 +239,7 @@ def test_windows_installer_script_compiles_against_the_bundle(bundle, tmp_path):
     Debian's nsis package (installed by .ci/run) provides makensis.
     """
     out = tmp_path / "Forge-setup.exe"
-    done = subprocess.run([sys.executable, str(BUILD_SCRIPT), "nsis", "--reuse", "--no-compress", "--out",
-                           str(out)], cwd=ROOT, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout + done.stderr
+    build("nsis", "--reuse", "--no-compress", "--out", str(out))
     head = out.read_bytes()[:2]
     assert head == b"MZ"
     assert out.stat().st_size > 50_000_000  # the bundle is in it
