@@ -10,8 +10,6 @@ from forge_gui.cli import UsageError
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.names import validate_model_name
-from forge_gui.core.ollama.register import register_specs
-from forge_gui.core.ollama.store import inspect_base
 from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
 from forge_gui.core.run import RunSettings, RunState
 from forge_gui.core.steps import Step, StepFailed
@@ -97,6 +95,9 @@ def _settings(args) -> RunSettings:
 
 
 def cmd_retrain(args) -> int:
+    # Imported here: they pull in gguf/numpy and httpx, too slow for every forge-cli start.
+    from forge_gui.core.ollama.register import register_specs
+
     settings = _settings(args)
     try:
         specs = register_specs(settings)
@@ -131,6 +132,8 @@ def cmd_retrain(args) -> int:
 
 
 def cmd_resolve_base(args) -> int:
+    from forge_gui.core.ollama.store import inspect_base  # imports gguf/numpy: only when used
+
     problem = validate_model_name(args.name)
     if problem:
         raise UsageError(problem)
