@@ -6,12 +6,15 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from forge_gui.cli import UsageError
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp import build
-from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.steps import Cancelled, CancelToken, StepFailed
+
+if TYPE_CHECKING:
+    from forge_gui.core.llamacpp.discover import ToolSet
 
 
 def register(subparsers) -> None:
@@ -114,6 +117,8 @@ def _ollama(host: str | None):
 
 
 def doctor(args) -> int:
+    from forge_gui.core.llamacpp.discover import find_tools  # only when doctor runs
+
     tools = find_tools(_configured_tools_dir(args))
     ollama = _ollama(args.host)
     if args.json:
