@@ -31,6 +31,8 @@ BUILD = ROOT / "build"
 DIST = ROOT / "dist"
 BUNDLE = DIST / "forge"
 KEY_FILE = BUILD / "bundle.key"
+# Size budget in MB (docs/packaging.md); tests/test_frozen.py fails when one is exceeded.
+SIZE_BUDGET_MB = {"bundle": 300, "deb": 110, "tarball": 125}
 sys.path.insert(0, str(INSTALLER))  # the per-OS helpers below live beside this file
 
 from linux import package as linux_package  # noqa: E402

@@ -11,11 +11,13 @@ Each test says which other parts of Forge it exercises through the frozen binari
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import struct
 import subprocess
 import sys
+import tarfile
 from importlib.metadata import version as dist_version
 from pathlib import Path
 
@@ -70,6 +72,13 @@ def env(tmp_path) -> dict[str, str]:
         "FORGE_CACHE_DIR": str(tmp_path / "cache"),
         "OLLAMA_HOST": "127.0.0.1:9",  # nothing listens there: "not reachable", at once
     }
+
+
+def load_build_script():
+    spec = importlib.util.spec_from_file_location("forge_build", BUILD_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(argv, env, timeout=120, **kw) -> subprocess.CompletedProcess:
@@ -229,6 +238,31 @@ def test_deb_control_declares_what_the_bundle_needs(deb_file):
     # Qt's platform plugins load these from the system; the bundle does not carry them.
     assert {"libc6", "libegl1", "libfontconfig1", "libxkbcommon0"} <= set(depends)
     assert int(fields["Installed-Size"]) > 50_000  # KiB: the bundle really is inside
+
+
+@linux_only
+def test_portable_tarball_unpacks_and_runs(bundle, env, tmp_path):
+    """The .tar.gz: unpack anywhere, run forge-cli from the folder, tools found inside it."""
+    tarball = Path(build("tarball", "--reuse").strip().splitlines()[-1])
+    assert tarball.stat().st_size / 1e6 <= load_build_script().SIZE_BUDGET_MB["tarball"]
+    with tarfile.open(tarball) as tar:
+        tar.extractall(tmp_path, filter="tar")
+    (top,) = [p for p in tmp_path.iterdir() if p.name.startswith("forge-")]
+    assert (top / "share" / "forge.desktop").is_file()
+    done = run([top / "forge-cli", "doctor", "--json"], env)
+    assert done.returncode == 0, done.stderr
+    for tool in json.loads(done.stdout)["llama_cpp"]["tools"].values():
+        assert Path(tool["path"]).is_relative_to(top), tool["path"]
+
+
+@linux_only
+def test_sizes_stay_within_the_budget(bundle, deb_file):
+    """The budget of docs/packaging.md, kept: installer/build.py SIZE_BUDGET_MB."""
+    budget = load_build_script().SIZE_BUDGET_MB
+    bundle_mb = sum(p.lstat().st_size for p in bundle.rglob("*") if not p.is_dir()) / 1e6
+    assert bundle_mb <= budget["bundle"], f"bundle {bundle_mb:.0f} MB > {budget['bundle']} MB"
+    deb_mb = deb_file.stat().st_size / 1e6
+    assert deb_mb <= budget["deb"], f".deb {deb_mb:.0f} MB > {budget['deb']} MB"
 
 
 # --- other installers built from the same bundle ---------------------------------------------
