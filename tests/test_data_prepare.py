@@ -223,3 +223,34 @@ def test_duplicate_table_grows_then_stops_adding_but_still_compares():
     assert table.full and table.count < 1 << 13
     assert table.check_add(7919 * 3, 99) == 3  # remembered before and after growing
     assert table.check_add(7919 * 6999, 99) is None  # arrived after it was full
+
+
+def test_parallel_prepare_writes_exactly_what_one_process_does(write, tmp_path, monkeypatch):
+    from forge_gui.core.data import parallel
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 2048)
+    forked = []
+    scan_file = parallel.scan_file
+    monkeypatch.setattr(parallel, "scan_file", lambda *a: forked.append(a[4]) or scan_file(*a))
+    rng = random.Random(5)
+    records = [alpaca(i % 90, input="ctx" if i % 3 else None) if rng.random() < 0.6
+               else chat((f"q{i}", "a"), (f"q{i}b", "b"), system="s" if i % 2 else None)
+               for i in range(500)]
+    src = write("big.jsonl", jl(*records))
+    runs = {}
+    for workers in (1, 2):
+        for fraction in (0.0, 0.25):
+            out = tmp_path / f"w{workers}-{fraction}.txt"
+            result = prepare_training_data([src], out, val_fraction=fraction, seed=9,
+                                           options=ValidationOptions(workers=workers))
+            val = result.val_out.read_text("utf-8") if result.val_out else None
+            runs[workers, fraction] = (out.read_text("utf-8"), val, result.samples,
+                                       result.held_out, result.report.model_dump())
+    for fraction in (0.0, 0.25):
+        assert runs[2, fraction] == runs[1, fraction]
+    assert True in forked  # (scanner, path, index, counts, render, sizes): workers rendered
+    text, _, samples, _, report = runs[1, 0.0]
+    chats = sum(1 for r in records if "messages" in r)
+    assert samples == 500 and text.count("### Response:") == 500 + chats  # 2 exchanges a chat
+    distinct = {json.dumps(r, sort_keys=True) for r in records}
+    assert report["warning_counts"]["duplicate"] == 500 - len(distinct) > 50
+    assert (runs[1, 0.25][2], runs[1, 0.25][3]) == (375, 125)

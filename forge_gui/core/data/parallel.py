@@ -1,11 +1,12 @@
-"""Validate one big JSONL file with several processes (validation only, not prepare).
+"""Scan one big JSONL file with several processes (validation, and prepare's rendering).
 
 The file is cut into chunks at line starts; each worker scans its chunks with its own
 Scanner and sends back a partial report with chunk-relative line numbers, plus the hashes of
-its valid records. The parent merges the chunks in file order, shifting line numbers, and
-runs the duplicate check itself, so the report is the same as a single-process scan.
-Workers are forked (the record hash must match across processes), so this runs only where
-fork exists and only when options.workers > 1.
+its valid records (and, for prepare, their training text). The parent merges the chunks in
+file order, shifting line numbers, and runs the duplicate check itself, so the report is the
+same as a single-process scan. Only a few chunks are in flight at once, so memory stays flat
+however big the file. Workers are forked (the record hash must match across processes), so
+this runs only where fork exists and only when options.workers > 1.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 from array import array
+from collections import deque
 from pathlib import Path
+from typing import Iterator
 
 CHUNK_BYTES = 16 * 1024 * 1024
 
@@ -53,16 +56,23 @@ def _scan_chunk(task: tuple) -> dict:
     from forge_gui.core.data.models import ValidationOptions
     from forge_gui.core.data.scan import READ_BUFFER, Scanner, _FileCounts
 
-    path, index, start, stop, options = task
+    path, index, start, stop, options, render, sizes = task
     scanner = Scanner([], ValidationOptions.model_validate(options))
     scanner.files = [Path(path)] * (index + 1)  # the worker sees the file at its index
     scanner.collect = (array("q"), array("q"))
     counts = _FileCounts()
+    block = None
     with open(path, "rb", buffering=READ_BUFFER) as fh:
         fh.seek(start)
-        for _ in scanner._read_lines(fh, path, index, counts, stop_at=stop):
-            pass
+        records = scanner._read_lines(fh, path, index, counts, stop_at=stop)
+        if render:
+            from forge_gui.core.data.render import encode_block, render_turns
+            block = encode_block([render_turns(turns) for _file, _line, turns in records], sizes)
+        else:
+            for _ in records:
+                pass
     return {
+        "block": block,
         "lines": scanner.lines_read, "records": counts.records, "valid": counts.valid,
         "invalid": counts.invalid, "errors": scanner._errors, "warnings": scanner._warnings,
         "error_counts": scanner._error_counts, "warning_counts": scanner._warning_counts,
@@ -74,21 +84,33 @@ def _scan_chunk(task: tuple) -> dict:
     }
 
 
-def scan_file(scanner, path: Path, index: int, counts) -> None:
-    """Scan `path` in worker processes and merge the result into `scanner`."""
+def scan_file(scanner, path: Path, index: int, counts, render: bool = False,
+              sizes: bool = False) -> Iterator:
+    """Scan `path` in worker processes and merge the result into `scanner`; with `render`,
+    yield each chunk's valid records rendered, as a render.SampleBlock, in file order."""
     size = path.stat().st_size
     starts = chunk_starts(path, size)
-    tasks = [(str(path), index, start, stop, scanner.options.model_dump())
-             for start, stop in zip(starts, starts[1:] + [size])]
-    workers = min(scanner.options.workers, len(tasks), os.cpu_count() or 1)
+    options = scanner.options.model_dump()
+    tasks = iter([(str(path), index, start, stop, options, render, sizes)
+                  for start, stop in zip(starts, starts[1:] + [size])])
+    workers = min(scanner.options.workers, len(starts), os.cpu_count() or 1)
     offset = 0
     with multiprocessing.get_context("fork").Pool(workers) as pool:
-        for part in pool.imap(_scan_chunk, tasks):
+        # A bounded window of chunks in flight: results never pile up in memory.
+        in_flight = deque(pool.apply_async(_scan_chunk, (task,))
+                          for _, task in zip(range(workers + 1), tasks))
+        while in_flight:
+            part = in_flight.popleft().get()
+            task = next(tasks, None)
+            if task is not None:
+                in_flight.append(pool.apply_async(_scan_chunk, (task,)))
             if scanner.cancel is not None and scanner.cancel.cancelled:
                 pool.terminate()
             _merge(scanner, part, str(path), index, offset, counts)
             offset += part["lines"]
             scanner._tick(part["bytes"])
+            if part["block"] is not None:
+                yield part["block"]
 
 
 def _shift(issue: tuple, offset: int) -> tuple:
@@ -130,10 +152,49 @@ def _merge(scanner, part: dict, name: str, index: int, offset: int, counts) -> N
     lengths = scanner._lengths
     for length, n in part["lengths"].items():
         lengths[length] = lengths.get(length, 0) + n
-    check = scanner._duplicate_check
-    for key, line in zip(part["hashes"], part["hash_lines"]):
-        check(key, name, index, line + offset, "The record")
+    _check_duplicates(scanner, part, name, index, offset)
     scanner._tick(0)
     if scanner.cancel is not None:
         scanner.cancel.raise_if_cancelled()
 
+
+
+def _check_duplicates(scanner, part: dict, name: str, index: int, offset: int) -> None:
+    """The duplicate check for a chunk's records, as if checked one by one in file order.
+
+    A record whose hash lands in an empty slot of the table, a slot no other record of the
+    chunk lands in, is new: numpy stores all of those at once (in the table's own memory).
+    The rest (possible duplicates, collisions) take the one-by-one check, in order. That
+    split is exact: two equal hashes always share a slot, so both take the slow path.
+    """
+    hashes, lines = part["hashes"], part["hash_lines"]
+    seen = scanner._seen
+    slow = range(len(hashes))
+    np = _numpy()
+    if np is not None and hashes and (seen.count + len(hashes)) * 10 < seen.slots * 7:
+        keys = np.frombuffer(hashes, dtype=np.int64)
+        home = keys & seen.mask
+        table = np.frombuffer(seen.keys, dtype=np.int64)
+        _, first, repeats = np.unique(home, return_index=True, return_counts=True)
+        alone = np.zeros(len(keys), dtype=bool)
+        alone[first[repeats == 1]] = True
+        new = alone & (table[home] == 0)
+        table[home[new]] = keys[new]
+        where = np.frombuffer(seen.where, dtype=np.int64)
+        where[home[new]] = (index << 40) | (np.frombuffer(lines, dtype=np.int64)[new] + offset)
+        seen.count += int(new.sum())
+        del table, where  # release the views: the table may be replaced when it grows
+        slow = np.flatnonzero(~new).tolist()
+    check = scanner._duplicate_check
+    for i in slow:
+        check(hashes[i], name, index, lines[i] + offset, "The record")
+
+
+def _numpy():
+    """numpy, imported on first use (it takes ~0.1 s: only big files need it), or None
+    where it is missing: the one-by-one check then does all the work."""
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover
+        return None
+    return numpy

@@ -14,13 +14,14 @@ from typing import Callable
 from forge_gui.core.atomic import atomic_open, same_file
 from forge_gui.core.data.models import (DataInputError, DataInvalid, PrepareResult,
                                         ValidationOptions, ValidationReport)
-from forge_gui.core.data.render import SAMPLE_SEPARATOR, render_turns
+from forge_gui.core.data.render import SAMPLE_SEPARATOR
 from forge_gui.core.data.scan import Scanner
 from forge_gui.core.data.sources import expand_paths
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.steps import CancelToken
 
 FORMATS = ("llama.cpp",)
+SEPARATOR = SAMPLE_SEPARATOR.encode("utf-8")
 Progress = Callable[[ProgressEvent], None]
 
 
@@ -63,21 +64,37 @@ def prepare_training_data(paths: list[Path], out: Path, *,
         progress = _scaled(progress, 0.5, 1.0)
 
     scanner = Scanner(paths, options, progress, cancel, step="prepare")
-    samples = 0
+    scanner.parallel = True  # big files are parsed and rendered by workers, in order
     with contextlib.ExitStack() as stack:
-        train = stack.enter_context(atomic_open(out, "w"))
-        val = stack.enter_context(atomic_open(val_out, "w")) if val_out else None
-        for _file, _line, turns in scanner.records():
-            text = render_turns(turns)
-            if choose is not None and choose():
-                val.write(SAMPLE_SEPARATOR + text if held_out else text)
-                held_out += 1
-            else:
-                train.write(SAMPLE_SEPARATOR + text if samples else text)
-                samples += 1
+        train = _SampleWriter(stack.enter_context(atomic_open(out, "wb")))
+        val = _SampleWriter(stack.enter_context(atomic_open(val_out, "wb"))) if val_out else None
+        for block in scanner.sample_blocks(sizes=choose is not None):
+            if choose is None:
+                train.write(block.data, block.count)
+                continue
+            start = 0
+            for size in block.sizes:
+                (val if choose() else train).write(block.data[start:start + size], 1)
+                start += size + len(SEPARATOR)
+        held_out = val.samples if val is not None else 0
         _refuse_invalid(scanner.report, paths)  # raising here discards both temp files
-    return PrepareResult(out=out, val_out=val_out, samples=samples, held_out=held_out,
+    return PrepareResult(out=out, val_out=val_out, samples=train.samples, held_out=held_out,
                          bytes=out.stat().st_size, report=scanner.report)
+
+
+class _SampleWriter:
+    """Samples (UTF-8) separated by SAMPLE_SEPARATOR, written a block at a time."""
+
+    def __init__(self, fh) -> None:
+        self.fh = fh
+        self.samples = 0
+
+    def write(self, data: bytes, count: int) -> None:
+        if count:
+            if self.samples:
+                self.fh.write(SEPARATOR)
+            self.fh.write(data)
+            self.samples += count
 
 
 def _refuse_invalid(report: ValidationReport, paths: list[Path]) -> None:

@@ -10,6 +10,8 @@ user turn has no answer and is not rendered (validation warns `ends_with_user_tu
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from forge_gui.core.data.models import Conversation
 from forge_gui.core.data.normalise import Turns
 
@@ -19,6 +21,11 @@ STOP_MARKERS = ("### Instruction:", "### System:")
 
 
 def render_turns(turns: Turns) -> str:
+    # One exchange, no system message: the common case, rendered in one step.
+    if len(turns) == 2 and turns[0][0] == "user" and turns[1][0] == "assistant":
+        (_, user, user_input), (_, answer, _) = turns
+        return (f"### Instruction:\n{user}\n\n### Input:\n{user_input or NO_INPUT}\n\n"
+                f"### Response:\n{answer}\n")
     blocks = []
     system = ""
     question: tuple[str, str | None] | None = None
@@ -33,6 +40,22 @@ def render_turns(turns: Turns) -> str:
                           f"{user_input or NO_INPUT}\n\n### Response:\n{content}\n")
             system, question = "", None
     return "\n".join(blocks)
+
+
+class SampleBlock(NamedTuple):
+    """Rendered samples as UTF-8 joined by SAMPLE_SEPARATOR: prepare writes whole blocks (and
+    workers send them as one bytes object, far cheaper than a string per sample)."""
+    data: bytes
+    count: int
+    sizes: list[int] | None  # each sample's size in bytes, when asked for
+
+
+def encode_block(texts: list[str], sizes: bool = False) -> SampleBlock:
+    if not sizes:
+        return SampleBlock(SAMPLE_SEPARATOR.join(texts).encode("utf-8"), len(texts), None)
+    pieces = [text.encode("utf-8") for text in texts]
+    return SampleBlock(SAMPLE_SEPARATOR.encode().join(pieces), len(pieces),
+                       [len(piece) for piece in pieces])
 
 
 def render_conversation(conv: Conversation) -> str:

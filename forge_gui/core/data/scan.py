@@ -29,6 +29,7 @@ from forge_gui.core.steps import CancelToken
 
 READ_BUFFER = 1 << 20
 PROGRESS_EVERY = 2 * 1024 * 1024  # bytes between progress events and cancel checks
+BLOCK_SAMPLES = 4096  # samples rendered into one block for prepare to write
 EXACT_LENGTHS = 10_000  # longer samples are counted in bins of 3 significant digits
 MAX_SCHEMAS = 100
 _WS = re.compile(r"[ \t\n\r]*")
@@ -120,6 +121,7 @@ class Scanner:
         self._turns = self._exchanges = self._rendered = self._dups = 0
         self.valid = self.invalid = 0
         self.parallel = False  # validate_paths turns it on; workers: options.workers
+        self.render_in_workers = self.sample_sizes = False  # sample_blocks() sets them
         self.collect: tuple[array, array] | None = None  # worker mode: (hashes, lines)
         self.lines_read = 0
 
@@ -159,7 +161,10 @@ class Scanner:
                     message=f"Read {done_mb:.0f} of {total_mb:.0f} MB"))
 
     def records(self) -> Iterator[tuple[str, int, Turns]]:
-        """Valid records as (file, line, turns); the report is complete once exhausted."""
+        """Valid records as (file, line, turns); the report is complete once exhausted.
+
+        With `render_in_workers` (sample_blocks()), records that workers read come already
+        rendered, a render.SampleBlock of them at a time, as (file, 0, block)."""
         if self.cancel is not None:
             self.cancel.raise_if_cancelled()
         for index, path in enumerate(self.files):
@@ -189,7 +194,10 @@ class Scanner:
                             yield name, 1, turns
                     elif self.parallel and parallel.worth_it(path, self.options):
                         fmt = "jsonl"
-                        parallel.scan_file(self, path, index, counts)
+                        for block in parallel.scan_file(self, path, index, counts,
+                                                        self.render_in_workers,
+                                                        self.sample_sizes):
+                            yield name, 0, block  # rendered by a worker: sample_blocks()
                     else:
                         fmt = "jsonl"
                         yield from self._read_lines(fh, name, index, counts)
@@ -206,6 +214,27 @@ class Scanner:
             self.progress(ProgressEvent(step=self.step, fraction=1.0,
                                         message=f"Read {self.done_bytes / 1e6:.0f} MB"))
         self._finish()
+
+    def sample_blocks(self, sizes: bool = False) -> Iterator[render.SampleBlock]:
+        """The training text of the valid records, in order, in blocks (prepare). With
+        `parallel`, big files are parsed and rendered by worker processes. `sizes`: give
+        each sample's size too (to split a block into samples)."""
+        self.render_in_workers, self.sample_sizes = True, sizes
+        render_turns, encode_block = render.render_turns, render.encode_block
+        batch: list[str] = []
+        for _file, _line, item in self.records():
+            if isinstance(item, render.SampleBlock):
+                if batch:
+                    yield encode_block(batch, sizes)
+                    batch = []
+                yield item
+            else:
+                batch.append(render_turns(item))
+                if len(batch) >= BLOCK_SAMPLES:
+                    yield encode_block(batch, sizes)
+                    batch = []
+        if batch:
+            yield encode_block(batch, sizes)
 
     def _read_lines(self, fh, name: str, index: int, counts: "_FileCounts",
                     stop_at: int | None = None):
@@ -226,6 +255,9 @@ class Scanner:
         very_long = self.options.very_long_chars
         seen, formats, lengths = self._seen, self._formats, self._lengths
         lengths_get = lengths.get
+        collect_keys = collect_lines = None
+        if self.collect is not None:
+            collect_keys, collect_lines = self.collect[0].append, self.collect[1].append
         n_turns = n_exchanges = rendered = c_system = c_user = c_input = c_assistant = 0
         try:
             while raw:
@@ -254,7 +286,7 @@ class Scanner:
                         counts.records += 1
                         counts.valid += 1
                         fmt, turns, length, chars, exchanges = result
-                        if length > very_long or seen.full or self.collect is not None:
+                        if length > very_long or seen.full:
                             accept(name, index, line, "The record", result)
                         else:  # _accept, inlined: the common case
                             self.valid += 1
@@ -270,7 +302,10 @@ class Scanner:
                             lengths[key] = lengths_get(key, 0) + 1
                             key = hash(turns) or 1
                             keys = seen.keys
-                            if keys[key & seen.mask] == 0 and seen.count * 10 < seen.slots * 7:
+                            if collect_keys is not None:  # a worker: the parent checks
+                                collect_keys(key)
+                                collect_lines(line)
+                            elif keys[key & seen.mask] == 0 and seen.count * 10 < seen.slots * 7:
                                 keys[key & seen.mask] = key
                                 seen.where[key & seen.mask] = (index << 40) | line
                                 seen.count += 1
