@@ -65,8 +65,8 @@ def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-issues", type=int, default=None, metavar="N",
                    help="errors and warnings listed in the report (default 10000; 0: all)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="processes for validating big JSONL files (default: CPU cores, up "
-                        "to 8; 1: no extra processes)")
+                   help="processes for validating and preparing big JSONL files (default: CPU "
+                        "cores, up to 8; 1: no extra processes)")
 
 
 def _options(args) -> ValidationOptions:

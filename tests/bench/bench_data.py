@@ -1,12 +1,14 @@
 """Benchmark: forge-cli vs ollama-forge 1.0.1 validating and preparing the same big JSONL.
 
-    python tests/bench/bench_data.py [--mb 200] [--gb2] [--runs 2] [--workdir /tmp/x]
+    python tests/bench/bench_data.py [--mb 200] [--gb2] [--runs 3] [--workdir /tmp/x]
 
 Needs ollama-forge 1.0.1 in its own virtual environment (it pins other libraries):
     python3 -m venv /tmp/of-venv && /tmp/of-venv/bin/pip install ollama-forge==1.0.1
 (or set OLLAMA_FORGE to its executable). Prints, for each command: wall time, MB/s, the same
 after subtracting the tool's start-up time (measured on a one-line file), peak RSS of the
-process (from wait4), and forge's speed-up. Validation runs on the file with ~10 % bad lines;
+process tree, and forge's speed-up, for forge with its default workers (one per CPU core)
+and with --workers 1 (one process). The tools take turns, run after run, and the medians
+are compared: the machine may be busy. Validation runs on the file with ~10 % bad lines;
 prepare on the same records without them (both tools refuse invalid input).
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -44,7 +47,8 @@ def _tree_memory(proc: psutil.Process) -> int:
 
 
 def measure(argv: list[str]) -> tuple[float, float, int, float]:
-    """(wall seconds, peak memory MB of the process and its workers together, exit code).
+    """(wall seconds, peak memory MB of the process and its workers together, exit code,
+    CPU seconds of the process and its workers).
 
     Memory is sampled every 100 ms (PSS summed over the process tree) and also taken from
     wait4 (peak RSS of the largest single process); the larger of the two is reported.
@@ -65,34 +69,26 @@ def measure(argv: list[str]) -> tuple[float, float, int, float]:
     return wall, max(peak, usage.ru_maxrss * 1024) / 2**20, proc.returncode, cpu
 
 
-def best(argv: list[str], runs: int,
-         cleanup: Path | None = None) -> tuple[float, float, int, float]:
-    results = []
-    for _ in range(runs):
-        if cleanup is not None and cleanup.exists():
-            cleanup.unlink()
-        results.append(measure(argv))
-    wall = min(r[0] for r in results)
-    return wall, max(r[1] for r in results), results[-1][2], min(r[3] for r in results)
-
-
-def commands(tool: str, data: Path, clean: Path, work: Path) -> dict[str, tuple[list[str], Path]]:
-    if tool == "forge":
-        out = work / "forge-train.txt"
-        return {"validate": (FORGE + ["validate-training-data", str(data)], data),
-                "prepare": (FORGE + ["prepare-training-data", str(clean), "-o", str(out),
-                                     "--force"], clean)}
+def commands(tool: str, data: Path, clean: Path, work: Path) -> dict[str, list[str]]:
+    """tool: "forge" (workers: one per CPU core, the CLI's default), "forge-1" (--workers 1)
+    or "ollama-forge"."""
+    if tool.startswith("forge"):
+        extra = ["--workers", "1"] if tool == "forge-1" else []
+        out = work / f"{tool}-train.txt"
+        return {"validate": FORGE + ["validate-training-data", str(data)] + extra,
+                "prepare": FORGE + ["prepare-training-data", str(clean), "-o", str(out),
+                                    "--force"] + extra}
     out = work / "of-train.txt"
-    return {"validate": ([OLLAMA_FORGE, "validate-training-data", str(data)], data),
-            "prepare": ([OLLAMA_FORGE, "prepare-training-data", str(clean), "-o", str(out),
-                         "--format", "llama.cpp"], clean)}
+    return {"validate": [OLLAMA_FORGE, "validate-training-data", str(data)],
+            "prepare": [OLLAMA_FORGE, "prepare-training-data", str(clean), "-o", str(out),
+                        "--format", "llama.cpp"]}
 
 
 def startup(tool: str, work: Path) -> float:
     tiny = work / "tiny.jsonl"
     tiny.write_text('{"instruction": "q", "output": "a"}\n')
-    argv = (FORGE if tool == "forge" else [OLLAMA_FORGE]) + ["validate-training-data", str(tiny)]
-    return best(argv, 3)[0]  # wall seconds of a one-line run
+    argv = (FORGE if tool.startswith("forge") else [OLLAMA_FORGE])
+    return min(measure(argv + ["validate-training-data", str(tiny)])[0] for _ in range(3))
 
 
 def bench(mb: float, runs: int, work: Path, tools: list[str], bad: float = 0.10) -> dict:
@@ -103,25 +99,38 @@ def bench(mb: float, runs: int, work: Path, tools: list[str], bad: float = 0.10)
     generate(str(data), mb, bad, clean=str(clean), sharegpt=0.0)
     size = {"validate": data.stat().st_size / 1e6, "prepare": clean.stat().st_size / 1e6}
     print(f"\n== {size['validate']:.0f} MB mixed JSONL (~{bad:.0%} bad lines), "
-          f"{size['prepare']:.0f} MB clean; generated in {time.perf_counter() - t:.0f} s")
-    results: dict = {}
-    for tool in tools:
-        boot = startup(tool, work)
-        for what, (argv, _src) in commands(tool, data, clean, work).items():
-            out = Path(argv[argv.index("-o") + 1]) if "-o" in argv else None
-            wall, rss, code, cpu = best(argv, runs, cleanup=out if tool != "forge" else None)
-            results[(tool, what)] = (wall, rss, cpu)
-            net = max(wall - boot, 1e-9)
-            print(f"{tool:13} {what:9} {wall:7.2f} s  {size[what] / wall:7.1f} MB/s  "
-                  f"({size[what] / net:7.1f} MB/s without {boot:.2f} s start-up)  "
-                  f"CPU {cpu:6.2f} s  peak memory {rss:6.0f} MB  exit {code}")
-            if out is not None and out.exists():
-                out.unlink()
-    if len(tools) == 2:
+          f"{size['prepare']:.0f} MB clean; generated in {time.perf_counter() - t:.0f} s; "
+          f"{runs} run(s) each, the tools taking turns")
+    boot = {tool: startup(tool, work) for tool in tools}
+    samples: dict = {}
+    for _ in range(runs):  # alternate the tools: a busy machine slows them alike
         for what in ("validate", "prepare"):
-            f, o = results[("forge", what)], results[("ollama-forge", what)]
-            print(f"speed-up {what}: {o[0] / f[0]:.2f}x wall, {o[2] / f[2]:.2f}x CPU time  "
-                  f"(peak memory forge {f[1]:.0f} MB vs ollama-forge {o[1]:.0f} MB)")
+            for tool in tools:
+                argv = commands(tool, data, clean, work)[what]
+                out = Path(argv[argv.index("-o") + 1]) if "-o" in argv else None
+                samples.setdefault((tool, what), []).append(measure(argv))
+                if out is not None and out.exists():
+                    out.unlink()
+    results: dict = {}
+    for (tool, what), runs_ in samples.items():
+        wall = statistics.median(r[0] for r in runs_)
+        cpu = statistics.median(r[3] for r in runs_)
+        rss = max(r[1] for r in runs_)
+        results[(tool, what)] = (wall, rss, cpu)
+        net = max(wall - boot[tool], 1e-9)
+        print(f"{tool:13} {what:9} wall {wall:6.2f} s (min {min(r[0] for r in runs_):5.2f})  "
+              f"{size[what] / wall:6.1f} MB/s ({size[what] / net:6.1f} without "
+              f"{boot[tool]:.2f} s start-up)  CPU {cpu:6.2f} s (min "
+              f"{min(r[3] for r in runs_):5.2f})  peak memory {rss:4.0f} MB  "
+              f"exit {runs_[-1][2]}")
+    if "ollama-forge" in tools:
+        for what in ("validate", "prepare"):
+            o = results[("ollama-forge", what)]
+            for tool in (t for t in tools if t != "ollama-forge"):
+                f = results[(tool, what)]
+                print(f"speed-up {what:8} {tool:7}: {o[0] / f[0]:.2f}x wall, "
+                      f"{o[2] / f[2]:.2f}x CPU time (medians; peak memory {f[1]:.0f} MB "
+                      f"vs ollama-forge {o[1]:.0f} MB)")
     data.unlink()
     clean.unlink()
     return results
@@ -130,11 +139,11 @@ def bench(mb: float, runs: int, work: Path, tools: list[str], bad: float = 0.10)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=200)
-    ap.add_argument("--runs", type=int, default=2, help="best of N runs (default 2)")
+    ap.add_argument("--runs", type=int, default=3, help="runs of each command (default 3)")
     ap.add_argument("--gb2", action="store_true", help="also 2 GB, forge only (flat memory)")
     ap.add_argument("--workdir", type=Path, default=None)
     args = ap.parse_args(argv)
-    tools = ["forge"] + (["ollama-forge"] if Path(OLLAMA_FORGE).exists() else [])
+    tools = ["forge", "forge-1"] + (["ollama-forge"] if Path(OLLAMA_FORGE).exists() else [])
     if len(tools) == 1:
         print(f"ollama-forge not found at {OLLAMA_FORGE}; measuring forge only "
               f"(see this file's docstring to install it).")
@@ -144,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CPU cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.2f}")
         bench(args.mb, args.runs, work, tools)
         if args.gb2:
-            bench(2048, 1, work, ["forge"])
+            bench(2048, 1, work, ["forge", "forge-1"])
     finally:
         if args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 CHUNK_BYTES = 16 * 1024 * 1024
+RENDER_CHUNK_BYTES = 4 * 1024 * 1024  # prepare: a chunk's text is held twice in a worker
 
 
 def worth_it(path: Path, options) -> bool:
@@ -30,11 +31,12 @@ def worth_it(path: Path, options) -> bool:
         return False
 
 
-def chunk_starts(path: Path, size: int) -> list[int]:
-    """Offsets of the first line starting at or after each multiple of CHUNK_BYTES."""
+def chunk_starts(path: Path, size: int, chunk: int | None = None) -> list[int]:
+    """Offsets of the first line starting at or after each multiple of `chunk` bytes."""
+    chunk = chunk or CHUNK_BYTES
     starts = [0]
     with open(path, "rb") as fh:
-        for offset in range(CHUNK_BYTES, size, CHUNK_BYTES):
+        for offset in range(chunk, size, chunk):
             if offset <= starts[-1]:
                 continue
             fh.seek(offset - 1)
@@ -89,7 +91,7 @@ def scan_file(scanner, path: Path, index: int, counts, render: bool = False,
     """Scan `path` in worker processes and merge the result into `scanner`; with `render`,
     yield each chunk's valid records rendered, as a render.SampleBlock, in file order."""
     size = path.stat().st_size
-    starts = chunk_starts(path, size)
+    starts = chunk_starts(path, size, min(CHUNK_BYTES, RENDER_CHUNK_BYTES) if render else None)
     options = scanner.options.model_dump()
     tasks = iter([(str(path), index, start, stop, options, render, sizes)
                   for start, stop in zip(starts, starts[1:] + [size])])
