@@ -228,7 +228,6 @@ def _finish(turns: list) -> tuple[Turns, list[tuple[str, str]] | None]:
 _SYSTEM_FRAME = len("### System:\n\n\n")
 _EXCHANGE_FRAME = len("### Instruction:\n\n\n### Input:\n\n\n### Response:\n\n")
 _NO_INPUT = len("(none)")
-_ALPACA_FAST_KEYS = frozenset({"instruction", "input", "output"}) | COMMON_KEYS
 
 # (format, turns, rendered length, (system, user, input, assistant) characters, exchanges)
 FastResult = tuple[str, Turns, int, tuple[int, int, int, int], int]
@@ -237,42 +236,48 @@ FastResult = tuple[str, Turns, int, tuple[int, int, int, int], int]
 def fast_normalise(obj: Any) -> FastResult | None:
     if type(obj) is not dict:
         return None
+    instruction = obj.get("instruction")
     try:
-        if "messages" in obj:
-            if len(obj) != 1 and not obj.keys() <= _CHAT_FAST_KEYS:
+        if instruction is not None:
+            return _fast_alpaca(obj, instruction)
+        items = obj.get("messages")
+        if items is not None:
+            if len(obj) != 1 + ("id" in obj):  # only messages (and id)
                 return None
-            return _fast_turns("chat", obj["messages"], "role", "content", CHAT_ROLES)
-        if "conversations" in obj:
-            if len(obj) != 1 and not obj.keys() <= _SHAREGPT_FAST_KEYS:
+            return _fast_turns("chat", items, "role", "content", CHAT_ROLES)
+        items = obj.get("conversations")
+        if items is not None:
+            if len(obj) != 1 + ("id" in obj):  # only conversations (and id)
                 return None
-            return _fast_turns("sharegpt", obj["conversations"], "from", "value", SHAREGPT_ROLES)
-        if "instruction" in obj and "output" in obj and obj.keys() <= _ALPACA_FAST_KEYS:
-            return _fast_alpaca(obj)
+            return _fast_turns("sharegpt", items, "from", "value", SHAREGPT_ROLES)
     except (KeyError, TypeError):
         return None
     return None
 
 
-_CHAT_FAST_KEYS = CHAT_KEYS | COMMON_KEYS
-_SHAREGPT_FAST_KEYS = frozenset({"conversations"}) | COMMON_KEYS
+_ALPACA_FRAME = _EXCHANGE_FRAME + _NO_INPUT
 
 
-def _fast_alpaca(obj: dict) -> FastResult | None:
-    instruction = obj["instruction"]
+def _fast_alpaca(obj: dict, instruction: Any) -> FastResult | None:
     output = obj["output"]
     inp = obj.get("input")
-    if (type(instruction) is not str or not instruction or instruction.isspace()
-            or type(output) is not str or not output or output.isspace()):
+    # Counting keys instead of comparing key sets: instruction, output, maybe input and id.
+    if len(obj) != 2 + (inp is not None or "input" in obj) + ("id" in obj):
         return None
+    if (type(instruction) is not str or type(output) is not str or not instruction
+            or not output or instruction.isspace() or output.isspace()):
+        return None
+    n_user, n_output = len(instruction), len(output)
     if inp is not None:
         if type(inp) is not str:
             return None
-        if not inp or inp.isspace():
-            inp = None
-    n_input = len(inp) if inp else 0
-    length = (_EXCHANGE_FRAME + len(instruction) + (n_input or _NO_INPUT) + len(output))
-    return ("alpaca", (("user", instruction, inp), ("assistant", output, None)), length,
-            (0, len(instruction), n_input, len(output)), 1)
+        if inp and not inp.isspace():
+            n_input = len(inp)
+            return ("alpaca", (("user", instruction, inp), ("assistant", output, None)),
+                    _EXCHANGE_FRAME + n_user + n_input + n_output,
+                    (0, n_user, n_input, n_output), 1)
+    return ("alpaca", (("user", instruction, None), ("assistant", output, None)),
+            _ALPACA_FRAME + n_user + n_output, (0, n_user, 0, n_output), 1)
 
 
 def _fast_turns(fmt: str, items: Any, role_key: str, text_key: str,
@@ -289,26 +294,29 @@ def _fast_turns(fmt: str, items: Any, role_key: str, text_key: str,
         content = item[text_key]
         if type(content) is not str or not content or content.isspace():
             return None
-        n = len(content)
         if role == "assistant":
             if prev != "user":
                 return None
-            length += pending + _EXCHANGE_FRAME + question + n + (1 if exchanges else 0)
+            n = len(content)
+            length += pending + question + n
             n_assistant += n
             exchanges += 1
             pending = 0
         elif role == "user":
             if prev == "user":
                 return None
-            question = n + _NO_INPUT
+            n = len(content)
+            question = _EXCHANGE_FRAME + n + _NO_INPUT
             n_user += n
         else:
             if prev == "system" or prev == "user":
                 return None
+            n = len(content)
             pending += _SYSTEM_FRAME + n
             n_system += n
         prev = role
         append((role, content, None))
     if prev != "assistant":
         return None
+    length += exchanges - 1  # exchanges are joined by one newline each
     return fmt, tuple(turns), length, (n_system, n_user, 0, n_assistant), exchanges

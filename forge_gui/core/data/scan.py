@@ -259,6 +259,10 @@ class Scanner:
         if self.collect is not None:
             collect_keys, collect_lines = self.collect[0].append, self.collect[1].append
         n_turns = n_exchanges = rendered = c_system = c_user = c_input = c_assistant = 0
+        n_fast = n_inline = 0  # records through the fast path; of those, counted inline
+        # `done` grows by every byte taken from fh (the first line is taken already):
+        # the value it has once the line ending at or past stop_at is read.
+        stop_done = float("inf") if stop_at is None else stop_at - tell() + len(raw) + done
         try:
             while raw:
                 line += 1
@@ -283,13 +287,12 @@ class Scanner:
                         else:
                             result = fast(obj)
                     if result is not None:
-                        counts.records += 1
-                        counts.valid += 1
+                        n_fast += 1
                         fmt, turns, length, chars, exchanges = result
                         if length > very_long or seen.full:
                             accept(name, index, line, "The record", result)
                         else:  # _accept, inlined: the common case
-                            self.valid += 1
+                            n_inline += 1
                             formats[fmt] += 1
                             n_turns += len(turns)
                             n_exchanges += exchanges
@@ -301,27 +304,33 @@ class Scanner:
                             key = length if length < EXACT_LENGTHS else _bin(length)
                             lengths[key] = lengths_get(key, 0) + 1
                             key = hash(turns) or 1
-                            keys = seen.keys
                             if collect_keys is not None:  # a worker: the parent checks
                                 collect_keys(key)
                                 collect_lines(line)
-                            elif keys[key & seen.mask] == 0 and seen.count * 10 < seen.slots * 7:
-                                keys[key & seen.mask] = key
-                                seen.where[key & seen.mask] = (index << 40) | line
-                                seen.count += 1
                             else:
-                                self._duplicate_check(key, name, index, line, "The record")
+                                keys = seen.keys
+                                slot = key & seen.mask
+                                if keys[slot] == 0 and seen.count * 10 < seen.slots * 7:
+                                    keys[slot] = key
+                                    seen.where[slot] = (index << 40) | line
+                                    seen.count += 1
+                                else:
+                                    self._duplicate_check(key, name, index, line,
+                                                          "The record")
                         yield name, line, turns
                     else:
                         turns = self._handle(raw, name, index, line, counts, parsed=obj)
                         if turns is not None:
                             yield name, line, turns
-                if stop_at is not None and tell() >= stop_at:
+                if done >= stop_done:
                     break
                 raw = readline(limit + 1)
         finally:
             self.lines_read = line
             self.done_bytes = done
+            counts.records += n_fast
+            counts.valid += n_fast
+            self.valid += n_inline
             self._turns += n_turns
             self._exchanges += n_exchanges
             self._rendered += rendered
