@@ -40,9 +40,16 @@ def bad_file(tmp_path) -> Path:
 
 
 @pytest.fixture
-def wizard(qtbot):
+def wizard(qtbot, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
     from forge_gui.core.app_settings import AppSettings
     from forge_gui.gui.wizard import ForgeWizard
+
+    # "Stop the training and close?" is modal: a test that ends mid-run answers Yes
+    asked = []
+    monkeypatch.setattr(QMessageBox, "question",
+                        lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.Yes)
 
     w = ForgeWizard(AppSettings())
     qtbot.addWidget(w)

@@ -46,6 +46,8 @@ class ForgeWizard(QWizard):
                             (QWizard.WizardButton.CancelButton, "Cancel"),
                             (QWizard.WizardButton.FinishButton, "Finish")):
             self.button(which).setAccessibleName(name)
+        # QWizard sets Back itself on every page change: the Run page corrects it afterwards
+        self.currentIdChanged.connect(lambda _: self.run_page._update_back())
         self.resize(900, 700)
         if self.app_settings.window_geometry:
             self.restoreGeometry(QByteArray.fromHex(self.app_settings.window_geometry.encode()))

@@ -23,8 +23,9 @@ from forge_gui.gui.widgets.loss_chart import LossChart
 
 # Share of the whole run's progress bar each step is worth (the rest are worth 1).
 STEP_WEIGHTS = {"train": 20, "convert": 3, "quantize": 3, "prepare": 2, "register": 3}
-# Steps after which the model file exists: their failure still leaves a usable result.
-OLLAMA_STEPS = {"register", "create", "ollama-smoke", "modelfile"}
+# Once this step is done the GGUF and the Modelfile are ready: a failure after it (Ollama not
+# reachable, a name clash) still leaves a usable result that can be registered later.
+MODELFILE_STEP = "modelfile"
 MARKS = {"pending": "○", "running": "▶", "done": "✔", "skipped": "–", "failed": "✘",
          "cancelled": "■"}
 
@@ -235,14 +236,21 @@ class RunPage(ForgePage):
         """True when the model file exists even though an Ollama step did not finish."""
         if self.state is None or self.failed_index is None:
             return False
-        key = self.runner.specs[self.failed_index].key
+        keys = [spec.key for spec in self.runner.specs]
+        if MODELFILE_STEP not in keys or self.failed_index <= keys.index(MODELFILE_STEP):
+            return False
         a = self.state.artifacts
-        return key in OLLAMA_STEPS and a.output_gguf is not None and a.output_gguf.exists()
+        return bool(a.output_gguf and a.output_gguf.exists() and a.modelfile and a.modelfile.exists())
 
     def _update_buttons(self) -> None:
         self.completeChanged.emit()
+        self._update_back()
+        # QWizard sets its buttons again right after initializePage: have the last word
+        QTimer.singleShot(0, self._update_back)
+
+    def _update_back(self) -> None:
         wizard = self.wizard()
-        if wizard is not None:
+        if wizard is not None and wizard.currentPage() is self:
             wizard.set_back_enabled(not self.running)
 
     def isComplete(self) -> bool:

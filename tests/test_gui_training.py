@@ -1,0 +1,161 @@
+"""The whole wizard with the real llama.cpp tools, a tiny real model and the Ollama double:
+train, watch progress and the loss chart, register, see the answer; Cancel; a failing tool."""
+
+from __future__ import annotations
+
+import json
+
+import psutil
+import pytest
+from PySide6.QtWidgets import QWizard
+
+from fixtures_gui import write_jsonl
+from forge_gui.core.process import wait_until_gone
+
+pytestmark = [pytest.mark.tools, pytest.mark.slow]
+
+WORDS = "the quick brown fox jumps over a lazy dog while seven small cats watch".split()
+
+
+def _dataset(tmp_path, n=48):
+    records = [{"instruction": f"Say {WORDS[i % len(WORDS)]} {i}.",
+                "output": " ".join(WORDS[(i + k) % len(WORDS)] for k in range(12))}
+               for i in range(n)]
+    return write_jsonl(tmp_path / "train.jsonl", records)
+
+
+def _walk_to_run(qtbot, wizard, data, base, tools_dir, host, name="tiny-test", epochs=2, ctx=64):
+    nxt = wizard.button(QWizard.WizardButton.NextButton)
+    wizard.data_page.add_paths([data])
+    qtbot.waitUntil(nxt.isEnabled, timeout=15000)
+    nxt.click()
+    page = wizard.base_page
+    page.host.setText(host)
+    page.refresh()
+    page.choose_file(base)
+    qtbot.waitUntil(nxt.isEnabled, timeout=15000)
+    nxt.click()
+    trainer = wizard.trainer_page
+    trainer.tools_dir = tools_dir
+    trainer.find_tools()
+    qtbot.waitUntil(nxt.isEnabled, timeout=60000)
+    trainer.epochs.setValue(epochs)
+    trainer.learning_rate.setValue(1e-3)
+    trainer.ctx.setValue(ctx)
+    trainer.val_split.setValue(0.1)
+    nxt.click()
+    wizard.name_page.name_edit.setText(name)
+    wizard.name_page.quantize.setCurrentIndex(0)  # Q8_0
+    assert nxt.isEnabled() and nxt.text().replace("&", "") == "Start training"
+    nxt.click()
+    assert wizard.currentPage() is wizard.run_page
+    return wizard.run_page
+
+
+def test_train_register_and_answer_through_the_wizard(qtbot, wizard, tmp_path, tiny_base,
+                                                      gui_tools_dir, ollama):
+    data = _dataset(tmp_path)
+    losses, fractions = [], []
+    run = _walk_to_run(qtbot, wizard, data, tiny_base, gui_tools_dir, ollama.url)
+    assert run.running
+    assert not wizard.button(QWizard.WizardButton.BackButton).isEnabled()
+    run.runner.progress.connect(lambda e: e.loss is not None and losses.append(e.loss))
+    run.runner.progress.connect(lambda e: e.step == "train" and e.fraction is not None
+                                and fractions.append(e.fraction))
+
+    qtbot.waitUntil(lambda: not run.running, timeout=300000)
+    assert run.outcome == "done", run.status.text()
+    # progress and the chart followed the training as it happened
+    assert len(fractions) >= 3 and fractions[-1] == pytest.approx(1.0, abs=0.05)
+    assert len(run.chart.train) >= 4
+    assert run.chart.train[-1][1] < run.chart.train[0][1]
+    assert run.progress.value() == 1000
+    assert run.log.total_lines > 10 and "loss=" in run.log.toPlainText()
+    assert wizard.button(QWizard.WizardButton.BackButton).isEnabled()
+
+    # registered in the Ollama double, from the quantized GGUF
+    assert "tiny-test:latest" in ollama.models
+    record = json.loads((run.state.run_dir / "run.json").read_text())
+    assert record["status"] == "done"
+    assert all(s["status"] in ("done", "skipped") for s in record["steps"])
+    assert (run.state.run_dir / "logs" / "train.log").stat().st_size > 0
+
+    wizard.button(QWizard.WizardButton.NextButton).click()
+    done = wizard.done_page
+    assert wizard.currentPage() is done
+    assert done.command.text() == "ollama run tiny-test"
+    assert "Hello from tiny-test" in done.answer.toPlainText()
+    done.copy_button.click()
+    from PySide6.QtGui import QGuiApplication
+    assert QGuiApplication.clipboard().text() == "ollama run tiny-test"
+
+    done.question.setText("And now?")
+    done.ask_button.click()
+    qtbot.waitUntil(lambda: done.answer.toPlainText().count("Hello from tiny-test") == 2, timeout=15000)
+    assert ollama.generated[-1][0] == "tiny-test"
+
+
+def test_cancel_mid_training_stops_every_process(qtbot, wizard, tmp_path, tiny_base,
+                                                 gui_tools_dir, ollama):
+    data = _dataset(tmp_path, n=400)
+    run = _walk_to_run(qtbot, wizard, data, tiny_base, gui_tools_dir, ollama.url, epochs=50)
+    qtbot.waitUntil(lambda: run.runner.pid is not None and
+                    run.runner.specs[run.runner.index].key == "train", timeout=120000)
+    qtbot.waitUntil(lambda: len(run.chart.train) >= 1, timeout=60000)
+    pid = run.runner.pid
+    tree = [pid] + [c.pid for c in psutil.Process(pid).children(recursive=True)]
+
+    run.cancel_button.click()
+    qtbot.waitUntil(lambda: not run.running, timeout=15000)
+    assert run.outcome == "cancelled"
+    assert wait_until_gone(tree, timeout=5) == []
+    record = json.loads((run.state.run_dir / "run.json").read_text())
+    assert record["status"] == "cancelled"
+    assert [s["status"] for s in record["steps"] if s["key"] == "train"] == ["cancelled"]
+    assert "tiny-test:latest" not in ollama.models
+    assert wizard.button(QWizard.WizardButton.BackButton).isEnabled()
+    assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+
+
+def test_a_failing_tool_shows_why_and_retry_resumes_there(qtbot, wizard, tmp_path, tiny_base,
+                                                          gui_tools_dir, ollama):
+    data = _dataset(tmp_path)
+    broken = tmp_path / "broken.gguf"  # a whole header, but the weights cut off
+    blob = tiny_base.read_bytes()
+    broken.write_bytes(blob[: len(blob) // 2])
+    run = _walk_to_run(qtbot, wizard, data, broken, gui_tools_dir, ollama.url)
+    qtbot.waitUntil(lambda: not run.running, timeout=120000)
+    assert run.outcome == "failed"
+    failed = run.runner.specs[run.failed_index]
+    assert failed.key not in ("validate", "prepare")  # it got as far as a tool
+    assert "✘" in run.steps.item(run.failed_index).text()
+    assert run.status.text() and "✘" in run.status.text()
+    assert not run.retry_button.isHidden()
+    assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+    done_before = [s.status for s in run.state.record.steps if s.status == "done"]
+
+    broken.write_bytes(blob)  # the user fixes the file, then retries from that step
+    run.retry_button.click()
+    qtbot.waitUntil(lambda: not run.running, timeout=300000)
+    assert run.outcome == "done", run.status.text()
+    assert len(done_before) >= 2
+
+
+def test_ollama_down_at_the_end_still_finishes_with_a_way_to_register(qtbot, wizard, tmp_path,
+                                                                     tiny_base, gui_tools_dir,
+                                                                     ollama_down):
+    data = _dataset(tmp_path)
+    run = _walk_to_run(qtbot, wizard, data, tiny_base, gui_tools_dir, ollama_down.url, epochs=1)
+    qtbot.waitUntil(lambda: not run.running, timeout=300000)
+    assert run.outcome == "failed"
+    assert run.runner.specs[run.failed_index].key == "register"
+    assert run.model_ready
+    assert "model file is ready" in run.status.text()
+    nxt = wizard.button(QWizard.WizardButton.NextButton)
+    assert nxt.isEnabled()
+    nxt.click()
+    done = wizard.done_page
+    assert "not registered" in done.headline.text()
+    assert done.command.text().startswith("ollama create tiny-test -f ")
+    assert (run.state.run_dir / "Modelfile").is_file()
+    assert not done.ask_button.isEnabled()
