@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Iterator
 
 CHUNK_BYTES = 16 * 1024 * 1024
-RENDER_CHUNK_BYTES = 4 * 1024 * 1024  # prepare: a chunk's text is held twice in a worker
+RENDER_CHUNK_BYTES = 2 * 1024 * 1024  # prepare: a chunk's text is held twice in a worker
 
 
 def worth_it(path: Path, options) -> bool:
@@ -97,7 +97,7 @@ def scan_file(scanner, path: Path, index: int, counts, render: bool = False,
                   for start, stop in zip(starts, starts[1:] + [size])])
     workers = min(scanner.options.workers, len(starts), os.cpu_count() or 1)
     offset = 0
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, _forget_table, (scanner,)) as pool:
         # A bounded window of chunks in flight: results never pile up in memory.
         in_flight = deque(pool.apply_async(_scan_chunk, (task,))
                           for _, task in zip(range(workers + 1), tasks))
@@ -113,6 +113,12 @@ def scan_file(scanner, path: Path, index: int, counts, render: bool = False,
             scanner._tick(part["bytes"])
             if part["block"] is not None:
                 yield part["block"]
+
+
+def _forget_table(scanner) -> None:
+    """In a new worker: free the copy of the parent's duplicate table (tens of MB). Left
+    shared, it would be counted again once the parent writes to its own."""
+    scanner._seen.keys = scanner._seen.where = None
 
 
 def _shift(issue: tuple, offset: int) -> tuple:
