@@ -117,28 +117,48 @@ def test_cancel_mid_training_stops_every_process(qtbot, wizard, tmp_path, tiny_b
     assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
 
 
+def _tools_with_failing_finetune(tmp_path, real_dir):
+    """A tools folder like a user's own build, whose llama-finetune crashes while training
+    (it still answers --help/--version like the real one, so discovery accepts it)."""
+    folder = tmp_path / "my-tools"
+    folder.mkdir()
+    for tool in real_dir.iterdir():
+        (folder / tool.name).symlink_to(tool)
+    wrapper = folder / "llama-finetune"
+    wrapper.unlink()
+    real = real_dir / "llama-finetune"
+    wrapper.write_text("#!/bin/sh\n"
+                       'case "$*" in *--help*|*--version*) exec "%s" "$@";; esac\n'
+                       'echo "ggml_abort: out of memory while allocating the optimizer" >&2\n'
+                       "exit 134\n" % real)
+    wrapper.chmod(0o755)
+    return folder, wrapper, real
+
+
 def test_a_failing_tool_shows_why_and_retry_resumes_there(qtbot, wizard, tmp_path, tiny_base,
                                                           gui_tools_dir, ollama):
     data = _dataset(tmp_path)
-    broken = tmp_path / "broken.gguf"  # a whole header, but the weights cut off
-    blob = tiny_base.read_bytes()
-    broken.write_bytes(blob[: len(blob) // 2])
-    run = _walk_to_run(qtbot, wizard, data, broken, gui_tools_dir, ollama.url)
+    tools, wrapper, real = _tools_with_failing_finetune(tmp_path, gui_tools_dir)
+    run = _walk_to_run(qtbot, wizard, data, tiny_base, tools, ollama.url)
     qtbot.waitUntil(lambda: not run.running, timeout=120000)
     assert run.outcome == "failed"
-    failed = run.runner.specs[run.failed_index]
-    assert failed.key not in ("validate", "prepare")  # it got as far as a tool
+    assert run.runner.specs[run.failed_index].key == "train"
     assert "✘" in run.steps.item(run.failed_index).text()
-    assert run.status.text() and "✘" in run.status.text()
+    assert "✘" in run.status.text()
+    assert "out of memory" in run.log.toPlainText()  # the tool's own words are in the log
     assert not run.retry_button.isHidden()
     assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
-    done_before = [s.status for s in run.state.record.steps if s.status == "done"]
+    assert wizard.button(QWizard.WizardButton.BackButton).isEnabled()
+    started = {s.key: s.started for s in run.state.record.steps}
 
-    broken.write_bytes(blob)  # the user fixes the file, then retries from that step
+    wrapper.unlink()
+    wrapper.symlink_to(real)  # the user fixes the tool, then retries from that step
     run.retry_button.click()
     qtbot.waitUntil(lambda: not run.running, timeout=300000)
     assert run.outcome == "done", run.status.text()
-    assert len(done_before) >= 2
+    again = {s.key: s.started for s in run.state.record.steps}
+    assert again["prepare"] == started["prepare"]  # the steps before were not redone
+    assert "tiny-test:latest" in ollama.models
 
 
 def test_ollama_down_at_the_end_still_finishes_with_a_way_to_register(qtbot, wizard, tmp_path,

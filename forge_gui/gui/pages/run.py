@@ -180,6 +180,7 @@ class RunPage(ForgePage):
 
     def _finished(self, outcome: str) -> None:
         self.outcome = outcome
+        self.log.flush()  # the last lines of a failed tool matter most
         self.cancel_button.hide()
         a = self.state.artifacts
         if outcome == "done":
