@@ -4,6 +4,7 @@ train, watch progress and the loss chart, register, see the answer; Cancel; a fa
 from __future__ import annotations
 
 import json
+import subprocess
 
 import psutil
 import pytest
@@ -88,6 +89,17 @@ def test_train_register_and_answer_through_the_wizard(qtbot, wizard, tmp_path, t
     done.copy_button.click()
     from PySide6.QtGui import QGuiApplication
     assert QGuiApplication.clipboard().text() == "ollama run tiny-test"
+
+    script = tmp_path / "again.sh"
+    done.export_script(script)
+    qtbot.waitUntil(lambda: "Wrote" in done.export_state.text() or "✘" in done.export_state.text(),
+                    timeout=30000)
+    assert "✔" in done.export_state.text(), done.export_state.text()
+    assert "tiny-test" in script.read_text() and str(tiny_base) in script.read_text()
+    assert subprocess.run(["bash", "-n", str(script)]).returncode == 0
+    done.export_script(script)  # never over an existing file
+    qtbot.waitUntil(lambda: "✘" in done.export_state.text(), timeout=30000)
+    assert "already exists" in done.export_state.text()
 
     done.question.setText("And now?")
     done.ask_button.click()

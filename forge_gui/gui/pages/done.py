@@ -136,17 +136,22 @@ class DonePage(ForgePage):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))
 
     def _export_dialog(self) -> None:
+        # core refuses to write over an existing file, so the dialog need not ask
         path, _ = QFileDialog.getSaveFileName(self, "Export the run as a script",
                                               str(Path.home() / "forge-train.sh"),
-                                              "Shell scripts (*.sh)")
+                                              "Shell scripts (*.sh)", "",
+                                              QFileDialog.Option.DontConfirmOverwrite)
         if path:
             self.export_script(Path(path))
 
-    def export_script(self, path: Path) -> bool:
-        try:
-            backend.write_script(self.settings, path)
-        except Exception as exc:  # noqa: BLE001 - shown to the user
-            self.export_state.setText(f"✘ Could not write the script: {exc}")
-            return False
-        self.export_state.setText(f"✔ Wrote {path}: it repeats this run from a terminal.")
-        return True
+    def export_script(self, path: Path) -> None:
+        """Write the script `forge-cli train --write-script` writes (it probes the tools and
+        reads the base model: in the background)."""
+        settings = self.settings
+        self.export_state.setText(f"Writing {path}…")
+        task = BackgroundTask(lambda p, c: backend.write_script(settings, path), self)
+        task.succeeded.connect(lambda _: self.export_state.setText(
+            f"✔ Wrote {path}: it repeats this run from a terminal (bash {path.name})."))
+        task.failed.connect(lambda exc: self.export_state.setText(f"✘ Could not write the script: {exc}"))
+        self._export_task = task
+        task.start()
