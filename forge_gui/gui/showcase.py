@@ -73,7 +73,7 @@ def _simulated_gguf_info():
 
 
 def _simulated_settings(wizard: ForgeWizard) -> RunSettings:
-    return RunSettings(data=[sample_data()], name="my-assistant", base=SAMPLE_MODELS[0],
+    return RunSettings(data=[sample_data()], name="support-bot", base=SAMPLE_MODELS[0],
                        system=None, quantize="Q8_0")
 
 
@@ -106,17 +106,17 @@ def simulate_run(wizard: ForgeWizard) -> None:
     page.log.append_lines(lines)
     page.log.flush()
     page.eta.setText("")
-    page.status.setText("Finished. Everything is in ~/.local/share/Forge/runs/20260101-120000-my-assistant")
+    page.status.setText("Finished. Everything is in ~/.local/share/Forge/runs/20260101-120000-support-bot")
     page.outcome = "done"
     page.cancel_button.hide()
     page.completeChanged.emit()
 
 
 def simulate_done(wizard: ForgeWizard) -> None:
-    artifacts = RunArtifacts(model="my-assistant:latest",
+    artifacts = RunArtifacts(model="support-bot",
                              smoke_answer="Hello! I'm your new assistant — how can I help today?")
     wizard.done_page.show_result(_simulated_settings(wizard), artifacts,
-                                 Path("~/.local/share/Forge/runs/20260101-120000-my-assistant").expanduser())
+                                 Path("~/.local/share/Forge/runs/20260101-120000-support-bot").expanduser())
 
 
 def prepare_showcase(wizard: ForgeWizard) -> None:
@@ -124,7 +124,7 @@ def prepare_showcase(wizard: ForgeWizard) -> None:
     wait_until(lambda: not wizard.data_page.validating)
     wizard.base_page.host.setText("127.0.0.1:11434")
     prepare_showcase_base(wizard)
-    wizard.name_page.name_edit.setText("my-assistant")
+    wizard.name_page.name_edit.setText("support-bot")
     wizard.name_page.system.setPlainText("You are a concise, friendly assistant.")
 
 
