@@ -70,6 +70,9 @@ def test_bad_file_shows_error_table_and_the_line_on_double_click(qtbot, wizard, 
     assert '"no answer"' in box.detailedText()
     assert "line 3" in box.windowTitle()
     box.close()
+    # the trainer refuses rejected records, so the wizard says so instead of failing later
+    assert not wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+    assert "fix or remove them" in page.summary.text()
 
 
 def test_nothing_valid_keeps_next_disabled(qtbot, wizard, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit,
                                QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
@@ -89,6 +90,7 @@ class DataPage(ForgePage):
         self.preview = QPlainTextEdit()
         self.preview.setReadOnly(True)
         self.preview.setAccessibleName("Preview of the training text")
+        self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.tabs = QTabWidget()
         self.tabs.setAccessibleName("Validation results")
         self.tabs.addTab(self.preview, "Preview (as the trainer sees it)")
@@ -244,6 +246,9 @@ class DataPage(ForgePage):
             text += f"\nSkipped {skipped.path}: {skipped.reason}"
         if report.valid == 0:
             text += "\nThere is nothing to train on yet: fix the errors below or add other data."
+        elif report.invalid:
+            text += ("\nThe trainer refuses data with rejected records (nothing is dropped "
+                     "silently): fix or remove them, then add the files again.")
         self.summary.setText(text)
         self.errors.setRowCount(len(report.errors))
         for row, issue in enumerate(report.errors):
@@ -277,7 +282,9 @@ class DataPage(ForgePage):
 
     # -- wizard ----------------------------------------------------------------------------
     def isComplete(self) -> bool:
-        return self.report is not None and self.report.valid >= 1 and not self.validating
+        # the training pipeline refuses rejected records: Next would only lead to a failure
+        return (self.report is not None and self.report.valid >= 1 and not self.report.invalid
+                and not self.validating)
 
     def contribute(self, values: dict) -> None:
         values["data"] = list(self.paths)
