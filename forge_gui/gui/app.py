@@ -11,6 +11,7 @@ the cores (gguf, numpy, httpx) load when a page first needs them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -74,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     missing = [str(p) for p in args.paths if not p.exists()]
     wizard = ForgeWizard(settings, [p for p in args.paths if p.exists()])
     wizard.show()
+    if os.environ.get("FORGE_GUI_QUIT_WHEN_SHOWN"):  # start-up benchmark: first frame, then exit
+        from PySide6.QtCore import QTimer
+
+        QTimer.singleShot(0, app.quit)
     if problem:
         QMessageBox.warning(wizard, "Settings reset", problem)
     if missing:

@@ -24,6 +24,7 @@ from forge_gui.core.process import kill_process_tree
 from forge_gui.core.run import RunState
 from forge_gui.core.steps import Cancelled, FunctionStep, ProcessStep, StepFailed
 from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.qtfix import emit
 
 
 def failure_text(exc: BaseException) -> str:
@@ -87,7 +88,7 @@ class PipelineRunner(QObject):
         self.index = index
         spec = self.specs[index]
         self.state.mark(spec.key, "running", label=spec.label)
-        self.step_started.emit(index, spec.label)
+        emit(self.step_started, index, spec.label)
 
         def build_and_run_functions(progress, cancel):
             step = spec.build(self.state)
@@ -105,7 +106,7 @@ class PipelineRunner(QObject):
         spec = self.specs[index]
         if step is None:
             self.state.mark(spec.key, "skipped")
-            self.step_skipped.emit(index)
+            emit(self.step_skipped, index)
             return self._run(index + 1)
         if isinstance(step, ProcessStep):
             return self._start_process(index, step)
@@ -113,7 +114,7 @@ class PipelineRunner(QObject):
 
     def _step_done(self, index: int) -> None:
         self.state.mark(self.specs[index].key, "done")
-        self.step_done.emit(index)
+        emit(self.step_done, index)
         self._run(index + 1)
 
     def _in_worker(self, fn, on_success, index: int) -> None:
@@ -180,11 +181,11 @@ class PipelineRunner(QObject):
     def _handle_lines(self, lines: list[str]) -> None:
         if not lines:
             return
-        self.lines.emit(lines)
+        emit(self.lines, lines)
         for line in lines:
             event = self._step.parse_line(line)
             if event is not None:
-                self.progress.emit(_with_step(event, self._step.key))
+                emit(self.progress, _with_step(event, self._step.key))
 
     def _close_process(self) -> None:
         self._read_output()
@@ -230,7 +231,7 @@ class PipelineRunner(QObject):
             return self._end_cancelled(index)
         why = failure_text(exc)
         self.state.mark(self.specs[index].key, "failed", why)
-        self.step_failed.emit(index, why)
+        emit(self.step_failed, index, why)
         self._finish("failed")
 
     def _end_cancelled(self, index: int) -> None:
@@ -244,7 +245,7 @@ class PipelineRunner(QObject):
         self._task = None
         self.running = False
         self.cancelling = False
-        self.finished.emit(outcome)
+        emit(self.finished, outcome)
 
 
 def _with_step(event: ProgressEvent, key: str) -> ProgressEvent:

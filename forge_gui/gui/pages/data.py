@@ -15,6 +15,7 @@ from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets.drop_zone import DropZone
+from forge_gui.gui.qtfix import emit
 
 PREVIEW_RECORDS = 3
 
@@ -165,7 +166,7 @@ class DataPage(ForgePage):
         self._show_report()
         if not self.paths:
             self.summary.setText("No data yet.")
-            self.completeChanged.emit()
+            emit(self.completeChanged)
             return
         paths, field_map = list(self.paths), parse_field_map(self.field_map_edit.text())
 
@@ -185,7 +186,7 @@ class DataPage(ForgePage):
         self._set_busy(True)
         self.summary.setText("Checking every record…")
         task.start()
-        self.completeChanged.emit()
+        emit(self.completeChanged)
 
     def stop_validation(self) -> None:
         if self._task is not None:
@@ -214,7 +215,7 @@ class DataPage(ForgePage):
         self._task = None
         self._set_busy(False)
         self.summary.setText(text)
-        self.completeChanged.emit()
+        emit(self.completeChanged)
 
     def _on_validated(self, task, result) -> None:
         if task is not self._task:
@@ -223,7 +224,7 @@ class DataPage(ForgePage):
         self._set_busy(False)
         self.report, self.previews = result
         self._show_report()
-        self.completeChanged.emit()
+        emit(self.completeChanged)
 
     def _show_report(self) -> None:
         report = self.report

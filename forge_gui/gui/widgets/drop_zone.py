@@ -6,6 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout
+from forge_gui.gui.qtfix import emit
 
 
 class DropZone(QFrame):
@@ -56,4 +57,4 @@ class DropZone(QFrame):
         paths = self._local_paths(event)
         if paths:
             event.acceptProposedAction()
-            self.paths_dropped.emit(paths)
+            emit(self.paths_dropped, paths)
