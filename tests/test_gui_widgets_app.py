@@ -16,13 +16,17 @@ from forge_gui.gui.widgets.loss_chart import TRAIN_COLOR, LossChart
 def test_log_view_keeps_the_tail_bounded(qtbot):
     view = LogView()
     qtbot.addWidget(view)
-    for start in range(0, 20_000, 1000):
-        view.append_lines([f"line {i}" for i in range(start, start + 1000)])
+    view.append_lines(["first", "second"])
     view.flush()
-    assert view.total_lines == 20_000
-    assert view.document().blockCount() <= MAX_LINES + 1
+    assert view.toPlainText() == "first\nsecond"  # slow output: every line shows
+    for start in range(0, 30_000, 1000):  # a flood: each tick shows the newest lines
+        view.append_lines([f"line {i}" for i in range(start, start + 1000)])
+        view.flush()
+    assert view.total_lines == 30_002
+    assert view.document().blockCount() <= MAX_LINES
     text = view.toPlainText()
-    assert text.endswith("line 19999") and "line 100\n" not in text
+    assert text.endswith("line 29998\nline 29999") and "first" not in text
+    assert "more lines in the log file" in text
 
 
 def test_loss_chart_draws_the_points_it_gets(qtbot):
@@ -86,3 +90,24 @@ def test_screenshots_of_every_page_at_200_percent(tmp_path):
     assert len(names) == 12 and "5-run-dark.png" in names
     image = QImage(str(tmp_path / "1-data.png"))
     assert image.width() >= 1800  # drawn at 2x, not scaled up afterwards
+
+
+def test_the_installed_pyside6_keeps_references_of_none_and_true(qtbot):
+    """PySide6 6.12.0 on CPython 3.11 returned None/True without a reference from void calls
+    and Signal.emit(): a busy wizard died in 'none_dealloc'. pyproject pins it out; this
+    catches a version with the same fault."""
+    from PySide6.QtCore import QObject, QTimer, Signal
+
+    class Pinger(QObject):
+        ping = Signal(object)
+
+    pinger, timer, view = Pinger(), QTimer(), LogView()
+    qtbot.addWidget(view)
+    pinger.ping.connect(lambda value: None)
+    before = sys.getrefcount(None), sys.getrefcount(True)
+    for _ in range(500):
+        timer.start()
+        timer.stop()
+        view.appendPlainText("x")
+        pinger.ping.emit(1)
+    assert (sys.getrefcount(None) - before[0], sys.getrefcount(True) - before[1]) == (0, 0)

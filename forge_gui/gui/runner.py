@@ -24,7 +24,6 @@ from forge_gui.core.process import kill_process_tree
 from forge_gui.core.run import RunState
 from forge_gui.core.steps import Cancelled, FunctionStep, ProcessStep, StepFailed
 from forge_gui.gui.tasks import BackgroundTask
-from forge_gui.gui.qtfix import emit
 
 
 def failure_text(exc: BaseException) -> str:
@@ -88,7 +87,7 @@ class PipelineRunner(QObject):
         self.index = index
         spec = self.specs[index]
         self.state.mark(spec.key, "running", label=spec.label)
-        emit(self.step_started, index, spec.label)
+        self.step_started.emit(index, spec.label)
 
         def build_and_run_functions(progress, cancel):
             step = spec.build(self.state)
@@ -106,7 +105,7 @@ class PipelineRunner(QObject):
         spec = self.specs[index]
         if step is None:
             self.state.mark(spec.key, "skipped")
-            emit(self.step_skipped, index)
+            self.step_skipped.emit(index)
             return self._run(index + 1)
         if isinstance(step, ProcessStep):
             return self._start_process(index, step)
@@ -114,7 +113,7 @@ class PipelineRunner(QObject):
 
     def _step_done(self, index: int) -> None:
         self.state.mark(self.specs[index].key, "done")
-        emit(self.step_done, index)
+        self.step_done.emit(index)
         self._run(index + 1)
 
     def _in_worker(self, fn, on_success, index: int) -> None:
@@ -181,11 +180,11 @@ class PipelineRunner(QObject):
     def _handle_lines(self, lines: list[str]) -> None:
         if not lines:
             return
-        emit(self.lines, lines)
+        self.lines.emit(lines)
         for line in lines:
             event = self._step.parse_line(line)
             if event is not None:
-                emit(self.progress, _with_step(event, self._step.key))
+                self.progress.emit(_with_step(event, self._step.key))
 
     def _close_process(self) -> None:
         self._read_output()
@@ -231,7 +230,7 @@ class PipelineRunner(QObject):
             return self._end_cancelled(index)
         why = failure_text(exc)
         self.state.mark(self.specs[index].key, "failed", why)
-        emit(self.step_failed, index, why)
+        self.step_failed.emit(index, why)
         self._finish("failed")
 
     def _end_cancelled(self, index: int) -> None:
@@ -245,7 +244,7 @@ class PipelineRunner(QObject):
         self._task = None
         self.running = False
         self.cancelling = False
-        emit(self.finished, outcome)
+        self.finished.emit(outcome)
 
 
 def _with_step(event: ProgressEvent, key: str) -> ProgressEvent:

@@ -18,7 +18,6 @@ from PySide6.QtWidgets import QApplication
 from forge_gui.core import paths
 from forge_gui.core.run import RunArtifacts, RunSettings
 from forge_gui.gui.wizard import ForgeWizard
-from forge_gui.gui.qtfix import emit
 
 PAGE_FILES = ["1-data", "2-base-model", "3-trainer", "4-name", "5-run", "6-done"]
 SAMPLE_MODELS = ["llama3.2:1b-instruct-fp16", "qwen2.5:0.5b-instruct-fp16", "llama3.2:3b",
@@ -110,7 +109,7 @@ def simulate_run(wizard: ForgeWizard) -> None:
     page.status.setText("Finished. Everything is in ~/.local/share/Forge/runs/20260101-120000-support-bot")
     page.outcome = "done"
     page.cancel_button.hide()
-    emit(page.completeChanged)
+    page.completeChanged.emit()
 
 
 def simulate_done(wizard: ForgeWizard) -> None:

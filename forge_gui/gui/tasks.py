@@ -14,7 +14,6 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.steps import Cancelled, CancelToken
-from forge_gui.gui.qtfix import emit
 
 # Events without a loss value closer together than this are dropped (the latest one wins
 # at the next tick); loss points are always delivered, the chart needs every one.
@@ -60,7 +59,7 @@ class BackgroundTask(QObject):
 
     def _on_ended(self) -> None:
         self.running = False
-        emit(self.ended)
+        self.ended.emit()
 
 
 class _Runnable(QRunnable):
@@ -74,7 +73,7 @@ class _Runnable(QRunnable):
         has_loss = event.loss is not None or event.val_loss is not None
         if has_loss or event.fraction == 1.0 or now - self._last_emit >= PROGRESS_INTERVAL_S:
             self._last_emit = now
-            emit(self._relay.progress, event)
+            self._relay.progress.emit(event)
 
     def run(self) -> None:
         try:
@@ -86,7 +85,7 @@ class _Runnable(QRunnable):
         else:
             outcome = (self._relay.cancelled,) if self._cancel.cancelled else (self._relay.succeeded, result)
         try:
-            emit(outcome[0], *outcome[1:])
-            emit(self._relay.ended)
+            outcome[0].emit(*outcome[1:])
+            self._relay.ended.emit()
         except RuntimeError:
             pass  # the app is shutting down and nobody listens any more

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QFormLayout, QHBoxLayo
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
-from forge_gui.gui.qtfix import emit
 
 
 class BasePage(ForgePage):
@@ -167,7 +166,7 @@ class BasePage(ForgePage):
         self.info = info
         self.gguf_path = Path(info.path) if info is not None else None
         self.details.setText(text)
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def _show_info(self, info) -> None:
         size = backend.human_size(info.size_bytes)

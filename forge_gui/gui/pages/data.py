@@ -15,7 +15,6 @@ from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets.drop_zone import DropZone
-from forge_gui.gui.qtfix import emit
 
 PREVIEW_RECORDS = 3
 
@@ -166,7 +165,7 @@ class DataPage(ForgePage):
         self._show_report()
         if not self.paths:
             self.summary.setText("No data yet.")
-            emit(self.completeChanged)
+            self.completeChanged.emit()
             return
         paths, field_map = list(self.paths), parse_field_map(self.field_map_edit.text())
 
@@ -186,7 +185,7 @@ class DataPage(ForgePage):
         self._set_busy(True)
         self.summary.setText("Checking every record…")
         task.start()
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def stop_validation(self) -> None:
         if self._task is not None:
@@ -215,7 +214,7 @@ class DataPage(ForgePage):
         self._task = None
         self._set_busy(False)
         self.summary.setText(text)
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def _on_validated(self, task, result) -> None:
         if task is not self._task:
@@ -224,7 +223,7 @@ class DataPage(ForgePage):
         self._set_busy(False)
         self.report, self.previews = result
         self._show_report()
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def _show_report(self) -> None:
         report = self.report

@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QLabel, QLineE
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
-from forge_gui.gui.qtfix import emit
 
 QUANTIZATIONS = [("Q8_0 (near-lossless, half the size of F16)", "Q8_0"),
                  ("Q4_K_M (smallest, some quality loss)", "Q4_K_M"),
@@ -98,7 +97,7 @@ class NamePage(ForgePage):
         else:
             self.name_state.setText(f"✔ {name} is free.")
         self.problem = problem
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def isComplete(self) -> bool:
         return self.problem is None

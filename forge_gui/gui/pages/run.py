@@ -20,7 +20,6 @@ from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.runner import PipelineRunner
 from forge_gui.gui.widgets.log_view import LogView
 from forge_gui.gui.widgets.loss_chart import LossChart
-from forge_gui.gui.qtfix import emit
 
 # Share of the whole run's progress bar each step is worth (the rest are worth 1).
 STEP_WEIGHTS = {"train": 20, "convert": 3, "quantize": 3, "prepare": 2, "register": 3}
@@ -245,7 +244,7 @@ class RunPage(ForgePage):
         return bool(a.output_gguf and a.output_gguf.exists() and a.modelfile and a.modelfile.exists())
 
     def _update_buttons(self) -> None:
-        emit(self.completeChanged)
+        self.completeChanged.emit()
         self._update_back()
         # QWizard sets its buttons again right after initializePage: have the last word
         QTimer.singleShot(0, self._update_back)

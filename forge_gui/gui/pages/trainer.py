@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
-from forge_gui.gui.qtfix import emit
 
 # epochs, learning rate, context, validation split
 PRESETS = {
@@ -172,7 +171,7 @@ class TrainerPage(ForgePage):
             rows.append("Build them now (a few minutes, once) or choose a folder with your own build.")
         self.tools_label.setText("<br>".join(rows))
         self.build_button.setVisible(not toolset.ready)
-        emit(self.completeChanged)
+        self.completeChanged.emit()
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Folder with llama.cpp tools",

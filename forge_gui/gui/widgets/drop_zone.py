@@ -6,7 +6,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout
-from forge_gui.gui.qtfix import emit
 
 
 class DropZone(QFrame):
@@ -57,4 +56,4 @@ class DropZone(QFrame):
         paths = self._local_paths(event)
         if paths:
             event.acceptProposedAction()
-            emit(self.paths_dropped, paths)
+            self.paths_dropped.emit(paths)
