@@ -213,6 +213,22 @@ def test_parallel_validation_reports_exactly_what_one_process_does(write, monkey
     assert issues(serial.errors)[-1] == ("big.jsonl", 603, "invalid_json")
 
 
+def test_parallel_duplicate_check_matches_one_process_once_the_table_is_full(
+        write, monkeypatch):
+    from forge_gui.core.data import parallel, scan
+    monkeypatch.setattr(parallel, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(scan._SeenHashes.__init__, "__defaults__", (0, 1 << 12))
+    # 4,096 slots: full after ~2,900 records; repeats come before and after that.
+    src = write("big.jsonl", jl(*[alpaca(i % 3500 if i % 7 else i % 50) for i in range(6000)]))
+    serial = validate_paths([src], ValidationOptions(workers=1))
+    forked = validate_paths([src], ValidationOptions(workers=2, max_issues=0))
+    assert not serial.stats.duplicate_check_complete
+    serial_all = validate_paths([src], ValidationOptions(workers=1, max_issues=0))
+    assert forked.model_dump() == serial_all.model_dump()
+    assert serial.warning_counts == forked.warning_counts
+    assert forked.warning_counts["duplicate"] > 1000
+
+
 def test_duplicate_table_grows_then_stops_adding_but_still_compares():
     from forge_gui.core.data.scan import _SeenHashes
     table = _SeenHashes(expected_records=0, max_slots=1 << 13)

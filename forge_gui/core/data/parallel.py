@@ -193,9 +193,28 @@ def _check_duplicates(scanner, part: dict, name: str, index: int, offset: int) -
         seen.count += int(new.sum())
         del table, where  # release the views: the table may be replaced when it grows
         slow = np.flatnonzero(~new).tolist()
+    elif np is not None and hashes and seen.full:
+        slow = _stored_already(np, np.frombuffer(hashes, dtype=np.int64), seen)
     check = scanner._duplicate_check
     for i in slow:
         check(hashes[i], name, index, lines[i] + offset, "The record")
+
+
+def _stored_already(np, keys, seen) -> list[int]:
+    """Positions of the keys found in a full table (which takes no new ones): each key's
+    probe sequence followed for all keys at once, until its key or an empty slot."""
+    table = np.frombuffer(seen.keys, dtype=np.int64)
+    where = np.arange(len(keys))
+    slot = keys & seen.mask
+    found = []
+    while where.size:
+        stored = table[slot]
+        hit = stored == keys[where]
+        found.append(where[hit])
+        going_on = ~hit & (stored != 0)
+        where, slot = where[going_on], (slot[going_on] + 1) & seen.mask
+    del table
+    return np.sort(np.concatenate(found)).tolist()
 
 
 def _numpy():
