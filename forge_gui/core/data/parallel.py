@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from array import array
 from collections import deque
 from pathlib import Path
@@ -97,7 +98,7 @@ def scan_file(scanner, path: Path, index: int, counts, render: bool = False,
                   for start, stop in zip(starts, starts[1:] + [size])])
     workers = min(scanner.options.workers, len(starts), os.cpu_count() or 1)
     offset = 0
-    with multiprocessing.get_context("fork").Pool(workers, _forget_table, (scanner,)) as pool:
+    with multiprocessing.get_context("fork").Pool(workers, _worker_start, (scanner,)) as pool:
         # A bounded window of chunks in flight: results never pile up in memory.
         in_flight = deque(pool.apply_async(_scan_chunk, (task,))
                           for _, task in zip(range(workers + 1), tasks))
@@ -115,9 +116,11 @@ def scan_file(scanner, path: Path, index: int, counts, render: bool = False,
                 yield part["block"]
 
 
-def _forget_table(scanner) -> None:
-    """In a new worker: free the copy of the parent's duplicate table (tens of MB). Left
+def _worker_start(scanner) -> None:
+    """In a new worker: leave Ctrl-C to the parent (it stops the pool; no traceback from
+    each worker), and free the copy of the parent's duplicate table (tens of MB): left
     shared, it would be counted again once the parent writes to its own."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     scanner._seen.keys = scanner._seen.where = None
 
 
