@@ -169,7 +169,6 @@ def _merge(scanner, part: dict, name: str, index: int, offset: int, counts) -> N
         scanner.cancel.raise_if_cancelled()
 
 
-
 def _check_duplicates(scanner, part: dict, name: str, index: int, offset: int) -> None:
     """The duplicate check for a chunk's records, as if checked one by one in file order.
 
