@@ -66,3 +66,12 @@ def test_pipeline_records_commands_statuses_and_failures(tmp_path):
     run_pipeline(specs, RunState.load(tmp_path / "run"), start=3)
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert record["status"] == "done" and record["steps"][3]["status"] == "done"
+
+
+def test_atomic_writes_get_the_mode_a_plain_open_would_give(tmp_path):
+    import os
+    import stat
+    atomic_write_text(tmp_path / "a.txt", "x")
+    (tmp_path / "b.txt").write_text("x")
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(tmp_path / "a.txt") == mode(tmp_path / "b.txt")

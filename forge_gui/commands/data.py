@@ -66,7 +66,11 @@ def _data_options(p: argparse.ArgumentParser) -> None:
                    help="errors and warnings listed in the report (default 10000; 0: all)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="processes for validating and preparing big JSONL files (default: CPU "
-                        "cores, up to 8; 1: no extra processes)")
+                        "cores, up to 4; 1: no extra processes)")
+
+
+# Each worker holds ~20-25 MB; four keep the peak under the 150 MB the data core promises.
+DEFAULT_MAX_WORKERS = 4
 
 
 def _options(args) -> ValidationOptions:
@@ -79,7 +83,7 @@ def _options(args) -> ValidationOptions:
         if args.max_line_bytes < 1:
             raise UsageError("--max-line-bytes must be a positive number")
         options.max_line_bytes = args.max_line_bytes
-    options.workers = args.workers if args.workers is not None else min(8, os.cpu_count() or 1)
+    options.workers = args.workers if args.workers is not None else min(DEFAULT_MAX_WORKERS, os.cpu_count() or 1)
     if options.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.max_issues is not None:
