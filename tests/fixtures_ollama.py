@@ -46,17 +46,6 @@ def ollama_down(tmp_path_factory, monkeypatch):
     yield double
 
 
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory):
-    """The tiny Llama (tests/tinymodel.py) as F32 and Q8_0, and a GGUF LoRA for it."""
-    from tinymodel import make_tiny_lora, make_tiny_model
-
-    folder = tmp_path_factory.mktemp("tiny-models")
-    f32 = make_tiny_model(folder / "tiny-f32.gguf", "f32")
-    return {"f32": f32, "q8_0": make_tiny_model(folder / "tiny-q8_0.gguf", "q8_0"),
-            "lora": make_tiny_lora(folder / "tiny-lora.gguf", f32)}
-
-
 def write_small_gguf(path, arch: str = "llama", general_type: str = "model", dtype: str = "f32"):
     """A GGUF with one tensor, no vocabulary: enough for type, architecture and weight-type
     detection, and written (and read) in milliseconds, unlike a model with a tokenizer."""
@@ -112,9 +101,8 @@ def add_to_store(models_dir, name: str, gguf_path, *, with_blob: bool = True):
     return blobs / digest.replace(":", "-")
 
 
-@pytest.fixture(scope="session")
-def ollama_tools_bin():
-    """The llama.cpp tools built from the pinned source (built once, then cached)."""
-    from forge_gui.core.llamacpp.build import ensure_tools
 
-    return ensure_tools()
+@pytest.fixture(scope="session")
+def tiny_models(tiny_gguf):
+    """The old name of fixtures_llama's tiny_gguf (other areas' tests still use it)."""
+    return tiny_gguf

@@ -31,16 +31,16 @@ def _sha(path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_fine_tune_quantize_and_create(ollama, tiny_models, ollama_tools_bin, tmp_path):
+def test_fine_tune_quantize_and_create(ollama, tiny_gguf, llama_tools, tmp_path):
     from forge_gui.core.train_pipeline import train_specs
 
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps({"instruction": f"Count to {i}.",
                                         "output": f"Here you are: {i} and done."}) + "\n"
                             for i in range(50)), "utf-8")
-    settings = RunSettings(data=[data], name="tiny-tuned", base_gguf=tiny_models["f32"], ctx=64,
+    settings = RunSettings(data=[data], name="tiny-tuned", base_gguf=tiny_gguf["f32"], ctx=64,
                            epochs=1, quantize="Q8_0", system="Be brief.",
-                           parameters={"num_ctx": "256"}, tools_dir=ollama_tools_bin)
+                           parameters={"num_ctx": "256"}, tools_dir=llama_tools)
     state = RunState.create(settings, tmp_path / "run")
     run_pipeline(train_specs(settings), state)
 
@@ -57,11 +57,11 @@ def test_fine_tune_quantize_and_create(ollama, tiny_models, ollama_tools_bin, tm
     assert commands["model"] == str(a.output_gguf.resolve()) and commands["template"] == TEMPLATE
 
 
-def test_merge_route_on_a_current_server(ollama, tiny_models, ollama_tools_bin, tmp_path, capsys):
+def test_merge_route_on_a_current_server(ollama, tiny_gguf, llama_tools, tmp_path, capsys):
     run = tmp_path / "run"
-    code = main(["retrain", "--adapter", str(tiny_models["lora"]), "--base",
-                 str(tiny_models["f32"]), "--name", "merged-model", "--use-adapter",
-                 "--tools-dir", str(ollama_tools_bin), "--workdir", str(run)])
+    code = main(["retrain", "--adapter", str(tiny_gguf["lora"]), "--base",
+                 str(tiny_gguf["f32"]), "--name", "merged-model", "--use-adapter",
+                 "--tools-dir", str(llama_tools), "--workdir", str(run)])
     out, err = capsys.readouterr()
     assert code == 0, err
     assert out.startswith("Created model 'merged-model'. Run: ollama run merged-model\n")
@@ -70,9 +70,9 @@ def test_merge_route_on_a_current_server(ollama, tiny_models, ollama_tools_bin, 
     merged = run / "merged.gguf"
     info = inspect_gguf(merged)
     assert info.general_type == "model" and info.architecture == "llama"
-    assert merged.read_bytes() != tiny_models["f32"].read_bytes()  # the LoRA changed weights
+    assert merged.read_bytes() != tiny_gguf["f32"].read_bytes()  # the LoRA changed weights
     # llama.cpp loads and runs the merged model.
-    result = subprocess.run([str(ollama_tools_bin / "llama-completion"), "-m", str(merged),
+    result = subprocess.run([str(llama_tools / "llama-completion"), "-m", str(merged),
                              "-p", "### Instruction:\nHi\n\n### Input:\n(none)\n\n### Response:\n",
                              "-n", "4", "-no-cnv", "--temp", "0", "-c", "128"],
                             capture_output=True, text=True, timeout=120)
@@ -82,7 +82,7 @@ def test_merge_route_on_a_current_server(ollama, tiny_models, ollama_tools_bin, 
     assert dict(parse_modelfile((run / "Modelfile").read_text("utf-8")))["model"] == str(merged)
 
 
-def test_an_adapter_refused_anyway_is_merged_instead(ollama, tiny_models, ollama_tools_bin,
+def test_an_adapter_refused_anyway_is_merged_instead(ollama, tiny_gguf, llama_tools,
                                                      tmp_path):
     ollama.version_override = "0.34.0"  # says it is older, but refuses adapters like 0.34.1
     messages = []
@@ -92,8 +92,8 @@ def test_an_adapter_refused_anyway_is_merged_instead(ollama, tiny_models, ollama
             if event.message:
                 messages.append(event.message)
 
-    s = RunSettings(data=[], name="fallback", base_gguf=tiny_models["f32"],
-                    adapter=tiny_models["lora"], use_adapter=True, tools_dir=ollama_tools_bin)
+    s = RunSettings(data=[], name="fallback", base_gguf=tiny_gguf["f32"],
+                    adapter=tiny_gguf["lora"], use_adapter=True, tools_dir=llama_tools)
     state = RunState.create(s, tmp_path / "run")
     from forge_gui.core.ollama.register import register_specs
     run_pipeline(register_specs(s), state, Listen())
