@@ -32,3 +32,8 @@ def test_server_down(ollama_down, tmp_path, monkeypatch):
     assert f"not reachable at {ollama_down.url}" in text and "ollama serve" in text
     if not any((d / "manifests").is_dir() for d in status.store_candidates):
         assert "Model store:  none found (looked in " + str(tmp_path / "nothing") in text
+
+
+def test_server_too_old_for_registration(ollama):
+    ollama.version_override = "0.5.1"
+    assert "older than 0.5.5" in "\n".join(ollama_status().lines())

@@ -234,3 +234,12 @@ def test_peft_adapter_on_an_older_server_sends_config_and_weights(ollama_legacy,
     assert model["from"] == "base:1b"
     assert model["adapters"] == {"adapter_config.json": _sha(peft / "adapter_config.json"),
                                  "adapter_model.safetensors": _sha(peft / "adapter_model.safetensors")}
+
+
+def test_a_server_too_old_for_the_create_api_gets_the_manual_command(ollama, tmp_path):
+    ollama.version_override = "0.5.4"
+    state, specs = _run(tmp_path, write_small_gguf(tmp_path / "m.gguf"))
+    with pytest.raises(StepFailed, match="0.5.5 or newer") as err:
+        run_pipeline(specs, state)
+    assert f"ollama create me/tuned:v1 -f {state.run_dir / 'Modelfile'}" in err.value.hint
+    assert ollama.uploads == [] and "me/tuned:v1" not in ollama.models

@@ -91,6 +91,17 @@ def accepts_adapters(version: str) -> bool:
     return parsed < LAST_WITHOUT_ADAPTER_SUPPORT
 
 
+# /api/create with `files`/`from` (blobs by digest) arrived in Ollama 0.5.5; older servers took
+# a whole Modelfile text instead.
+OLDEST_CREATE_API = (0, 5, 5)
+
+
+def supports_create_api(version: str) -> bool:
+    """False only for a known version older than 0.5.5 (dev builds "0.0.0" are taken as new)."""
+    parsed = parse_version(version)
+    return parsed is None or parsed == (0, 0, 0) or parsed >= OLDEST_CREATE_API
+
+
 class OllamaClient:
     def __init__(self, host: str | None = None, timeout: httpx.Timeout = TIMEOUT) -> None:
         self.url = base_url(host)

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from forge_gui.core.ollama.client import OllamaClient, OllamaError, accepts_adapters
+from forge_gui.core.ollama.client import (OllamaClient, OllamaError, accepts_adapters,
+                                          supports_create_api)
 from forge_gui.core.ollama.store import default_store, store_dirs
 
 
@@ -24,7 +25,10 @@ class OllamaStatus(BaseModel):
     def lines(self) -> list[str]:
         if self.reachable:
             out = [f"Ollama:       {self.version} at {self.url} ({self.models} models)"]
-            if self.accepts_adapters:
+            if self.version and not supports_create_api(self.version):
+                out.append("Registration: this Ollama is older than 0.5.5; update it, or use the "
+                           "'ollama create -f Modelfile' command Forge prints")
+            elif self.accepts_adapters:
                 out.append("Registration: whole GGUF or merged adapter; ADAPTER also accepted "
                            "(server older than 0.34.1)")
             else:

@@ -26,7 +26,7 @@ from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import (ModelNotFound, OllamaClient, OllamaError,
                                           OllamaHTTPError, OllamaNotReachable, accepts_adapters,
-                                          parse_show_parameters)
+                                          parse_show_parameters, supports_create_api)
 from forge_gui.core.ollama.hashing import file_digest
 from forge_gui.core.ollama.modelfile import (Modelfile, ModelfileError, render_modelfile,
                                              write_modelfile)
@@ -341,6 +341,12 @@ def _build_register(state: RunState) -> FunctionStep:
                     f"{exc.hint} Then retry this step, or register by hand: "
                     f"{a.finish_command}") from exc
             progress(ProgressEvent(step="register", message=f"Ollama {version} at {client.url}"))
+            if not supports_create_api(version):
+                state.save()
+                raise OllamaError(f"Ollama {version} is too old for Forge to register models "
+                                  "(it needs 0.5.5 or newer).",
+                                  "Update Ollama, or register by hand with its own command: "
+                                  f"{a.finish_command}")
             existed = client.exists(s.name)
             if existed and not s.force:
                 raise ModelExists(f"A model named '{s.name}' already exists in Ollama.",
