@@ -243,3 +243,12 @@ def test_a_server_too_old_for_the_create_api_gets_the_manual_command(ollama, tmp
         run_pipeline(specs, state)
     assert f"ollama create me/tuned:v1 -f {state.run_dir / 'Modelfile'}" in err.value.hint
     assert ollama.uploads == [] and "me/tuned:v1" not in ollama.models
+
+
+def test_register_alone_writes_the_missing_modelfile_first(ollama_down, tmp_path):
+    state, specs = _run(tmp_path, write_small_gguf(tmp_path / "m.gguf"))
+    register = next(s for s in specs if s.key == "register")
+    with pytest.raises(OllamaNotReachable) as err:
+        run_pipeline([register], state)
+    assert (state.run_dir / "Modelfile").is_file()
+    assert f"ollama create me/tuned:v1 -f {state.run_dir / 'Modelfile'}" in err.value.hint

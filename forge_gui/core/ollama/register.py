@@ -328,8 +328,9 @@ def _build_register(state: RunState) -> FunctionStep:
     def run(progress: ProgressCallback, cancel: CancelToken) -> None:
         s, a = state.settings, state.artifacts
         preflight(s)
-        if a.modelfile:
-            a.finish_command = finish_command(s.name, a.modelfile)
+        if not (a.modelfile and Path(a.modelfile).is_file()):  # e.g. a retry of this step alone
+            a.modelfile = write_modelfile(state.run_dir / "Modelfile", plan(state)[0])
+        a.finish_command = finish_command(s.name, a.modelfile)
         with _client(s) as client:
             try:
                 version = client.version()
@@ -357,6 +358,11 @@ def _build_register(state: RunState) -> FunctionStep:
                 except OllamaHTTPError as exc:
                     if a.route != "adapter" or "adapter" not in exc.message.lower():
                         raise
+                    if not Path(a.adapter_file).is_file():  # type: ignore[arg-type]
+                        raise ResolveError(
+                            f"{exc.message} (a PEFT adapter cannot be merged by llama.cpp).",
+                            "Convert it with llama.cpp's convert_lora_to_gguf.py, then pass "
+                            "the .gguf file: Forge merges it into the base.") from exc
                     _fall_back_to_merge(state, progress, cancel)
                     _create(client, state, progress, cancel)
             except BaseException:
