@@ -243,47 +243,14 @@ def run_in_thread(specs: list[StepSpec], state: RunState) -> int:
 
 def write_script(path: Path, settings: RunSettings, workdir: Path | None) -> int:
     """Write the bash script for this run (nothing else runs); never over an existing file."""
-    from forge_gui.core import paths
-    from forge_gui.core.atomic import atomic_write_text
-    from forge_gui.core.llamacpp.discover import find_tools
-    from forge_gui.core.llamacpp.gguf_info import inspect_gguf
-    from forge_gui.core.llamacpp.script import render_script
-    from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, render_modelfile
-    from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
-    from forge_gui.core.train_pipeline import resolve_base, smoke_prompt_text
+    from forge_gui.core.train_pipeline import write_script as write
 
     if path.exists():
         raise UsageError(f"{path} already exists; choose a new file name for the script.")
     try:
-        base = resolve_base(settings)
-        info = inspect_gguf(base)
-        tools = find_tools(settings.tools_dir)
-        tools.path("llama-finetune")
+        write(settings, path, workdir)
     except StepFailed as exc:
         print(f"forge-cli: {exc}", file=sys.stderr)
         return 1
-    if info.trainability in ("quantized", "not-a-model"):
-        print(f"forge-cli: {base.name} cannot be fine-tuned.\n{info.explain_trainability()}",
-              file=sys.stderr)
-        return 1
-    out_dir = (workdir or paths.runs_dir() / f"script-{_run_slug(settings.name)}").resolve()
-    qtype = (settings.quantize or "").upper()
-    final = f"model-{qtype}.gguf" if qtype and qtype != "F32" else "trained-f32.gguf"
-    try:
-        modelfile = render_modelfile(Modelfile(
-            from_=f"./{final}", template=TEMPLATE, system=settings.system,
-            parameters=stop_parameters() + list(settings.parameters.items())))
-    except ModelfileError as exc:
-        raise UsageError(str(exc)) from None
-    text = render_script(settings, base, tools, out_dir, info.trainability == "convert",
-                         modelfile, smoke_prompt_text(settings))
-    atomic_write_text(path, text)
-    path.chmod(0o755)
     print(f"Wrote {path}. Run it with: bash {path}", file=sys.stderr)
     return 0
-
-
-def _run_slug(name: str) -> str:
-    from forge_gui.core.run import _slug
-
-    return _slug(name)

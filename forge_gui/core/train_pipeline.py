@@ -30,7 +30,7 @@ PREPARED_NAME = "train.txt"
 
 
 def train_specs(settings: RunSettings) -> list[StepSpec]:
-    """Every step of a run for `settings`, the Ollama steps included when that module exists."""
+    """Every step of a run for `settings`, the Ollama steps (Modelfile, create, smoke) last."""
     specs = [
         StepSpec("base", "Check the base model", _base),
         StepSpec("validate", "Validate the training data", _validate),
@@ -234,3 +234,39 @@ def _completion(state: RunState) -> FunctionStep:
 
     step.run = run
     return step
+
+
+def write_script(settings: RunSettings, path: Path, workdir: Path | None = None) -> Path:
+    """Write a bash script doing this run with the same tools (core/llamacpp/script.py).
+
+    Raises StepFailed when the base or the tools are not usable, or the file exists."""
+    from forge_gui.core import paths
+    from forge_gui.core.llamacpp.script import render_script
+    from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, render_modelfile
+    from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
+    from forge_gui.core.run import _slug
+
+    path = Path(path)
+    if path.exists():
+        raise StepFailed(f"{path} already exists; choose a new file name for the script.")
+    base = resolve_base(settings)
+    info = inspect_gguf(base)
+    if info.trainability in ("quantized", "not-a-model"):
+        raise StepFailed(f"{base.name} cannot be fine-tuned.", info.explain_trainability())
+    tools = find_tools(settings.tools_dir)
+    for name in ("llama-finetune", "llama-quantize", "llama-tokenize", "llama-completion"):
+        tools.path(name)
+    out_dir = Path(workdir or paths.runs_dir() / f"script-{_slug(settings.name)}").resolve()
+    qtype = (settings.quantize or "").upper()
+    final = f"model-{qtype}.gguf" if qtype and qtype != "F32" else TRAINED_NAME
+    try:
+        modelfile = render_modelfile(Modelfile(
+            from_=f"./{final}", template=TEMPLATE, system=settings.system,
+            parameters=stop_parameters() + list(settings.parameters.items())))
+    except ModelfileError as exc:
+        raise StepFailed(str(exc)) from exc
+    text = render_script(settings, base, tools, out_dir, info.trainability == "convert",
+                         modelfile, smoke_prompt_text(settings))
+    atomic_write_text(path, text)
+    path.chmod(0o755)
+    return path

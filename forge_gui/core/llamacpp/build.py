@@ -11,6 +11,7 @@ can be bundled by the installers as it is.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -91,7 +92,29 @@ def ensure_tools(cuda: bool = False, progress: ProgressCallback | None = None,
     cancel = cancel or CancelToken()
     root = tools_cache_root()
     root.mkdir(parents=True, exist_ok=True)
+    with _build_lock(root / f"build-{backend}.lock"):
+        found = cached_tools_dir(backend)  # another process may have built it meanwhile
+        return found or _build(backend, root, report, cancel)
 
+
+@contextlib.contextmanager
+def _build_lock(path: Path):
+    """One build at a time per cache (the app and a terminal may both ask for the tools)."""
+    with open(path, "a+b") as fh:
+        try:
+            import fcntl
+        except ImportError:  # Windows: no advisory lock; builds are rare and explicit there
+            yield
+            return
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _build(backend: str, root: Path, report: ProgressCallback, cancel: CancelToken) -> Path:
+    """Fetch, unpack, configure, compile, install: the first time only (minutes)."""
     report(ProgressEvent(step="build", fraction=0.0, message="Fetching the llama.cpp source"))
     sdist = fetch_sdist(root / "downloads")
     cancel.raise_if_cancelled()
