@@ -15,13 +15,25 @@ import os
 import sys
 from pathlib import Path
 
-from forge_gui import __version__
+
+
+class _VersionAction(argparse.Action):
+    """--version, looked up only when asked (importlib.metadata slows the start)."""
+
+    def __init__(self, option_strings, dest, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="show the version and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from forge_gui import __version__
+
+        print(f"forge-gui {__version__}")
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="forge-gui", description="Forge: fine-tune a local "
                                      "language model and run it in Ollama.")
-    parser.add_argument("--version", action="version", version=f"forge-gui {__version__}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("paths", nargs="*", type=Path, help="training data files or folders to open")
     parser.add_argument("--screenshots", metavar="DIR", type=Path,
                         help="save a PNG of every page (sample data, simulated run) and exit")
@@ -43,7 +55,6 @@ def main(argv: list[str] | None = None) -> int:
         Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)  # 125 % stays 125 %, not 100 or 200
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Forge")
-    app.setApplicationVersion(__version__)
     app.setDesktopFileName("forge")
     from forge_gui.core import paths
 
@@ -51,11 +62,13 @@ def main(argv: list[str] | None = None) -> int:
     if icon.is_file():
         app.setWindowIcon(QIcon(str(icon)))
 
-    from forge_gui.gui import showcase
-
     if args.dark:
+        from forge_gui.gui.palette import dark_palette
+
         app.setStyle("Fusion")
-        app.setPalette(showcase.dark_palette())
+        app.setPalette(dark_palette())
+    if args.screenshots or args.self_test:
+        from forge_gui.gui import showcase  # imports the whole wizard: only for these two
     if args.screenshots:
         written = showcase.take_screenshots(args.screenshots)
         print("\n".join(str(p) for p in written))
@@ -68,22 +81,32 @@ def main(argv: list[str] | None = None) -> int:
         print("forge-gui self-test: ok")
         return _quit(app, 0)
 
-    from forge_gui.core.app_settings import load_settings
+    from PySide6.QtCore import QTimer
+
     from forge_gui.gui.wizard import ForgeWizard
 
-    settings, problem = load_settings()
     missing = [str(p) for p in args.paths if not p.exists()]
-    wizard = ForgeWizard(settings, [p for p in args.paths if p.exists()])
+    wizard = ForgeWizard(None, [p for p in args.paths if p.exists()])
     wizard.show()
-    if os.environ.get("FORGE_GUI_QUIT_WHEN_SHOWN"):  # start-up benchmark: first frame, then exit
-        from PySide6.QtCore import QTimer
 
-        QTimer.singleShot(0, app.quit)
-    if problem:
-        QMessageBox.warning(wizard, "Settings reset", problem)
-    if missing:
-        QMessageBox.warning(wizard, "Not found", "These paths do not exist:\n" + "\n".join(missing))
+    def after_first_frame() -> None:
+        wizard.app_settings  # load (and validate) the settings now that the window is up
+        if wizard.settings_problem:
+            QMessageBox.warning(wizard, "Settings reset", wizard.settings_problem)
+        if missing:
+            QMessageBox.warning(wizard, "Not found", "These paths do not exist:\n" + "\n".join(missing))
+
+    if os.environ.get("FORGE_GUI_QUIT_WHEN_SHOWN"):  # start-up benchmark: first frame, then exit
+        QTimer.singleShot(0, _report_shown_and_exit)
+    QTimer.singleShot(0, after_first_frame)
     return _quit(app, app.exec())
+
+
+def _report_shown_and_exit() -> None:
+    import time
+
+    print(f"shown {time.time():.6f}", flush=True)
+    os._exit(0)
 
 
 # Qt's offscreen platform (CI, --screenshots) says this for every window: noise, not news.

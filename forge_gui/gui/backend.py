@@ -13,10 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from forge_gui.core.steps import StepFailed
 
-
-class Unavailable(StepFailed):
+class Unavailable(Exception):
     """A part of core this build does not have."""
 
 

@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QCoreApplication, QEventLoop
-from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
 from forge_gui.core import paths
 from forge_gui.core.run import RunArtifacts, RunSettings
+from forge_gui.gui.palette import dark_palette
 from forge_gui.gui.wizard import ForgeWizard
 
 PAGE_FILES = ["1-data", "2-base-model", "3-trainer", "4-name", "5-run", "6-done"]
@@ -36,23 +36,6 @@ def wait_until(condition, timeout: float = 20.0) -> bool:
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         time.sleep(0.01)
     return True
-
-
-def dark_palette() -> QPalette:
-    pal = QPalette()
-    roles = {QPalette.ColorRole.Window: "#2b2b2b", QPalette.ColorRole.WindowText: "#e6e6e6",
-             QPalette.ColorRole.Base: "#1e1e1e", QPalette.ColorRole.AlternateBase: "#2b2b2b",
-             QPalette.ColorRole.Text: "#e6e6e6", QPalette.ColorRole.Button: "#3a3a3a",
-             QPalette.ColorRole.ButtonText: "#e6e6e6", QPalette.ColorRole.Highlight: "#3d7cc9",
-             QPalette.ColorRole.HighlightedText: "#ffffff", QPalette.ColorRole.ToolTipBase: "#3a3a3a",
-             QPalette.ColorRole.ToolTipText: "#e6e6e6", QPalette.ColorRole.PlaceholderText: "#9a9a9a",
-             QPalette.ColorRole.Mid: "#5a5a5a", QPalette.ColorRole.Link: "#6fa8ff"}
-    for role, color in roles.items():
-        pal.setColor(role, QColor(color))
-    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text, QColor("#7a7a7a"))
-    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText, QColor("#7a7a7a"))
-    pal.setColor(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText, QColor("#7a7a7a"))
-    return pal
 
 
 def show_page(wizard: ForgeWizard, page_id: int) -> None:

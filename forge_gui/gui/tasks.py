@@ -8,12 +8,13 @@ is thread-safe and throttled (a worker may report thousands of events a second; 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.steps import Cancelled, CancelToken
+if TYPE_CHECKING:
+    from forge_gui.core.events import ProgressEvent
+    from forge_gui.core.steps import CancelToken
 
 # Events without a loss value closer together than this are dropped (the latest one wins
 # at the next tick); loss points are always delivered, the chart needs every one.
@@ -40,6 +41,8 @@ class BackgroundTask(QObject):
     def __init__(self, fn: Callable[[Callable[[ProgressEvent], None], CancelToken], Any],
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
+        from forge_gui.core.steps import CancelToken  # pydantic: not before the first window
+
         self._fn = fn
         self.cancel_token = CancelToken()
         self.running = False
@@ -76,6 +79,8 @@ class _Runnable(QRunnable):
             self._relay.progress.emit(event)
 
     def run(self) -> None:
+        from forge_gui.core.steps import Cancelled
+
         try:
             result = self._fn(self._progress, self._cancel)
         except Cancelled:

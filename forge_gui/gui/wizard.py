@@ -12,8 +12,6 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtWidgets import QMessageBox, QWizard
 
-from forge_gui.core.app_settings import AppSettings, save_settings
-from forge_gui.core.run import RunSettings
 from forge_gui.gui.pages.base import BasePage
 from forge_gui.gui.pages.data import DataPage
 from forge_gui.gui.pages.done import DonePage
@@ -25,10 +23,12 @@ PAGE_DATA, PAGE_BASE, PAGE_TRAINER, PAGE_NAME, PAGE_RUN, PAGE_DONE = range(6)
 
 
 class ForgeWizard(QWizard):
-    def __init__(self, settings: AppSettings | None = None, paths: list[Path] | None = None,
-                 parent=None) -> None:
+    def __init__(self, settings=None, paths: list[Path] | None = None, parent=None) -> None:
+        """settings: the AppSettings; None reads them from the config dir when first needed
+        (after the first window is shown: pydantic is not needed before)."""
         super().__init__(parent)
-        self.app_settings = settings or AppSettings()
+        self._app_settings = settings
+        self.settings_problem: str | None = None
         self.setWindowTitle("Forge — fine-tune a model for Ollama")
         self.setWizardStyle(QWizard.WizardStyle.ModernStyle)
         self.setOption(QWizard.WizardOption.NoCancelButtonOnLastPage, True)
@@ -49,17 +49,28 @@ class ForgeWizard(QWizard):
         # QWizard sets Back itself on every page change: the Run page corrects it afterwards
         self.currentIdChanged.connect(lambda _: self.run_page._update_back())
         self.resize(900, 700)
-        if self.app_settings.window_geometry:
-            self.restoreGeometry(QByteArray.fromHex(self.app_settings.window_geometry.encode()))
+        geometry = settings.window_geometry if settings else _saved_geometry()
+        if geometry:
+            self.restoreGeometry(QByteArray.fromHex(geometry.encode()))
         if paths:
             self.data_page.add_paths(paths)
+
+    @property
+    def app_settings(self):
+        if self._app_settings is None:
+            from forge_gui.core.app_settings import load_settings
+
+            self._app_settings, self.settings_problem = load_settings()
+        return self._app_settings
 
     def pages(self):
         return [self.data_page, self.base_page, self.trainer_page, self.name_page,
                 self.run_page, self.done_page]
 
-    def run_settings(self) -> RunSettings:
-        """The recipe of the run, from what every page holds now."""
+    def run_settings(self):
+        """The recipe of the run (RunSettings), from what every page holds now."""
+        from forge_gui.core.run import RunSettings  # pydantic models: loaded when first needed
+
         values: dict = {}
         for page in (self.data_page, self.base_page, self.trainer_page, self.name_page):
             page.contribute(values)
@@ -74,6 +85,8 @@ class ForgeWizard(QWizard):
         self.app_settings.window_geometry = bytes(self.saveGeometry().toHex()).decode()
         for page in (self.data_page, self.base_page, self.trainer_page, self.name_page):
             page.remember(self.app_settings)
+        from forge_gui.core.app_settings import save_settings
+
         try:
             save_settings(self.app_settings)
         except OSError:
@@ -112,3 +125,17 @@ class ForgeWizard(QWizard):
             self.reject()
             return
         super().keyPressEvent(event)
+
+
+def _saved_geometry() -> str | None:
+    """The window geometry from the settings file, read without pydantic (before the first
+    window; the file is validated properly when the settings are loaded)."""
+    import json
+
+    from forge_gui.core.paths import config_dir
+
+    try:
+        value = json.loads((config_dir() / "settings.json").read_text("utf-8")).get("window_geometry")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None

@@ -119,18 +119,17 @@ class DataPage(ForgePage):
         self._set_busy(False)
 
     # -- choosing data ---------------------------------------------------------------------
-    def initializePage(self) -> None:
-        settings = self.forge().app_settings
-        self._last_dir = settings.last_data_dir
+    def _start_dir(self) -> str:
+        return self._last_dir or self.forge().app_settings.last_data_dir or ""
 
     def _browse_files(self) -> None:
-        files, _ = QFileDialog.getOpenFileNames(self, "Add training data", self._last_dir or "",
+        files, _ = QFileDialog.getOpenFileNames(self, "Add training data", self._start_dir(),
                                                 "Training data (*.jsonl *.json);;All files (*)")
         self.add_paths([Path(f) for f in files])
 
     def _browse_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Add a folder of training data",
-                                                  self._last_dir or "")
+                                                  self._start_dir())
         if folder:
             self.add_paths([Path(folder)])
 

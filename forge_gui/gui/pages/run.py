@@ -14,10 +14,8 @@ from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
                                QPushButton, QSplitter, QVBoxLayout)
 
-from forge_gui.core.run import RunState
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
-from forge_gui.gui.runner import PipelineRunner
 from forge_gui.gui.widgets.log_view import LogView
 from forge_gui.gui.widgets.loss_chart import LossChart
 
@@ -35,8 +33,8 @@ class RunPage(ForgePage):
         super().__init__(parent)
         self.setTitle("Training")
         self.setSubTitle("Every step, its output and the loss as it falls.")
-        self.state: RunState | None = None
-        self.runner: PipelineRunner | None = None
+        self.state = None  # RunState of the run shown
+        self.runner = None  # its PipelineRunner
         self.outcome: str | None = None  # done | failed | cancelled
         self.failed_index: int | None = None
         self._fractions: dict[int, float] = {}
@@ -87,6 +85,8 @@ class RunPage(ForgePage):
     def initializePage(self) -> None:
         if self.running or self.simulated:
             return
+        from forge_gui.core.run import RunState
+
         wizard = self.wizard()
         try:
             settings = wizard.run_settings()
@@ -97,7 +97,9 @@ class RunPage(ForgePage):
             return
         self.start(specs, state)
 
-    def start(self, specs, state: RunState, index: int = 0) -> None:
+    def start(self, specs, state, index: int = 0) -> None:
+        from forge_gui.gui.runner import PipelineRunner  # QProcess, psutil: when a run starts
+
         self.state = state
         self.runner = PipelineRunner(specs, state, self)
         self.runner.step_started.connect(self._step_started)
