@@ -85,24 +85,44 @@ def build_lock():
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def build_bundle(force: bool = False) -> Path:
+def build_bundle(force: bool = False, snapshot: Path | None = None) -> Path:
+    """dist/forge, rebuilt when its inputs changed; with `snapshot`, also a private copy there.
+
+    The copy (hard links where the file system allows) is taken under the build lock, so a
+    test session keeps a consistent bundle while another session rebuilds dist/forge.
+    """
     tools = tools_dir()
     with build_lock():
-        key = bundle_key(tools)
-        exe = BUNDLE / ("forge-cli.exe" if sys.platform == "win32" else "forge-cli")
-        if not force and exe.is_file() and KEY_FILE.is_file() and KEY_FILE.read_text() == key:
-            print(f"bundle: up to date in {BUNDLE}")
-            return BUNDLE
-        KEY_FILE.unlink(missing_ok=True)
-        started = time.monotonic()
-        argv = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level",
-                "WARN", "--distpath", str(DIST), "--workpath", str(BUILD / "pyinstaller"),
-                str(INSTALLER / "forge.spec")]
-        env = {**os.environ, "FORGE_BUNDLE_TOOLS": str(tools)}
-        subprocess.run(argv, check=True, cwd=ROOT, env=env)
-        KEY_FILE.write_text(key)
-        print(f"bundle: built {BUNDLE} in {time.monotonic() - started:.0f} s")
+        _build_bundle_locked(tools, force)
+        if snapshot:
+            shutil.rmtree(snapshot, ignore_errors=True)
+            shutil.copytree(BUNDLE, snapshot, symlinks=True, copy_function=_link_or_copy)
+            return snapshot
     return BUNDLE
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _build_bundle_locked(tools: Path, force: bool) -> None:
+    key = bundle_key(tools)
+    exe = BUNDLE / ("forge-cli.exe" if sys.platform == "win32" else "forge-cli")
+    if not force and exe.is_file() and KEY_FILE.is_file() and KEY_FILE.read_text() == key:
+        print(f"bundle: up to date in {BUNDLE}")
+        return
+    KEY_FILE.unlink(missing_ok=True)
+    started = time.monotonic()
+    argv = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level",
+            "WARN", "--distpath", str(DIST), "--workpath", str(BUILD / "pyinstaller"),
+            str(INSTALLER / "forge.spec")]
+    env = {**os.environ, "FORGE_BUNDLE_TOOLS": str(tools)}
+    subprocess.run(argv, check=True, cwd=ROOT, env=env)
+    KEY_FILE.write_text(key)
+    print(f"bundle: built {BUNDLE} in {time.monotonic() - started:.0f} s")
 
 
 def up_to_date(package: Path) -> Path | None:
@@ -135,27 +155,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
     parser.add_argument("--reuse", action="store_true",
                         help="package dist/forge as it is, without checking it is up to date")
+    parser.add_argument("--bundle", type=Path, help="package this bundle folder as it is")
+    parser.add_argument("--dist", type=Path, default=DIST, help="where packages go (dist/)")
+    parser.add_argument("--snapshot", type=Path,
+                        help="bundle: also copy the result here (hard links), under the lock")
     parser.add_argument("--out", type=Path, help="nsis: where to write the installer")
     parser.add_argument("--no-compress", action="store_true",
                         help="nsis: store files uncompressed (a quick compile check)")
     args = parser.parse_args(argv)
-    if args.reuse and (BUNDLE / "_internal").is_dir():
+    if args.bundle:
+        bundle = args.bundle.resolve()
+    elif args.reuse and (BUNDLE / "_internal").is_dir():
         bundle = BUNDLE
     else:
-        bundle = build_bundle(force=args.force)
-    version = app_version()
+        bundle = build_bundle(force=args.force, snapshot=args.snapshot)
+    version, dist = app_version(), args.dist.resolve()
+    # Packages of a bundle given by --bundle are always made afresh (tests use their own).
+    reuse = (lambda path: None) if args.bundle else up_to_date
     if args.target in ("deb", "package"):
-        print(up_to_date(linux_package.deb_path(version, DIST))
-              or linux_package.build_deb(bundle, version, DIST))
+        print(reuse(linux_package.deb_path(version, dist))
+              or linux_package.build_deb(bundle, version, dist))
     if args.target in ("tarball", "package"):
-        print(up_to_date(linux_package.tarball_path(version, DIST))
-              or linux_package.build_tarball(bundle, version, DIST))
+        print(reuse(linux_package.tarball_path(version, dist))
+              or linux_package.build_tarball(bundle, version, dist))
     if args.target == "appdir":
-        print(linux_package.build_appimage(bundle, version, BUILD, DIST))
+        work = dist if args.bundle else BUILD
+        print(linux_package.build_appimage(bundle, version, work, dist))
     if args.target == "nsis":
         print(build_nsis(bundle, args.out, compress=not args.no_compress))
     if args.target in ("package", "report"):
-        print(json.dumps(linux_package.size_report(bundle, DIST), indent=2))
+        print(json.dumps(linux_package.size_report(bundle, dist), indent=2))
     return 0
 
 

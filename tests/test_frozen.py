@@ -1,7 +1,8 @@
 """Smoke tests of the frozen app: the real PyInstaller bundle, the real .deb, the real tools.
 
 The bundle is built once per session by `installer/build.py` (the same command as
-`make package`), cached under build/ by a key over its inputs, so a second run reuses it.
+`make package`), cached under build/ by a key over its inputs, so a second run reuses it;
+the session tests a private copy, and makes its packages from it into a temporary folder.
 Each test says which other parts of Forge it exercises through the frozen binaries:
   [tools]  forge-cli doctor and tool discovery (llama.cpp area)
   [data]   forge-cli validate-training-data and the bundled sample (data area)
@@ -14,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -40,14 +42,28 @@ def build(target: str, *options: str) -> str:
 
 @pytest.fixture(scope="session")
 def bundle() -> Path:
-    build("bundle")
-    return ROOT / "dist" / "forge"
+    """A private copy (hard links) of the up-to-date dist/forge, for this session only:
+    other sessions in the same checkout may rebuild dist/forge while these tests run."""
+    snapshot = ROOT / "build" / f"test-bundle-{os.getpid()}"
+    build("bundle", "--snapshot", str(snapshot / "forge"))
+    yield snapshot / "forge"
+    shutil.rmtree(snapshot, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
-def deb_file(bundle) -> Path:
-    out = build("deb", "--reuse")  # the bundle the session fixture built
+def packages(bundle, tmp_path_factory) -> Path:
+    """Where this session's packages go (made from its own bundle copy)."""
+    return tmp_path_factory.mktemp("packages")
+
+
+def package(target: str, bundle: Path, dist: Path, *options: str) -> Path:
+    out = build(target, "--bundle", str(bundle), "--dist", str(dist), *options)
     return Path(out.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def deb_file(bundle, packages) -> Path:
+    return package("deb", bundle, packages)
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +90,8 @@ def env(tmp_path) -> dict[str, str]:
     }
 
 
-def load_build_script():
-    spec = importlib.util.spec_from_file_location("forge_build", BUILD_SCRIPT)
+def load_script(path: Path):
+    spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -119,6 +135,14 @@ def test_bundled_tools_need_no_library_from_the_build_machine(bundle):
             ldd = subprocess.run(["ldd", str(tool)], capture_output=True, text=True).stdout
             assert "not found" not in ldd, ldd
             assert ".cache" not in ldd and "llama.cpp/build" not in ldd, ldd
+
+
+@pytest.mark.skipif(not LINUX, reason="ldd and Debian package names are Linux's")
+def test_every_library_the_bundle_needs_is_inside_on_the_system_or_declared(bundle):
+    """Pruning Qt's extras must not cut a library something kept still needs."""
+    package = load_script(ROOT / "installer" / "linux" / "package.py")
+    _, missing = package.system_libraries(bundle)
+    assert missing <= set(package.KNOWN_PACKAGES), sorted(missing - set(package.KNOWN_PACKAGES))
 
 
 def test_doctor_reports_the_bundled_tools(bundle, env):
@@ -243,11 +267,11 @@ def test_deb_control_declares_what_the_bundle_needs(deb_file):
 @linux_only
 def test_portable_tarball_unpacks_and_runs(bundle, env, tmp_path):
     """The .tar.gz: unpack anywhere, run forge-cli from the folder, tools found inside it."""
-    tarball = Path(build("tarball", "--reuse").strip().splitlines()[-1])
-    assert tarball.stat().st_size / 1e6 <= load_build_script().SIZE_BUDGET_MB["tarball"]
+    tarball = package("tarball", bundle, tmp_path / "dist")
+    assert tarball.stat().st_size / 1e6 <= load_script(BUILD_SCRIPT).SIZE_BUDGET_MB["tarball"]
     with tarfile.open(tarball) as tar:
         tar.extractall(tmp_path, filter="tar")
-    (top,) = [p for p in tmp_path.iterdir() if p.name.startswith("forge-")]
+    (top,) = [p for p in tmp_path.iterdir() if p.name.startswith("forge-") and p.is_dir()]
     assert (top / "share" / "forge.desktop").is_file()
     done = run([top / "forge-cli", "doctor", "--json"], env)
     assert done.returncode == 0, done.stderr
@@ -258,7 +282,7 @@ def test_portable_tarball_unpacks_and_runs(bundle, env, tmp_path):
 @linux_only
 def test_sizes_stay_within_the_budget(bundle, deb_file):
     """The budget of docs/packaging.md, kept: installer/build.py SIZE_BUDGET_MB."""
-    budget = load_build_script().SIZE_BUDGET_MB
+    budget = load_script(BUILD_SCRIPT).SIZE_BUDGET_MB
     bundle_mb = sum(p.lstat().st_size for p in bundle.rglob("*") if not p.is_dir()) / 1e6
     assert bundle_mb <= budget["bundle"], f"bundle {bundle_mb:.0f} MB > {budget['bundle']} MB"
     deb_mb = deb_file.stat().st_size / 1e6
@@ -273,17 +297,17 @@ def test_windows_installer_script_compiles_against_the_bundle(bundle, tmp_path):
     Debian's nsis package (installed by .ci/run) provides makensis.
     """
     out = tmp_path / "Forge-setup.exe"
-    build("nsis", "--reuse", "--no-compress", "--out", str(out))
+    package("nsis", bundle, tmp_path, "--no-compress", "--out", str(out))
     head = out.read_bytes()[:2]
     assert head == b"MZ"
     assert out.stat().st_size > 50_000_000  # the bundle is in it
 
 
 @linux_only
-def test_appdir_runs_the_gui(bundle, env):
+def test_appdir_runs_the_gui(bundle, env, tmp_path):
     """The AppImage recipe's AppDir: AppRun starts forge-gui from inside it."""
-    build("appdir", "--reuse")
-    appdir = ROOT / "build" / "Forge.AppDir"
+    appdir = package("appdir", bundle, tmp_path)  # no appimagetool here: the AppDir
+    assert appdir.name == "Forge.AppDir"
     assert (appdir / "forge.desktop").is_file() and (appdir / ".DirIcon").exists()
     done = run([appdir / "AppRun", "--self-test"], env)
     assert done.returncode == 0, done.stdout + done.stderr

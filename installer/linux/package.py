@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import tarfile
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -135,8 +136,8 @@ def tarball_path(version: str, dist: Path) -> Path:
 
 def build_deb(bundle: Path, version: str, dist: Path) -> Path:
     arch = deb_arch()
-    work = ROOT / "build" / "deb"
-    shutil.rmtree(work, ignore_errors=True)
+    dist.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=".deb-", dir=dist))  # private: builds may overlap
     root = work / "root"
     install_tree(bundle, root, "opt/forge")
     doc = root / "usr" / "share" / "doc" / "forge"
@@ -150,14 +151,16 @@ def build_deb(bundle: Path, version: str, dist: Path) -> Path:
                f"Depends: {', '.join(depends(bundle))}\nDescription: {DESCRIPTION}\n")
     (root / "DEBIAN").mkdir()
     (root / "DEBIAN" / "control").write_text(control)
-    dist.mkdir(parents=True, exist_ok=True)
     out = deb_path(version, dist)
-    out.unlink(missing_ok=True)
+    partial = work / out.name
     # zstd: 10 s here against xz's 150 s for 15 % more bytes. Every dpkg that can run this
     # bundle reads it (dpkg >= 1.21.18 / Ubuntu >= 21.10; the bundle needs a newer glibc anyway).
-    subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-z10", "--build", str(root),
-                    str(out)], check=True, stdout=subprocess.DEVNULL)
-    shutil.rmtree(work, ignore_errors=True)
+    try:
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zzstd", "-z10", "--build", str(root),
+                        str(partial)], check=True, stdout=subprocess.DEVNULL)
+        os.replace(partial, out)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return out
 
 
@@ -166,12 +169,17 @@ def build_tarball(bundle: Path, version: str, dist: Path) -> Path:
     top = f"forge-{version}"
     dist.mkdir(parents=True, exist_ok=True)
     out = tarball_path(version, dist)
-    partial = out.with_name(out.name + ".partial")
-    with tarfile.open(partial, "w:gz", compresslevel=6) as tar:
-        tar.add(bundle, arcname=top)
-        tar.add(HERE / "forge.desktop", arcname=f"{top}/share/forge.desktop")
-        tar.add(ICONS / "forge-256.png", arcname=f"{top}/share/forge.png")
-    os.replace(partial, out)
+    fd, partial = tempfile.mkstemp(prefix=".tar-", dir=dist)  # private: builds may overlap
+    try:
+        with os.fdopen(fd, "wb") as fh, tarfile.open(fileobj=fh, mode="w:gz",
+                                                     compresslevel=6) as tar:
+            tar.add(bundle, arcname=top)
+            tar.add(HERE / "forge.desktop", arcname=f"{top}/share/forge.desktop")
+            tar.add(ICONS / "forge-256.png", arcname=f"{top}/share/forge.png")
+        os.chmod(partial, 0o644)
+        os.replace(partial, out)
+    finally:
+        Path(partial).unlink(missing_ok=True)
     return out
 
 
