@@ -28,9 +28,18 @@ def prepare(environ: dict[str, str] | None = None, platform: str | None = None) 
             return
         environ = os.environ  # type: ignore[assignment]
     platform = platform or sys.platform
+    give_windowed_app_streams()
     restore_library_path(environ)
     if platform == "darwin":
         extend_path(environ, MACOS_EXTRA_PATH)
+
+
+def give_windowed_app_streams() -> None:
+    """A windowed executable on Windows starts with sys.stdout/sys.stderr = None; code that
+    writes to them (a library's warning, a log handler) would then crash the app."""
+    for name in ("stdout", "stderr"):
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
 
 
 def restore_library_path(environ: dict[str, str]) -> None:

@@ -137,6 +137,15 @@ def test_prepare_adds_ollama_locations_only_on_macos(monkeypatch, tmp_path):
     assert mac["PATH"].endswith(str(tmp_path)) and linux["PATH"] == "/usr/bin"
 
 
+def test_windowed_app_without_streams_gets_harmless_ones(monkeypatch):
+    monkeypatch.setattr(sys, "stdout", None)
+    monkeypatch.setattr(sys, "stderr", None)
+    frozen.give_windowed_app_streams()
+    print("a warning nobody sees", file=sys.stderr)
+    sys.stdout.write("and some output\n")
+    assert sys.stdout is not None and sys.stderr is not None
+
+
 def test_prepare_leaves_a_source_run_alone(monkeypatch):
     before = dict(os.environ)
     frozen.prepare()
