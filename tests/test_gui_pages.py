@@ -156,3 +156,27 @@ def test_every_control_has_an_accessible_name(qtbot, wizard):
             if not widget.accessibleName() and not (isinstance(widget, QAbstractButton) and widget.text()):
                 unnamed.append(f"{type(page).__name__}: {type(widget).__name__}")
     assert unnamed == []
+
+
+def test_tab_walks_the_name_page_and_mnemonics_reach_fields(qtbot, wizard):
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
+
+    from forge_gui.gui.showcase import show_page
+    from forge_gui.gui.wizard import PAGE_NAME
+
+    show_page(wizard, PAGE_NAME)
+    page = wizard.name_page
+    page.name_edit.setFocus()
+    qtbot.waitUntil(page.name_edit.hasFocus)
+    qtbot.keyClicks(page.name_edit, "my-model")
+    assert page.isComplete()
+    seen = []
+    for _ in range(6):
+        qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Tab)
+        seen.append(QApplication.focusWidget())
+    # Tab leaves the multi-line system prompt instead of typing a tab into it
+    assert page.system in seen and page.params["temperature"] in seen
+    assert "\t" not in page.system.toPlainText()
+    qtbot.keyClick(wizard, Qt.Key.Key_S, Qt.KeyboardModifier.AltModifier)  # "&System prompt:"
+    assert page.system.hasFocus()

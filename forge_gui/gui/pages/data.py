@@ -85,9 +85,11 @@ class DataPage(ForgePage):
         self.warnings = QListWidget()
         self.warnings.setAccessibleName("Warnings")
         self.stats = QPlainTextEdit()
+        self.stats.setTabChangesFocus(True)  # Tab moves on, as everywhere else
         self.stats.setReadOnly(True)
         self.stats.setAccessibleName("Statistics")
         self.preview = QPlainTextEdit()
+        self.preview.setTabChangesFocus(True)  # Tab moves on, as everywhere else
         self.preview.setReadOnly(True)
         self.preview.setAccessibleName("Preview of the training text")
         self.preview.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))

@@ -36,6 +36,7 @@ class DonePage(ForgePage):
         self.copy_button.setAccessibleName("Copy the command")
         self.copy_button.clicked.connect(self.copy_command)
         self.answer = QPlainTextEdit()
+        self.answer.setTabChangesFocus(True)  # Tab moves on, as everywhere else
         self.answer.setReadOnly(True)
         self.answer.setAccessibleName("The model's answers")
         self.question = QLineEdit()

@@ -36,6 +36,7 @@ class NamePage(ForgePage):
         self.replace.setAccessibleName("Replace the existing Ollama model of that name")
         self.replace.toggled.connect(self.check_name)
         self.system = QPlainTextEdit()
+        self.system.setTabChangesFocus(True)  # Tab moves on, as everywhere else
         self.system.setAccessibleName("System prompt")
         self.system.setPlaceholderText("Optional: how the model should behave, e.g. 'You are a "
                                        "concise assistant.'")
