@@ -60,11 +60,12 @@ def test_bad_file_shows_error_table_and_the_line_on_double_click(qtbot, wizard, 
     page.add_paths([bad_file])
     report = _validated(qtbot, page)
     assert report.valid == 1 and report.invalid == 2
-    rows = [[page.errors.item(r, c).text() for c in range(4)] for r in range(page.errors.rowCount())]
+    model = page.errors.model()
+    rows = [[model.index(r, c).data() for c in range(4)] for r in range(model.rowCount())]
     assert [(r[0], r[1]) for r in rows] == [("bad.jsonl", "2"), ("bad.jsonl", "3")]
     assert all(r[2] and r[3] for r in rows)  # a code and a sentence on each
 
-    page.errors.cellDoubleClicked.emit(1, 0)
+    page.errors.doubleClicked.emit(model.index(1, 0))
     box = page.error_box
     assert isinstance(box, QMessageBox) and box.isVisible()
     assert '"no answer"' in box.detailedText()

@@ -141,18 +141,19 @@ def test_a_corrupt_settings_file_is_reported_and_replaced():
 
 
 def test_every_control_has_an_accessible_name(qtbot, wizard):
-    from PySide6.QtWidgets import (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit,
-                                   QListWidget, QPlainTextEdit, QTableWidget)
+    from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractSpinBox,
+                                   QComboBox, QLineEdit, QPlainTextEdit)
 
-    kinds = (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QListWidget, QPlainTextEdit,
-             QTableWidget)
+    kinds = (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QAbstractItemView,
+             QPlainTextEdit)
     unnamed = []
     for page in wizard.pages():
         for widget in [w for kind in kinds for w in page.findChildren(kind)]:
             if isinstance(widget, QLineEdit) and isinstance(widget.parent(), (QAbstractSpinBox, QComboBox)):
                 continue  # the editor inside a spin box / combo box: the outer control is named
-            if isinstance(widget.parent(), QTableWidget):
-                continue  # the table's own corner button
+            ancestors = [widget.parent(), widget.parent().parent()]
+            if any(isinstance(a, (QAbstractItemView, QComboBox)) for a in ancestors):
+                continue  # a view's corner button and headers, a combo box's popup list
             if not widget.accessibleName() and not (isinstance(widget, QAbstractButton) and widget.text()):
                 unnamed.append(f"{type(page).__name__}: {type(widget).__name__}")
     assert unnamed == []

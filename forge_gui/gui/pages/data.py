@@ -8,15 +8,17 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QPushButton, QTableWidget, QTableWidgetItem,
-                               QTabWidget, QVBoxLayout)
+                               QProgressBar, QPushButton, QTableView, QTabWidget,
+                               QVBoxLayout)
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets.drop_zone import DropZone
+from forge_gui.gui.widgets.issue_model import IssueTableModel
 
 PREVIEW_RECORDS = 3
+MAX_WARNINGS_SHOWN = 500  # a list widget builds an item per row, unlike the error table
 
 
 def parse_field_map(text: str) -> dict[str, str]:
@@ -75,13 +77,15 @@ class DataPage(ForgePage):
         self.summary.setAccessibleName("Validation summary")
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.errors = QTableWidget(0, 4)
+        self.error_model = IssueTableModel(self)
+        self.errors = QTableView()
+        self.errors.setModel(self.error_model)
         self.errors.setAccessibleName("Errors: double-click a row to see the line")
-        self.errors.setHorizontalHeaderLabels(["File", "Line", "Code", "Problem"])
         self.errors.horizontalHeader().setSectionResizeMode(3, QHeaderView.ResizeMode.Stretch)
-        self.errors.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.errors.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.errors.cellDoubleClicked.connect(self.show_error_line)
+        self.errors.verticalHeader().hide()
+        self.errors.setEditTriggers(QTableView.EditTrigger.NoEditTriggers)
+        self.errors.setSelectionBehavior(QTableView.SelectionBehavior.SelectRows)
+        self.errors.doubleClicked.connect(lambda index: self.show_error_line(index.row()))
         self.warnings = QListWidget()
         self.warnings.setAccessibleName("Warnings")
         self.stats = QPlainTextEdit()
@@ -228,7 +232,7 @@ class DataPage(ForgePage):
 
     def _show_report(self) -> None:
         report = self.report
-        self.errors.setRowCount(0)
+        self.error_model.set_issues([])
         self.warnings.clear()
         self.stats.clear()
         self.preview.setPlainText("\n".join(self.previews))
@@ -251,23 +255,21 @@ class DataPage(ForgePage):
             text += ("\nThe trainer refuses data with rejected records (nothing is dropped "
                      "silently): fix or remove them, then add the files again.")
         self.summary.setText(text)
-        self.errors.setRowCount(len(report.errors))
-        for row, issue in enumerate(report.errors):
-            for col, value in enumerate((Path(issue.file).name, str(issue.line), issue.code, issue.message)):
-                item = QTableWidgetItem(value)
-                if col == 0:
-                    item.setToolTip(issue.file)
-                self.errors.setItem(row, col, item)
+        self.error_model.set_issues(report.errors)
         if getattr(report, "errors_omitted", 0):
             self.summary.setText(self.summary.text() + f"\n{report.errors_omitted} more errors are not listed.")
-        self.warnings.addItems([f"{Path(w.file).name}:{w.line} [{w.code}] {w.message}" for w in report.warnings])
+        shown = report.warnings[:MAX_WARNINGS_SHOWN]
+        self.warnings.addItems([f"{Path(w.file).name}:{w.line} [{w.code}] {w.message}" for w in shown])
+        if len(report.warnings) > len(shown):
+            self.warnings.addItem(f"… and {len(report.warnings) - len(shown)} more (forge-cli "
+                                  "validate --report FILE writes them all)")
         self.stats.setPlainText(report.stats.model_dump_json(indent=2))
         self.tabs.setTabText(1, f"Errors ({report.invalid})")
         self.tabs.setTabText(2, f"Warnings ({len(report.warnings)})")
         if report.errors and not report.valid:
             self.tabs.setCurrentWidget(self.errors)
 
-    def show_error_line(self, row: int, column: int = 0) -> None:
+    def show_error_line(self, row: int) -> None:
         issue = self.report.errors[row]
         try:
             text = backend.read_source_line(issue.file, issue.line)
