@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
-from forge_gui.core.run import RunState
+from forge_gui.core.run import RunSettings, RunState
 from fixtures_llama import write_colour_dataset
 
 SUMMARY_KEYS = {"run_dir", "output_gguf", "train_loss_first", "train_loss_last",
@@ -77,3 +77,18 @@ def test_aliases_take_the_same_options(alias, capsys):
 
     args = build_parser().parse_args([alias, "--data", "x", "--name", "n", "--epochs", "3"])
     assert args.epochs == 3 and args.handler.__name__ == "train_run"
+
+
+def test_the_tried_prompt_is_in_the_training_format(tmp_path):
+    from forge_gui.core.data import render_turns
+    from forge_gui.core.train_pipeline import smoke_prompt_text
+
+    settings = RunSettings(data=[tmp_path], name="n", smoke_prompt="Name a colour.",
+                           system="Be brief.")
+    prompt = smoke_prompt_text(settings)
+    assert prompt == ("### System:\nBe brief.\n\n### Instruction:\nName a colour.\n\n"
+                      "### Input:\n(none)\n\n### Response:\n")
+    # the training text of the same exchange continues exactly where the prompt ends
+    trained = render_turns((("system", "Be brief.", None), ("user", "Name a colour.", None),
+                            ("assistant", "Blue.", None)))
+    assert trained == prompt + "Blue.\n"
