@@ -63,8 +63,12 @@ def test_not_a_gguf_file_is_explained(qtbot, wizard, tmp_path):
     assert "not a GGUF file" in wizard.base_page.details.text()
 
 
-def test_a_name_that_already_exists_needs_replace(qtbot, wizard):
-    wizard.base_page.models = ["my-model:latest", "other:v2"]
+def test_a_name_that_already_exists_needs_replace(qtbot, wizard, ollama):
+    ollama.add_model("my-model:latest")
+    ollama.add_model("other:v2")
+    wizard.base_page.host.setText(ollama.url)
+    wizard.base_page.refresh()
+    qtbot.waitUntil(lambda: len(wizard.base_page.models) == 2, timeout=15000)
     page = wizard.name_page
     page.name_edit.setText("my-model")  # same model as my-model:latest
     assert not page.isComplete()
@@ -181,3 +185,34 @@ def test_tab_walks_the_name_page_and_mnemonics_reach_fields(qtbot, wizard):
     assert "\t" not in page.system.toPlainText()
     qtbot.keyClick(wizard, Qt.Key.Key_S, Qt.KeyboardModifier.AltModifier)  # "&System prompt:"
     assert page.system.hasFocus()
+
+
+def test_choosing_an_ollama_model_finds_its_gguf_in_the_store(qtbot, wizard, ollama, tmp_path,
+                                                              monkeypatch, tiny_base):
+    import hashlib
+    import json
+    import shutil
+
+    store = tmp_path / "ollama-models"
+    digest = hashlib.sha256(tiny_base.read_bytes()).hexdigest()
+    (store / "blobs").mkdir(parents=True)
+    shutil.copy(tiny_base, store / "blobs" / f"sha256-{digest}")
+    manifest = store / "manifests" / "registry.ollama.ai" / "library" / "tiny" / "fp16"
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text(json.dumps({"schemaVersion": 2, "layers": [
+        {"mediaType": "application/vnd.ollama.image.model", "digest": f"sha256:{digest}",
+         "size": tiny_base.stat().st_size}]}))
+    monkeypatch.setenv("OLLAMA_MODELS", str(store))
+    ollama.add_model("tiny:fp16")
+
+    page = wizard.base_page
+    page.host.setText(ollama.url)
+    page.refresh()
+    qtbot.waitUntil(lambda: page.models == ["tiny:fp16"], timeout=15000)
+    page.model_list.setCurrentRow(0)
+    qtbot.waitUntil(lambda: page.info is not None, timeout=15000)
+    assert page.gguf_path == store / "blobs" / f"sha256-{digest}"
+    assert page.isComplete() and "ready to train" in page.details.text()
+    values = {}
+    page.contribute(values)
+    assert values["base"] == "tiny:fp16" and values["ollama_host"] == ollama.url
