@@ -114,6 +114,10 @@ class ForgeWizard(QWizard):
         self.save_app_settings()
         super().closeEvent(event)
 
+    def accept(self) -> None:  # Finish
+        self.save_app_settings()
+        super().accept()
+
     def reject(self) -> None:  # Cancel button and Esc
         if self.ask_to_stop():
             self.save_app_settings()
