@@ -188,8 +188,11 @@ def train_run(args) -> int:
     code = run_in_thread(specs, state)
     a = state.artifacts
     if code == 0:
-        if a.completion_answer is not None:
+        if a.completion_answer:
             print(f"\nllama-completion answered: {a.completion_answer!r}", file=sys.stderr)
+        elif a.completion_answer is not None:  # a barely trained model may say nothing yet
+            print(f"\nllama-completion generated {a.completion_tokens or 0} token(s), no visible "
+                  "text (more data or epochs usually help).", file=sys.stderr)
         if a.model:
             print(f"Created model '{a.model}'. Run: ollama run {a.model}", file=sys.stderr)
             if a.smoke_answer is not None:
