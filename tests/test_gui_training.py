@@ -50,6 +50,8 @@ def _walk_to_run(qtbot, wizard, data, base, tools_dir, host, name="tiny-test", e
     assert nxt.isEnabled() and nxt.text().replace("&", "") == "Start training"
     nxt.click()
     assert wizard.currentPage() is wizard.run_page
+    assert wizard.run_page.running  # preparing the steps in the background, then running
+    qtbot.waitUntil(lambda: wizard.run_page.runner is not None, timeout=30000)
     return wizard.run_page
 
 

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
+from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets.log_view import LogView
 from forge_gui.gui.widgets.loss_chart import LossChart
 
@@ -41,6 +42,8 @@ class RunPage(ForgePage):
         self._started = 0.0
         self._x = 0.0
         self.simulated = False  # --screenshots / --self-test: show the page, start nothing
+        self._preparing = None  # the BackgroundTask building the steps and the run folder
+        self._stop_requested = False
 
         self.steps = QListWidget()
         self.steps.setAccessibleName("Steps of the run")
@@ -85,17 +88,48 @@ class RunPage(ForgePage):
     def initializePage(self) -> None:
         if self.running or self.simulated:
             return
-        from forge_gui.core.run import RunState
-
-        wizard = self.wizard()
         try:
-            settings = wizard.run_settings()
-            specs = backend.pipeline_specs(settings)
-            state = RunState.create(settings)
-        except Exception as exc:  # noqa: BLE001 - bad settings or a missing core part
+            settings = self.wizard().run_settings()
+        except Exception as exc:  # noqa: BLE001 - settings the pages let through but core refuses
             self._show_failure(f"The run could not start: {exc}")
             return
+
+        def prepare(progress, cancel):
+            # building the steps imports the llama.cpp core (gguf, numpy): ~0.4 s, off the UI
+            from forge_gui.core.run import RunState
+
+            return backend.pipeline_specs(settings), RunState.create(settings)
+
+        self.steps.clear()
+        self.log.clear_log()
+        self.chart.clear()
+        self.progress.setValue(0)
+        self.retry_button.hide()
+        self.outcome, self._stop_requested = None, False
+        self.status.setText("Preparing the run…")
+        task = BackgroundTask(prepare, self)
+        task.succeeded.connect(self._prepared)
+        task.failed.connect(self._prepare_failed)
+        self._preparing = task
+        task.start()
+        self._update_buttons()
+
+    def _prepared(self, result) -> None:
+        self._preparing = None
+        specs, state = result
+        if self._stop_requested:  # closed or cancelled while preparing: nothing ran
+            state.record.status = "cancelled"
+            state.save()
+            self.state, self.outcome = state, "cancelled"
+            self.status.setText("Cancelled before the first step.")
+            self._update_buttons()
+            return
         self.start(specs, state)
+
+    def _prepare_failed(self, exc: BaseException) -> None:
+        self._preparing = None
+        self._show_failure(f"The run could not start: {exc}")
+        self._update_buttons()
 
     def start(self, specs, state, index: int = 0) -> None:
         from forge_gui.gui.runner import PipelineRunner  # QProcess, psutil: when a run starts
@@ -130,7 +164,7 @@ class RunPage(ForgePage):
 
     @property
     def running(self) -> bool:
-        return self.runner is not None and self.runner.running
+        return self._preparing is not None or (self.runner is not None and self.runner.running)
 
     # -- runner signals --------------------------------------------------------------------
     def _mark(self, index: int, status: str) -> None:
@@ -213,6 +247,9 @@ class RunPage(ForgePage):
 
     # -- user actions ----------------------------------------------------------------------
     def cancel(self) -> None:
+        if self._preparing is not None:
+            self._stop_requested = True
+            return
         if self.running:
             self.cancel_button.setEnabled(False)
             self.status.setText("Stopping…")
@@ -224,6 +261,12 @@ class RunPage(ForgePage):
 
     def stop_and_wait(self, timeout_ms: int = 15000) -> None:
         """Cancel and wait (events keep flowing) until the run has stopped: used on close."""
+        if self._preparing is not None:
+            self._stop_requested = True
+            loop = QEventLoop()
+            self._preparing.ended.connect(loop.quit)
+            QTimer.singleShot(timeout_ms, loop.quit)
+            loop.exec()
         if not self.running:
             return
         loop = QEventLoop()
