@@ -40,6 +40,18 @@ PARAMETER_TYPES = {"stop": list, "num_ctx": int, "num_predict": int, "temperatur
 GGUF_MAGIC = b"GGUF"
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up early (a timeout test, Cancel) is normal, not a traceback."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        import sys
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class OllamaDouble:
     def __init__(self, store: Path, mode: str = "current") -> None:
         self.store = Path(store)
@@ -53,7 +65,7 @@ class OllamaDouble:
         self.generated: list[tuple[str, str]] = []  # (model, the prompt text it was given)
         self.version_override: str | None = None
         self._connections: set = set()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
