@@ -216,3 +216,33 @@ def test_choosing_an_ollama_model_finds_its_gguf_in_the_store(qtbot, wizard, oll
     values = {}
     page.contribute(values)
     assert values["base"] == "tiny:fp16" and values["ollama_host"] == ollama.url
+
+
+def test_token_exact_preflight_with_the_real_tokenizer(qtbot, wizard, tmp_path, tiny_base,
+                                                        gui_tools_dir):
+    from fixtures_gui import write_jsonl
+
+    data = write_jsonl(tmp_path / "d.jsonl", [{"instruction": f"Count to {i}.",
+                                                "output": " ".join(str(k) for k in range(i))}
+                                               for i in range(1, 30)])
+    wizard.data_page.add_paths([data])
+    qtbot.waitUntil(wizard.data_page.isComplete, timeout=15000)
+    wizard.base_page.choose_file(tiny_base)
+    qtbot.waitUntil(lambda: wizard.base_page.info is not None, timeout=15000)
+    page = wizard.trainer_page
+    page.tools_dir = gui_tools_dir
+    page.find_tools()
+    qtbot.waitUntil(lambda: page.toolset is not None, timeout=60000)
+    page.update_estimate()
+    assert "of memory" in page.estimate.text()
+
+    page.ctx.setValue(8192)  # these short records cannot fill an 8192-token window
+    page.preflight_button.click()
+    qtbot.waitUntil(lambda: page.preflight_label.text().startswith(("✔", "✘")), timeout=60000)
+    assert page.preflight_label.text().startswith("✘")
+    assert "tokens" in page.preflight_label.text() and "context" in page.preflight_label.text()
+
+    page.ctx.setValue(64)
+    page.preflight_button.click()
+    qtbot.waitUntil(lambda: page.preflight_label.text().startswith("✔"), timeout=60000)
+    assert "tokens with the base's own tokenizer" in page.preflight_label.text()
