@@ -1,4 +1,6 @@
-"""Build Forge's bundle and installers: `python installer/build.py [bundle|deb|tarball|appdir|nsis|package]`.
+"""Build Forge's bundle and installers from the source checkout.
+
+    python installer/build.py TARGET [options]
 
     bundle    dist/forge/ (PyInstaller, installer/forge.spec), cached by a key over its inputs
     deb       dist/forge_<version>_<arch>.deb           (Linux)
@@ -6,6 +8,7 @@
     appdir    build/Forge.AppDir, and an AppImage when `appimagetool` is on PATH (Linux)
     nsis      dist/Forge-<version>-setup.exe with makensis (real payload on Windows only)
     package   bundle + deb + tarball: what `make package` runs
+    report    the size report (MB) of the bundle and the packages in dist/
 
 The llama.cpp tools come from FORGE_BUNDLE_TOOLS (a bin folder) or the pinned build in the
 cache (built first when missing). Every step is an argv list; nothing runs through a shell.
@@ -127,7 +130,8 @@ def _build_bundle_locked(tools: Path, force: bool) -> None:
 
 def up_to_date(package: Path) -> Path | None:
     """`package` when it is newer than the bundle and the packaging recipes, else None."""
-    inputs = [KEY_FILE, *(INSTALLER / "linux").glob("*.*"), *(ROOT / "resources" / "icons").glob("*")]
+    inputs = [KEY_FILE, *(INSTALLER / "linux").glob("*.*"),
+              *(ROOT / "resources" / "icons").glob("*")]
     if package.is_file() and package.stat().st_mtime > max(p.stat().st_mtime for p in inputs):
         return package
     return None

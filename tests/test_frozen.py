@@ -36,7 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.tools, pytest.mark.timeout(1800)]
 def build(target: str, *options: str) -> str:
     done = subprocess.run([sys.executable, str(BUILD_SCRIPT), target, *options], cwd=ROOT,
                           capture_output=True, text=True)
-    assert done.returncode == 0, f"installer/build.py {target} failed:\n{done.stdout}\n{done.stderr}"
+    assert done.returncode == 0, f"build.py {target} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
