@@ -38,6 +38,9 @@ def test_train_run_trains_quantizes_and_generates(llama_tools, tiny_gguf, tmp_pa
     # the output is a Q8_0 GGUF of the same model, and llama-completion generated with it
     out = inspect_gguf(summary["output_gguf"])
     assert out.file_type == "MOSTLY_Q8_0" and out.architecture == "llama"
+    # llama-finetune saves its training context (256) as the model's; Forge restores the base's
+    assert inspect_gguf(run_dir / "trained-f32.gguf").context_length == 256
+    assert out.context_length == inspect_gguf(tiny_gguf["f32"]).context_length == 1024
     state = RunState.load(run_dir)
     assert state.record.status == "done"
     assert state.artifacts.completion_tokens and state.artifacts.completion_tokens > 1
@@ -67,8 +70,10 @@ def test_f16_base_is_converted_to_f32_first(llama_tools, tiny_gguf, colour_data,
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     summary = json.loads(done.stdout.decode().strip().splitlines()[-1])
     assert inspect_gguf(run_dir / "base-f32.gguf").tensor_types == {"F32": 21}
-    assert summary["output_gguf"] == str(run_dir / "trained-f32.gguf")
-    assert RunState.load(run_dir).step_record("quantize").status == "skipped"
+    # kept in F32, but still copied once to restore the base's context length
+    assert summary["output_gguf"] == str(run_dir / "model-F32.gguf")
+    out = inspect_gguf(run_dir / "model-F32.gguf")
+    assert out.tensor_types == {"F32": 21} and out.context_length == 1024
 
 
 @pytest.mark.parametrize("alias", ["finetune"])

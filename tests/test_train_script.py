@@ -42,7 +42,8 @@ def test_script_quotes_everything_and_does_the_same_run(llama_tools, tiny_gguf, 
     # the hostile paths came through: data prepared, base converted and trained, outputs there
     assert (out_dir / "train.txt").read_text().count("### Instruction:") == 40
     assert inspect_gguf(out_dir / "base-f32.gguf").tensor_types == {"F32": 21}
-    assert inspect_gguf(out_dir / "model-Q8_0.gguf").file_type == "MOSTLY_Q8_0"
+    out = inspect_gguf(out_dir / "model-Q8_0.gguf")
+    assert out.file_type == "MOSTLY_Q8_0" and out.context_length == 1024  # the base's
     modelfile = (out_dir / "Modelfile").read_text()
     assert "FROM ./model-Q8_0.gguf" in modelfile and HOSTILE in modelfile
     assert b"ollama create" in done.stdout

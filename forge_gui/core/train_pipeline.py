@@ -196,15 +196,28 @@ def _check(state: RunState) -> FunctionStep:
     return _function("check", "Check the trained model", state, work)
 
 
+def context_fix(state: RunState) -> list[str]:
+    """llama-finetune saves its training context as the model's context length (e.g. 512 for a
+    base made for 128k); put the base's value back while quantizing."""
+    a = state.artifacts
+    base, trained = inspect_gguf(a.train_base_gguf), inspect_gguf(a.trained_gguf)
+    if base.context_length and trained.context_length != base.context_length:
+        return [f"{base.architecture}.context_length=int:{base.context_length}"]
+    return []
+
+
 def _quantize(state: RunState):
-    a, qtype = state.artifacts, state.settings.quantize
-    if not qtype or qtype.upper() == "F32":
+    a = state.artifacts
+    qtype = (state.settings.quantize or "F32").upper()
+    overrides = context_fix(state)
+    if qtype == "F32" and not overrides:
         a.output_gguf = a.trained_gguf
         return None
-    out = state.run_dir / f"model-{qtype.upper()}.gguf"
+    out = state.run_dir / f"model-{qtype}.gguf"
     a.output_gguf = out
-    return quantize_step(tools_for(state), a.trained_gguf, out, qtype.upper(), "quantize",
-                         f"Quantize to {qtype.upper()}", state.log_path("quantize"))
+    return quantize_step(tools_for(state), a.trained_gguf, out, qtype, "quantize",
+                         f"Quantize to {qtype}", state.log_path("quantize"),
+                         overrides=overrides)
 
 
 def smoke_prompt_text(settings: RunSettings) -> str:
@@ -241,7 +254,7 @@ def write_script(settings: RunSettings, path: Path, workdir: Path | None = None)
 
     Raises StepFailed when the base or the tools are not usable, or the file exists."""
     from forge_gui.core import paths
-    from forge_gui.core.llamacpp.script import render_script
+    from forge_gui.core.llamacpp.script import final_name, render_script
     from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, render_modelfile
     from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
     from forge_gui.core.run import _slug
@@ -257,8 +270,9 @@ def write_script(settings: RunSettings, path: Path, workdir: Path | None = None)
     for name in ("llama-finetune", "llama-quantize", "llama-tokenize", "llama-completion"):
         tools.path(name)
     out_dir = Path(workdir or paths.runs_dir() / f"script-{_slug(settings.name)}").resolve()
-    qtype = (settings.quantize or "").upper()
-    final = f"model-{qtype}.gguf" if qtype and qtype != "F32" else TRAINED_NAME
+    override = (f"{info.architecture}.context_length=int:{info.context_length}"
+                if info.context_length else None)
+    final = final_name(settings, override)
     try:
         modelfile = render_modelfile(Modelfile(
             from_=f"./{final}", template=TEMPLATE, system=settings.system,
@@ -266,7 +280,7 @@ def write_script(settings: RunSettings, path: Path, workdir: Path | None = None)
     except ModelfileError as exc:
         raise StepFailed(str(exc)) from exc
     text = render_script(settings, base, tools, out_dir, info.trainability == "convert",
-                         modelfile, smoke_prompt_text(settings))
+                         modelfile, smoke_prompt_text(settings), override)
     atomic_write_text(path, text)
     path.chmod(0o755)
     return path

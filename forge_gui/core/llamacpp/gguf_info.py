@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import collections
 import functools
+import struct
 from pathlib import Path
 from typing import Literal
 
 import gguf
 from pydantic import BaseModel
 
+from forge_gui.core.llamacpp.gguf_header import ArrayInfo, HeaderError, read_header
 from forge_gui.core.steps import StepFailed
 
 GGLA_MAGIC = b"algg"  # legacy LoRA files: b"ggla" stored little-endian
@@ -85,18 +87,13 @@ def is_ggla(path: Path) -> bool:
         return fh.read(4) == GGLA_MAGIC
 
 
-def _value(reader: gguf.GGUFReader, key: str):
-    field = reader.fields.get(key)
-    return field.contents() if field is not None else None
-
-
 def inspect_gguf(path: Path) -> GGUFInfo:
     """Read a GGUF's header. Raises StepFailed with a plain sentence for anything else."""
     path = Path(path)
     if not path.is_file():
         raise StepFailed(f"{path} does not exist or is not a file.")
     stat = path.stat()
-    # Reading a big tokenizer takes seconds; steps ask about the same files again and again.
+    # Steps ask about the same files again and again: remember by path, mtime and size.
     return _inspect_cached(path, stat.st_mtime_ns, stat.st_size).model_copy(deep=True)
 
 
@@ -111,29 +108,40 @@ def _inspect_cached(path: Path, mtime_ns: int, size: int) -> GGUFInfo:
     if magic != GGUF_MAGIC:
         raise StepFailed(f"{path} is not a GGUF file (it starts with {magic!r}).")
     try:
-        reader = gguf.GGUFReader(path)
-    except (ValueError, OSError) as exc:
+        header = read_header(path)
+    except (HeaderError, OSError, struct.error) as exc:
         raise StepFailed(f"{path} is not a readable GGUF file: {exc}") from exc
-    arch = str(_value(reader, "general.architecture") or "unknown")
-    types = collections.Counter(t.tensor_type.name for t in reader.tensors)
-    file_type = _value(reader, "general.file_type")
+    fields = header.fields
+    arch = str(fields.get("general.architecture") or "unknown")
+    types = collections.Counter(_type_name(t.type) for t in header.tensors)
+    file_type = fields.get("general.file_type")
     try:
         file_type_name = gguf.LlamaFileType(file_type).name if file_type is not None else None
     except ValueError:
         file_type_name = str(file_type)
-    vocab = _value(reader, f"{arch}.vocab_size")
-    if vocab is None and "tokenizer.ggml.tokens" in reader.fields:
-        vocab = len(reader.fields["tokenizer.ggml.tokens"].data)
+    vocab = fields.get(f"{arch}.vocab_size")
+    tokens = fields.get("tokenizer.ggml.tokens")
+    if vocab is None and isinstance(tokens, ArrayInfo):
+        vocab = tokens.length
+    name = fields.get("general.name")
+    ctx = fields.get(f"{arch}.context_length")
     return GGUFInfo(
-        path=path, size_bytes=path.stat().st_size,
-        general_type=str(_value(reader, "general.type") or "model"),
-        architecture=arch, name=_value(reader, "general.name"),
-        parameters=sum(int(t.n_elements) for t in reader.tensors),
-        tensor_types=dict(types), tensor_names=[t.name for t in reader.tensors],
-        file_type=file_type_name, context_length=_value(reader, f"{arch}.context_length"),
-        vocab_size=int(vocab) if vocab is not None else None,
-        has_chat_template="tokenizer.chat_template" in reader.fields,
+        path=path, size_bytes=size,
+        general_type=str(fields.get("general.type") or "model"),
+        architecture=arch, name=name if isinstance(name, str) else None,
+        parameters=sum(t.n_elements for t in header.tensors),
+        tensor_types=dict(types), tensor_names=[t.name for t in header.tensors],
+        file_type=file_type_name, context_length=ctx if isinstance(ctx, int) else None,
+        vocab_size=int(vocab) if isinstance(vocab, int) else None,
+        has_chat_template="tokenizer.chat_template" in fields,
     )
+
+
+def _type_name(code: int) -> str:
+    try:
+        return gguf.GGMLQuantizationType(code).name
+    except ValueError:
+        return f"type{code}"
 
 
 def check_same_model(base: GGUFInfo, trained_path: Path) -> GGUFInfo:

@@ -59,12 +59,19 @@ def forge_command() -> list[str]:
     return [sys.executable, "-m", "forge_gui.cli"]
 
 
+def final_name(settings: RunSettings, context_override: str | None) -> str:
+    qtype = (settings.quantize or "F32").upper()
+    return f"model-{qtype}.gguf" if qtype != "F32" or context_override else "trained-f32.gguf"
+
+
 def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_dir: Path,
-                  convert: bool, modelfile_text: str, smoke_prompt: str) -> str:
-    """The bash script for one run. `modelfile_text` refers to the model as ./FILE."""
+                  convert: bool, modelfile_text: str, smoke_prompt: str,
+                  context_override: str | None = None) -> str:
+    """The bash script for one run. `modelfile_text` refers to the model as ./FILE.
+    `context_override` (KEY=int:N) restores the base's context length while quantizing."""
     s = settings
-    qtype = (s.quantize or "").upper()
-    final = f"model-{qtype}.gguf" if qtype and qtype != "F32" else "trained-f32.gguf"
+    qtype = (s.quantize or "F32").upper()
+    final = final_name(s, context_override)
     outputs = ["train.txt", "trained-f32.gguf"] + ([final] if final != "trained-f32.gguf" else [])
     lines = [
         "#!/usr/bin/env bash",
@@ -138,9 +145,10 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
         "fi",
     ]
     if final != "trained-f32.gguf":
+        fix = ["--override-kv", context_override] if context_override else []
         lines += ["", f'echo "==> Quantize to {qtype}"',
-                  shell_line(["@@llama-quantize@@", _OUT + "trained-f32.gguf", _OUT + final,
-                              qtype])]
+                  shell_line(["@@llama-quantize@@", *fix, _OUT + "trained-f32.gguf",
+                              _OUT + final, qtype])]
     lines += ["", 'echo "==> Try one prompt"',
               shell_line(smoke_argv(_placeholder_tools(), Path(_OUT + final), smoke_prompt,
                                     s.seed, 48)),

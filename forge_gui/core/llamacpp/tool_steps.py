@@ -36,10 +36,14 @@ def _gguf_check(path: Path, what: str, log: Path | None):
 
 
 def quantize_step(tools: ToolSet, source: Path, out: Path, qtype: str, key: str, label: str,
-                  log: Path | None = None, allow_requantize: bool = False) -> ProcessStep:
+                  log: Path | None = None, allow_requantize: bool = False,
+                  overrides: list[str] | None = None) -> ProcessStep:
+    """llama-quantize SOURCE OUT TYPE; `overrides` are KEY=TYPE:VALUE metadata fixes."""
     argv = [str(tools.path("llama-quantize"))]
     if allow_requantize:
         argv.append("--allow-requantize")
+    for override in overrides or []:
+        argv += ["--override-kv", override]
     argv += [str(source), str(out), qtype]
     return ProcessStep(key=key, label=label, argv=argv, cwd=out.parent, outputs=[out],
                        parse_line=_quantize_progress(key), check=_gguf_check(out, label, log),
