@@ -59,3 +59,10 @@ def test_trained_output_must_hold_the_base_tensors(tiny_gguf):
     assert check_same_model(base, tiny_gguf["f16"]).architecture == "llama"
     with pytest.raises(StepFailed, match="tensors"):
         check_same_model(base, tiny_gguf["lora"])
+
+
+def test_a_truncated_gguf_is_refused_not_crashed_on(tiny_gguf, tmp_path):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(tiny_gguf["f32"].read_bytes()[:5000])  # ends inside the tokenizer
+    with pytest.raises(StepFailed, match="not a readable GGUF"):
+        inspect_gguf(cut)
