@@ -145,8 +145,10 @@ def test_bad_names_and_parameters_are_refused_before_any_work():
         register_specs(RunSettings(data=[], name="ok", parameters={"num_ctx": "big"}))
     with pytest.raises(StepFailed, match="U\\+0007"):
         register_specs(RunSettings(data=[], name="ok", system="bell\x07"))
-    # Without registration the name is not Ollama's business, the Modelfile still is written.
-    specs = register_specs(RunSettings(data=[], name="any name", create=False))
+    # Without registration the run still ends with `ollama create NAME`: the name must be valid.
+    with pytest.raises(InvalidModelName):
+        register_specs(RunSettings(data=[], name="any name", create=False))
+    specs = register_specs(RunSettings(data=[], name="any-name", create=False))
     assert [s.key for s in specs] == ["modelfile"]
 
 

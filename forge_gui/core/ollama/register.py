@@ -56,10 +56,10 @@ class ModelExists(StepFailed):
 
 def preflight(settings: RunSettings) -> None:
     """Refuse what would fail at the end, before any work starts (name, parameters, texts)."""
-    if settings.create:
-        problem = validate_model_name(settings.name)
-        if problem:
-            raise InvalidModelName(f"'{settings.name}' cannot be an Ollama model name. {problem}")
+    # Checked with --no-create too: the run ends by printing the command that creates it.
+    problem = validate_model_name(settings.name)
+    if problem:
+        raise InvalidModelName(f"'{settings.name}' cannot be an Ollama model name. {problem}")
     try:
         P.to_request(list(settings.parameters.items()))
     except P.ParameterError as exc:
