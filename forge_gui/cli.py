@@ -50,6 +50,10 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"forge-cli: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `forge-cli ... | head` closed the pipe: not an error worth a trace
+        import os
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print("\nforge-cli: cancelled", file=sys.stderr)
         return 130
