@@ -1,6 +1,6 @@
 """The GUI's one doorway into core: every call the pages make to the data, llama.cpp and
-Ollama cores goes through here. Imports are lazy (start-up stays light: gguf, numpy and httpx
-load when first needed) and a core part that is missing says so in a sentence.
+Ollama cores goes through here. Imports are lazy, inside each function, so start-up stays
+light: gguf, numpy and httpx load when first needed.
 
 Everything here may block: pages call it through gui/tasks.BackgroundTask, never on the UI
 thread (except the cheap name check).
@@ -14,31 +14,17 @@ from pathlib import Path
 from typing import Any
 
 
-class Unavailable(Exception):
-    """A part of core this build does not have."""
-
-
-def _need(module: str):
-    import importlib
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            raise Unavailable(f"This build of Forge has no {module} yet.") from exc
-        raise
-
-
 # -- data ----------------------------------------------------------------------------------
 
 def validate(paths: list[Path], field_map: dict[str, str], progress=None, cancel=None):
-    data = _need("forge_gui.core.data")
+    from forge_gui.core import data
     options = data.ValidationOptions(field_map=field_map)
     return data.validate_paths(list(paths), options, progress=progress, cancel=cancel)
 
 
 def preview(paths: list[Path], field_map: dict[str, str], limit: int = 3) -> list[str]:
     """The first valid records, rendered exactly as the trainer will see them."""
-    data = _need("forge_gui.core.data")
+    from forge_gui.core import data
     options = data.ValidationOptions(field_map=field_map)
     convs = itertools.islice(data.iter_conversations(list(paths), options), limit)
     return [data.render_conversation(conv) for conv in convs]
@@ -61,44 +47,44 @@ def ollama_host(configured: str | None) -> str:
 
 
 def list_ollama_models(host: str) -> list[str]:
-    client = _need("forge_gui.core.ollama.client").OllamaClient(host)
-    names = []
-    for model in client.list_models():
-        if isinstance(model, str):
-            names.append(model)
-        elif isinstance(model, dict):
-            names.append(model.get("name") or model.get("model"))
-        else:
-            names.append(getattr(model, "name", None) or getattr(model, "model", None))
+    from forge_gui.core.ollama.client import OllamaClient
+    models = OllamaClient(host).list_models()
+    names = (model.get("name") or model.get("model") for model in models)
     return sorted(n for n in names if n)
 
 
 def resolve_base(name: str) -> Path:
-    return Path(_need("forge_gui.core.ollama.store").resolve_base_gguf(name))
+    from forge_gui.core.ollama import store
+    return Path(store.resolve_base_gguf(name))
 
 
 def inspect_gguf(path: Path):
-    return _need("forge_gui.core.llamacpp.gguf_info").inspect_gguf(Path(path))
+    from forge_gui.core.llamacpp import gguf_info
+    return gguf_info.inspect_gguf(Path(path))
 
 
 def human_size(n: float) -> str:
-    return _need("forge_gui.core.llamacpp.gguf_info").human_size(n)
+    from forge_gui.core.llamacpp import gguf_info
+    return gguf_info.human_size(n)
 
 
 # -- trainer -------------------------------------------------------------------------------
 
 def find_tools(configured: Path | None) -> Any:
-    return _need("forge_gui.core.llamacpp.discover").find_tools(configured)
+    from forge_gui.core.llamacpp import discover
+    return discover.find_tools(configured)
 
 
 def ensure_tools(progress=None, cancel=None) -> Path:
-    return _need("forge_gui.core.llamacpp.build").ensure_tools(progress=progress, cancel=cancel)
+    from forge_gui.core.llamacpp import build
+    return build.ensure_tools(progress=progress, cancel=cancel)
 
 
 # -- name and run --------------------------------------------------------------------------
 
 def validate_model_name(name: str) -> str | None:
-    return _need("forge_gui.core.ollama.names").validate_model_name(name)
+    from forge_gui.core.ollama import names
+    return names.validate_model_name(name)
 
 
 def same_model(a: str, b: str) -> bool:
@@ -109,25 +95,18 @@ def same_model(a: str, b: str) -> bool:
 
 
 def pipeline_specs(settings) -> list:
-    return _need("forge_gui.core.train_pipeline").train_specs(settings)
+    from forge_gui.core import train_pipeline
+    return train_pipeline.train_specs(settings)
 
 
 def write_script(settings, path: Path) -> None:
-    module = _need("forge_gui.core.train_pipeline")
-    writer = getattr(module, "write_script", None)
-    if writer is None:
-        raise Unavailable("This build of Forge cannot write a training script yet.")
-    writer(settings, Path(path))
+    from forge_gui.core import train_pipeline
+    train_pipeline.write_script(settings, Path(path))
 
 
 def generate(host: str, model: str, prompt: str) -> str:
-    client = _need("forge_gui.core.ollama.client").OllamaClient(host)
-    answer = client.generate(model, prompt)
-    if isinstance(answer, str):
-        return answer
-    if isinstance(answer, dict):
-        return str(answer.get("response", answer))
-    return str(getattr(answer, "response", answer))
+    from forge_gui.core.ollama import client
+    return client.OllamaClient(host).generate(model, prompt)
 
 
 def preflight(paths: list[Path], field_map: dict[str, str], toolset, base_gguf: Path, ctx: int,
@@ -137,8 +116,8 @@ def preflight(paths: list[Path], field_map: dict[str, str], toolset, base_gguf: 
     gives llama-finetune nothing to train on."""
     import tempfile
 
-    data = _need("forge_gui.core.data")
-    tool_steps = _need("forge_gui.core.llamacpp.tool_steps")
+    from forge_gui.core import data
+    from forge_gui.core.llamacpp import tool_steps
     with tempfile.TemporaryDirectory(prefix="forge-preflight-") as tmp:
         out = Path(tmp) / "train.txt"
         data.prepare_training_data(list(paths), out,
