@@ -242,12 +242,12 @@ class DataPage(ForgePage):
         if report.warnings or report.warning_counts:
             text += f", {sum(report.warning_counts.values()) or len(report.warnings)} warning(s)"
         text += "."
-        for schema in getattr(report, "unknown_schemas", None) or []:
+        for schema in report.unknown_schemas:
             text += f"\n{schema.explanation}"
             if schema.suggested_map and not self.field_map_edit.text():
                 self.field_map_edit.setText(", ".join(f"{k}={v}" for k, v in schema.suggested_map.items()))
                 text += "\nA suggested field mapping was filled in: press Enter in it to apply it."
-        for skipped in getattr(report, "skipped_paths", None) or []:
+        for skipped in report.skipped_paths:
             text += f"\nSkipped {skipped.path}: {skipped.reason}"
         if report.valid == 0:
             text += "\nThere is nothing to train on yet: fix the errors below or add other data."
@@ -256,7 +256,7 @@ class DataPage(ForgePage):
                      "silently): fix or remove them, then add the files again.")
         self.summary.setText(text)
         self.error_model.set_issues(report.errors)
-        if getattr(report, "errors_omitted", 0):
+        if report.errors_omitted:
             self.summary.setText(self.summary.text() + f"\n{report.errors_omitted} more errors are not listed.")
         shown = report.warnings[:MAX_WARNINGS_SHOWN]
         self.warnings.addItems([f"{Path(w.file).name}:{w.line} [{w.code}] {w.message}" for w in shown])

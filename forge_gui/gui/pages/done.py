@@ -94,7 +94,7 @@ class DonePage(ForgePage):
             self.headline.setText(f"<b>{artifacts.model}</b> is in Ollama. Chat with it:")
             self.command.setText(f"ollama run {artifacts.model}")
         else:
-            finish = getattr(artifacts, "finish_command", None) or (
+            finish = artifacts.finish_command or (
                 f"ollama create {settings.name} -f {artifacts.modelfile or run_dir / 'Modelfile'}")
             self.headline.setText(
                 f"The model file is ready but was <b>not registered with Ollama</b>. When Ollama "
