@@ -42,7 +42,10 @@ def register(subparsers) -> None:
 def _print_progress(event: ProgressEvent) -> None:
     if event.message:
         pct = f"{event.fraction * 100:3.0f}% " if event.fraction is not None else ""
-        print(f"\r{pct}{event.message[:100]:<100}", end="", file=sys.stderr, flush=True)
+        if sys.stderr.isatty():  # one status line redrawn in place
+            print(f"\r{pct}{event.message[:100]:<100}", end="", file=sys.stderr, flush=True)
+        else:  # a log (CI, a pipe): one line per event, readable afterwards
+            print(f"{pct}{event.message}", file=sys.stderr, flush=True)
 
 
 def setup_llama_cpp(args) -> int:
