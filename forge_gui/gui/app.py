@@ -87,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
 
     missing = [str(p) for p in args.paths if not p.exists()]
     wizard = ForgeWizard(None, [p for p in args.paths if p.exists()])
+    from forge_gui.gui.file_open import FileOpenForwarder
+
+    app.installEventFilter(FileOpenForwarder(wizard))  # macOS "Open With" arrives as an event
     wizard.show()
 
     def after_first_frame() -> None:
