@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-                               QLineEdit, QListWidget, QPushButton, QRadioButton, QVBoxLayout)
+                               QLineEdit, QListWidget, QRadioButton, QVBoxLayout)
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.widgets import action_button
 
 
 class BasePage(ForgePage):
@@ -37,9 +38,8 @@ class BasePage(ForgePage):
         self.host = QLineEdit()
         self.host.setAccessibleName("Ollama address")
         self.host.editingFinished.connect(self.refresh)
-        self.refresh_button = QPushButton("&Refresh")
-        self.refresh_button.setAccessibleName("Refresh the list of Ollama models")
-        self.refresh_button.clicked.connect(self.refresh)
+        self.refresh_button = action_button(
+            "&Refresh", "Refresh the list of Ollama models", self.refresh)
         self.model_list = QListWidget()
         self.model_list.setAccessibleName("Ollama models")
         self.model_list.setMinimumHeight(120)
@@ -52,9 +52,7 @@ class BasePage(ForgePage):
         self.file_edit.setAccessibleName("GGUF file path")
         self.file_edit.setPlaceholderText("path/to/model.gguf")
         self.file_edit.editingFinished.connect(lambda: self.choose_file(self.file_edit.text()))
-        self.browse = QPushButton("&Browse…")
-        self.browse.setAccessibleName("Choose a GGUF file")
-        self.browse.clicked.connect(self._browse)
+        self.browse = action_button("&Browse…", "Choose a GGUF file", self._browse)
 
         self.details = QLabel("Choose a base model.")
         self.details.setWordWrap(True)

@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QPushButton, QTableView, QTabWidget,
+                               QProgressBar, QTableView, QTabWidget,
                                QVBoxLayout)
 
 from forge_gui.gui import backend
@@ -16,6 +16,7 @@ from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets.drop_zone import DropZone
 from forge_gui.gui.widgets.issue_model import IssueTableModel
+from forge_gui.gui.widgets import action_button
 
 PREVIEW_RECORDS = 3
 MAX_WARNINGS_SHOWN = 500  # a list widget builds an item per row, unlike the error table
@@ -49,15 +50,9 @@ class DataPage(ForgePage):
         self.files = QListWidget()
         self.files.setAccessibleName("Chosen data files and folders")
         self.files.setMaximumHeight(70)
-        add_files = QPushButton("Add &files…")
-        add_files.setAccessibleName("Add data files")
-        add_files.clicked.connect(self._browse_files)
-        add_folder = QPushButton("Add f&older…")
-        add_folder.setAccessibleName("Add a data folder")
-        add_folder.clicked.connect(self._browse_folder)
-        remove = QPushButton("&Remove")
-        remove.setAccessibleName("Remove the selected data path")
-        remove.clicked.connect(self._remove_selected)
+        add_files = action_button("Add &files…", "Add data files", self._browse_files)
+        add_folder = action_button("Add f&older…", "Add a data folder", self._browse_folder)
+        remove = action_button("&Remove", "Remove the selected data path", self._remove_selected)
         self.field_map_edit = QLineEdit()
         self.field_map_edit.setAccessibleName("Field mapping")
         self.field_map_edit.setPlaceholderText("e.g. instruction=question, output=answer")
@@ -69,9 +64,7 @@ class DataPage(ForgePage):
         self.held_out.setDecimals(0)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Validation progress")
-        self.stop_button = QPushButton("&Stop")
-        self.stop_button.setAccessibleName("Stop validation")
-        self.stop_button.clicked.connect(self.stop_validation)
+        self.stop_button = action_button("&Stop", "Stop validation", self.stop_validation)
         self.summary = QLabel("No data yet.")
         self.summary.setWordWrap(True)
         self.summary.setAccessibleName("Validation summary")

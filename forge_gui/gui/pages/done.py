@@ -7,11 +7,12 @@ from pathlib import Path
 from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-                               QPushButton, QVBoxLayout)
+                               QVBoxLayout)
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.widgets import action_button
 
 
 class DonePage(ForgePage):
@@ -32,9 +33,7 @@ class DonePage(ForgePage):
         self.command = QLineEdit()
         self.command.setReadOnly(True)
         self.command.setAccessibleName("Command to chat with the model")
-        self.copy_button = QPushButton("&Copy")
-        self.copy_button.setAccessibleName("Copy the command")
-        self.copy_button.clicked.connect(self.copy_command)
+        self.copy_button = action_button("&Copy", "Copy the command", self.copy_command)
         self.answer = QPlainTextEdit()
         self.answer.setTabChangesFocus(True)  # Tab moves on, as everywhere else
         self.answer.setReadOnly(True)
@@ -43,18 +42,13 @@ class DonePage(ForgePage):
         self.question.setAccessibleName("Ask the model")
         self.question.setPlaceholderText("Ask your model something and press Enter")
         self.question.returnPressed.connect(self.ask)
-        self.ask_button = QPushButton("&Ask")
-        self.ask_button.setAccessibleName("Ask the model")
-        self.ask_button.clicked.connect(self.ask)
+        self.ask_button = action_button("&Ask", "Ask the model", self.ask)
         self.folder_label = QLabel()
         self.folder_label.setWordWrap(True)
         self.folder_label.setAccessibleName("Run folder")
-        open_folder = QPushButton("&Open the run folder")
-        open_folder.setAccessibleName("Open the run folder")
-        open_folder.clicked.connect(self.open_folder)
-        export = QPushButton("&Export as script…")
-        export.setAccessibleName("Export the run as a shell script")
-        export.clicked.connect(self._export_dialog)
+        open_folder = action_button("&Open the run folder", "Open the run folder", self.open_folder)
+        export = action_button(
+            "&Export as script…", "Export the run as a shell script", self._export_dialog)
         self.export_state = QLabel()
         self.export_state.setWordWrap(True)
 

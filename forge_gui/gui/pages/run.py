@@ -12,13 +12,14 @@ import time
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
-                               QPushButton, QSplitter, QVBoxLayout)
+                               QSplitter, QVBoxLayout)
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets.log_view import LogView
 from forge_gui.gui.widgets.loss_chart import LossChart
+from forge_gui.gui.widgets import action_button
 
 # Share of the whole run's progress bar each step is worth (the rest are worth 1).
 STEP_WEIGHTS = {"train": 20, "convert": 3, "quantize": 3, "prepare": 2, "register": 3}
@@ -59,12 +60,9 @@ class RunPage(ForgePage):
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.log = LogView()
         self.chart = LossChart()
-        self.cancel_button = QPushButton("&Cancel run")
-        self.cancel_button.setAccessibleName("Cancel the run")
-        self.cancel_button.clicked.connect(self.cancel)
-        self.retry_button = QPushButton("&Retry from the failed step")
-        self.retry_button.setAccessibleName("Retry from the failed step")
-        self.retry_button.clicked.connect(self.retry)
+        self.cancel_button = action_button("&Cancel run", "Cancel the run", self.cancel)
+        self.retry_button = action_button(
+            "&Retry from the failed step", "Retry from the failed step", self.retry)
         self.retry_button.hide()
 
         top = QHBoxLayout()

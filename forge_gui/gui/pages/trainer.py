@@ -6,12 +6,13 @@ import os
 from pathlib import Path
 
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QProgressBar, QPushButton, QSpinBox,
+                               QHBoxLayout, QLabel, QProgressBar, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.widgets import action_button
 
 # epochs, learning rate, context, validation split
 PRESETS = {
@@ -36,12 +37,10 @@ class TrainerPage(ForgePage):
         self.tools_label = QLabel("Looking for the llama.cpp tools…")
         self.tools_label.setWordWrap(True)
         self.tools_label.setAccessibleName("llama.cpp tools found")
-        self.build_button = QPushButton("&Build the tools now")
-        self.build_button.setAccessibleName("Build the llama.cpp tools now")
-        self.build_button.clicked.connect(self.build_tools)
-        self.folder_button = QPushButton("Choose a tools &folder…")
-        self.folder_button.setAccessibleName("Choose a folder holding llama.cpp tools")
-        self.folder_button.clicked.connect(self._choose_folder)
+        self.build_button = action_button(
+            "&Build the tools now", "Build the llama.cpp tools now", self.build_tools)
+        self.folder_button = action_button(
+            "Choose a tools &folder…", "Choose a folder holding llama.cpp tools", self._choose_folder)
         self.build_progress = QProgressBar()
         self.build_progress.setAccessibleName("Build progress")
         self.build_progress.hide()
@@ -98,9 +97,8 @@ class TrainerPage(ForgePage):
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
         self.estimate.setAccessibleName("Memory and time estimate")
-        self.preflight_button = QPushButton("Count &tokens exactly")
-        self.preflight_button.setAccessibleName("Count tokens exactly with the base model's tokenizer")
-        self.preflight_button.clicked.connect(self.run_preflight)
+        self.preflight_button = action_button(
+            "Count &tokens exactly", "Count tokens exactly with the base model's tokenizer", self.run_preflight)
         self.preflight_label = QLabel()
         self.preflight_label.setWordWrap(True)
         self.preflight_label.setAccessibleName("Token-exact preflight result")

@@ -1,0 +1,15 @@
+"""Small widgets shared by the pages."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtWidgets import QPushButton
+
+
+def action_button(text: str, accessible_name: str, on_click: Callable[[], object]) -> QPushButton:
+    """A push button with its mnemonic text, an accessible name and its action."""
+    button = QPushButton(text)
+    button.setAccessibleName(accessible_name)
+    button.clicked.connect(on_click)
+    return button
