@@ -16,6 +16,14 @@ from forge_gui.core.run import RunState
 from fixtures_llama import write_colour_dataset
 
 
+def _cmdline(proc: psutil.Process) -> list[str]:
+    """A short-lived step (llama-tokenize, llama-quantize) may end while we look at it."""
+    try:
+        return proc.cmdline()
+    except psutil.Error:  # gone, or a zombie not yet reaped
+        return []
+
+
 def _wait_for(predicate, timeout: float):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -43,7 +51,7 @@ def test_cancel_stops_llama_finetune_and_leaves_no_orphan(signum, llama_tools, t
                 kids = psutil.Process(cli.pid).children(recursive=True)
             except psutil.NoSuchProcess:
                 return None
-            return [k for k in kids if "llama-finetune" in " ".join(k.cmdline())]
+            return [k for k in kids if "llama-finetune" in " ".join(_cmdline(k))]
 
         kids = _wait_for(finetune_running, 60)
         assert kids, "llama-finetune never started"
