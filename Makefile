@@ -6,6 +6,14 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test tools bench package clean
 
+# The LoRA trainer's pinned source: a user's machine downloads it from GitHub; tests and CI
+# (no GitHub there) use the trimmed copy beside the checkout. Verified the same way either
+# way (docs/training.md).
+LORA_VENDOR := $(firstword $(wildcard ../shared/vendor/qvac-fabric-llm.cpp-*-trimmed.tar.gz))
+ifneq ($(LORA_VENDOR),)
+export FORGE_LORA_SOURCE ?= $(abspath $(LORA_VENDOR))
+endif
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip

@@ -12,9 +12,11 @@ from forge_gui.core.steps import StepFailed
 
 def test_cache_holds_a_stamped_build_of_the_pinned_source(llama_tools):
     assert llama_tools == build.cached_tools_dir()
-    assert llama_tools.parent.name == f"{build.LLAMA_CPP_PYTHON_VERSION}-cpu"
+    assert llama_tools.parent.name == f"{build.BUILD_KEY}-cpu"
     stamp = json.loads((llama_tools.parent / build.STAMP).read_text())
     assert stamp["sdist_sha256"] == build.SDIST_SHA256
+    assert stamp["lora_fork"].endswith("@57d4c9849a2dff5118843cc9e675b006d8493e04")
+    assert (llama_tools / "llama-finetune-lora").is_file()
     assert "-DGGML_NATIVE=OFF" in stamp["cmake_options"]
     assert build.sha256_of(build.tools_cache_root() / "downloads" / build.SDIST_NAME) == \
         build.SDIST_SHA256

@@ -1,9 +1,11 @@
-"""Build the llama.cpp tools from a pinned, hash-checked source, into a cache keyed by version.
+"""Build the llama.cpp tools from pinned, hash-checked sources, into a cache keyed by version.
 
-The source is the `llama-cpp-python` sdist on PyPI: its `vendor/llama.cpp` is the whole tree
-(examples/training, tools/*, models/ggml-vocab-*.gguf). We build only the tools Forge runs,
-statically linked (BUILD_SHARED_LIBS=OFF, no OpenMP), so the bin folder is self-contained and
-can be bundled by the installers as it is.
+Two sources, one bin folder:
+- upstream llama.cpp from the `llama-cpp-python` sdist on PyPI (its `vendor/llama.cpp` is the
+  whole tree): full fine-tuning, merging, quantizing, tokenizing, completion;
+- the LoRA trainer `llama-finetune-lora` from the pinned qvac-fabric fork (lora_source.py).
+We build only the tools Forge runs, statically linked (BUILD_SHARED_LIBS=OFF, no OpenMP), so
+the bin folder is self-contained and can be bundled by the installers as it is.
 
     ensure_tools()        -> the bin folder, building it the first time (minutes)
     cached_tools_dir()    -> the bin folder when a finished build is cached, else None
@@ -27,6 +29,7 @@ from pathlib import Path
 from forge_gui.core import paths
 from forge_gui.core.atomic import atomic_write_text
 from forge_gui.core.events import ProgressEvent
+from forge_gui.core.llamacpp import lora_source
 from forge_gui.core.process import run_process_step
 from forge_gui.core.steps import CancelToken, ProcessStep, ProgressCallback, StepFailed
 
@@ -35,13 +38,17 @@ SDIST_NAME = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
 SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"
 PYPI_JSON = f"https://pypi.org/pypi/llama-cpp-python/{LLAMA_CPP_PYTHON_VERSION}/json"
 
-TOOL_NAMES = ("llama-finetune", "llama-export-lora", "llama-quantize", "llama-tokenize",
-              "llama-completion")
+UPSTREAM_TOOLS = ("llama-finetune", "llama-export-lora", "llama-quantize", "llama-tokenize",
+                  "llama-completion")
+LORA_TOOLS = ("llama-finetune-lora",)
+TOOL_NAMES = UPSTREAM_TOOLS + LORA_TOOLS
+# The cache folder names both pins: a new pin of either source is a new build.
+BUILD_KEY = f"{LLAMA_CPP_PYTHON_VERSION}+lora-{lora_source.SHORT}"
 STAMP = "build.json"
 EXE = ".exe" if sys.platform == "win32" else ""
 
-# Share of the whole progress bar each phase takes (the compile dominates).
-_FETCH, _EXTRACT, _CONFIGURE = 0.04, 0.08, 0.12
+# Share of the whole progress bar each phase takes (the two compiles dominate).
+_FETCH, _EXTRACT, _CONFIGURE, _LORA = 0.04, 0.08, 0.12, 0.58
 
 
 def tools_cache_root() -> Path:
@@ -55,7 +62,7 @@ def backend_for(cuda: bool) -> str:
 
 
 def install_dir(backend: str) -> Path:
-    return tools_cache_root() / f"{LLAMA_CPP_PYTHON_VERSION}-{backend}"
+    return tools_cache_root() / f"{BUILD_KEY}-{backend}"
 
 
 def source_dir() -> Path:
@@ -124,14 +131,27 @@ def _build(backend: str, root: Path, report: ProgressCallback, cancel: CancelTok
 
     target = install_dir(backend)
     build = root / f"build-{LLAMA_CPP_PYTHON_VERSION}-{backend}"
-    log = root / f"build-{LLAMA_CPP_PYTHON_VERSION}-{backend}.log"
+    log = root / f"build-{BUILD_KEY}-{backend}.log"
     log.unlink(missing_ok=True)
     report(ProgressEvent(step="build", fraction=_EXTRACT, message="Configuring (CMake)"))
     run_process_step(_configure_step(tree, build, backend, log), on_event=report, cancel=cancel)
     report(ProgressEvent(step="build", fraction=_CONFIGURE, message="Compiling the tools"))
-    run_process_step(_build_step(build, log), on_event=report, cancel=cancel)
+    run_process_step(_build_step(build, log, UPSTREAM_TOOLS, _CONFIGURE, _LORA),
+                     on_event=report, cancel=cancel)
 
-    _install(build, target, backend)
+    report(ProgressEvent(step="build", fraction=_LORA,
+                         message="Checking the LoRA trainer's source (qvac-fabric fork)"))
+    lora_tree = lora_source.extract_verified(root)
+    cancel.raise_if_cancelled()
+    lora_build = root / f"build-qvac-{lora_source.SHORT}-{backend}"
+    run_process_step(_configure_step(lora_tree, lora_build, backend, log, lora=True),
+                     on_event=report, cancel=cancel)
+    report(ProgressEvent(step="build", fraction=_LORA + 0.02, message="Compiling the LoRA trainer"))
+    run_process_step(_build_step(lora_build, log, LORA_TOOLS, _LORA + 0.02, 1.0),
+                     on_event=report, cancel=cancel)
+
+    _install({**{name: build for name in UPSTREAM_TOOLS},
+              **{name: lora_build for name in LORA_TOOLS}}, target, backend)
     report(ProgressEvent(step="build", fraction=1.0, message=f"Tools ready in {target / 'bin'}"))
     return target / "bin"
 
@@ -225,7 +245,8 @@ def extract_source(sdist: Path) -> Path:
 
 # --- CMake --------------------------------------------------------------------------------
 
-def cmake_options(backend: str) -> list[str]:
+def cmake_options(backend: str, lora: bool = False) -> list[str]:
+    """CMake -D options; `lora` for the fork, which also needs libcurl switched off."""
     opts = {
         "CMAKE_BUILD_TYPE": "Release",
         "BUILD_SHARED_LIBS": "OFF",  # self-contained binaries: easy to cache and bundle
@@ -242,6 +263,8 @@ def cmake_options(backend: str) -> list[str]:
     }
     if backend == "metal":
         opts["GGML_METAL_EMBED_LIBRARY"] = "ON"  # the shader inside the binary, not beside it
+    if lora:
+        opts["LLAMA_CURL"] = "OFF"  # the fork's common/ otherwise wants libcurl for downloads
     return [f"-D{key}={value}" for key, value in opts.items()]
 
 
@@ -249,20 +272,27 @@ def _generator() -> list[str]:
     return ["-G", "Ninja"] if shutil.which("ninja") else []
 
 
-def _configure_step(tree: Path, build: Path, backend: str, log: Path) -> ProcessStep:
+def _configure_step(tree: Path, build: Path, backend: str, log: Path,
+                    lora: bool = False) -> ProcessStep:
     cmake = shutil.which("cmake") or "cmake"
-    argv = [cmake, "-S", str(tree), "-B", str(build), *_generator(), *cmake_options(backend)]
+    argv = [cmake, "-S", str(tree), "-B", str(build), *_generator(),
+            *cmake_options(backend, lora)]
     return ProcessStep(key="build", label="Configure llama.cpp", argv=argv, log_path=log,
                        check=_phase_check("CMake configure", log))
 
 
-def _build_step(build: Path, log: Path) -> ProcessStep:
+def _build_step(build: Path, log: Path, targets: tuple[str, ...], start: float,
+                end: float) -> ProcessStep:
     cmake = shutil.which("cmake") or "cmake"
     jobs = str(max(1, os.cpu_count() or 1))
     argv = [cmake, "--build", str(build), "--config", "Release", "-j", jobs,
-            "--target", *TOOL_NAMES]
+            "--target", *targets]
+
+    def parse(line: str) -> ProgressEvent | None:
+        return parse_build_line(line, start, end)
+
     return ProcessStep(key="build", label="Compile llama.cpp", argv=argv, log_path=log,
-                       parse_line=parse_build_line, check=_phase_check("The compile", log))
+                       parse_line=parse, check=_phase_check("The compile", log))
 
 
 def _phase_check(what: str, log: Path):
@@ -277,15 +307,15 @@ _NINJA = re.compile(r"^\[(\d+)/(\d+)\]")
 _MAKE = re.compile(r"^\[\s*(\d+)%\]")
 
 
-def parse_build_line(line: str) -> ProgressEvent | None:
-    """Ninja's "[12/345] …" or Make's "[ 45%] …" -> overall build progress."""
+def parse_build_line(line: str, start: float = _CONFIGURE, end: float = 1.0) -> ProgressEvent | None:
+    """Ninja's "[12/345] …" or Make's "[ 45%] …" -> overall build progress in [start, end]."""
     if m := _NINJA.match(line):
         done = int(m.group(1)) / max(1, int(m.group(2)))
     elif m := _MAKE.match(line):
         done = int(m.group(1)) / 100
     else:
         return None
-    return ProgressEvent(step="build", fraction=_CONFIGURE + (1 - _CONFIGURE) * done,
+    return ProgressEvent(step="build", fraction=start + (end - start) * done,
                          message=line[m.end():].strip()[:120] or None)
 
 
@@ -296,14 +326,16 @@ def _find_binary(build: Path, name: str) -> Path:
     raise StepFailed(f"The build finished but {name} is not in {build / 'bin'}.")
 
 
-def _install(build: Path, target: Path, backend: str) -> None:
-    """Copy the tools into <cache>/<version>-<backend>/bin and stamp the folder as complete."""
+def _install(builds: dict[str, Path], target: Path, backend: str) -> None:
+    """Copy each tool from its build folder into <cache>/<key>-<backend>/bin; stamp it complete."""
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     (staging / "bin").mkdir(parents=True)
-    for name in TOOL_NAMES:
+    for name, build in builds.items():
         shutil.copy2(_find_binary(build, name), staging / "bin" / f"{name}{EXE}")
     stamp = {"llama_cpp_python": LLAMA_CPP_PYTHON_VERSION, "sdist_sha256": SDIST_SHA256,
+             "lora_fork": f"{lora_source.FORK_REPO}@{lora_source.FORK_COMMIT}",
+             "lora_manifest_sha256": lora_source.MANIFEST_SHA256,
              "backend": backend, "platform": platform.platform(), "machine": platform.machine(),
              "cmake_options": cmake_options(backend), "tools": list(TOOL_NAMES)}
     atomic_write_text(staging / STAMP, json.dumps(stamp, indent=2) + "\n")
