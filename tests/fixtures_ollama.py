@@ -106,3 +106,14 @@ def add_to_store(models_dir, name: str, gguf_path, *, with_blob: bool = True):
 def tiny_models(tiny_gguf):
     """The old name of fixtures_llama's tiny_gguf (other areas' tests still use it)."""
     return tiny_gguf
+
+
+@pytest.fixture(scope="session")
+def go_template(tmp_path_factory):
+    """render(template, messages, system="") with real Go text/template."""
+    import functools
+
+    import gorender
+
+    binary = gorender.build(tmp_path_factory.mktemp("go"))
+    return functools.partial(gorender.render, binary)

@@ -20,7 +20,9 @@ from forge_gui.core.data.sources import expand_paths
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.steps import CancelToken
 
-FORMATS = ("llama.cpp",)
+# llama.cpp: the plain training text; chat-jsonl: {"messages": [...]} per line, for
+# llama-finetune-lora's --assistant-loss-only (core/chat_format.py).
+FORMATS = ("llama.cpp", "chat-jsonl")
 SEPARATOR = SAMPLE_SEPARATOR.encode("utf-8")
 Progress = Callable[[ProgressEvent], None]
 
@@ -64,6 +66,8 @@ def prepare_training_data(paths: list[Path], out: Path, *,
         progress = _scaled(progress, 0.5, 1.0)
 
     scanner = Scanner(paths, options, progress, cancel, step="prepare")
+    if fmt == "chat-jsonl":
+        return _prepare_jsonl(scanner, out, val_out, choose, paths)
     scanner.parallel = True  # big files are parsed and rendered by workers, in order
     with contextlib.ExitStack() as stack:
         train = _SampleWriter(stack.enter_context(atomic_open(out, "wb")))
@@ -80,6 +84,24 @@ def prepare_training_data(paths: list[Path], out: Path, *,
         _refuse_invalid(scanner.report, paths)  # raising here discards both temp files
     return PrepareResult(out=out, val_out=val_out, samples=train.samples, held_out=held_out,
                          bytes=out.stat().st_size, report=scanner.report)
+
+
+def _prepare_jsonl(scanner: Scanner, out: Path, val_out: Path | None,
+                   choose: Callable[[], bool] | None, paths: list[Path]) -> PrepareResult:
+    """One conversation per line, as llama-finetune-lora reads them (no separator lines)."""
+    from forge_gui.core.chat_format import jsonl_line
+
+    counts = {"train": 0, "val": 0}
+    with contextlib.ExitStack() as stack:
+        train = stack.enter_context(atomic_open(out, "wb"))
+        val = stack.enter_context(atomic_open(val_out, "wb")) if val_out else None
+        for _file, _line, turns in scanner.records():
+            to_val = choose is not None and choose()
+            (val if to_val else train).write(jsonl_line(turns).encode("utf-8") + b"\n")
+            counts["val" if to_val else "train"] += 1
+        _refuse_invalid(scanner.report, paths)
+    return PrepareResult(out=out, val_out=val_out, samples=counts["train"],
+                         held_out=counts["val"], bytes=out.stat().st_size, report=scanner.report)
 
 
 class _SampleWriter:

@@ -1,0 +1,65 @@
+"""The training text equals what the Ollama TEMPLATE renders, with real Go text/template.
+
+For each format Forge trains in, and for single-turn, multi-turn and system-prompt records:
+Ollama renders the conversation up to a user turn and the model continues from there, so
+every assistant answer in the training text must start exactly where the TEMPLATE's rendering
+of the messages before it ends, and the training text must go on with the answer followed by
+the format's stop marker.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from forge_gui.core.chat_format import CHATML, CHATML_JINJA, FORMATS, PLAIN, detect
+
+RECORDS = {
+    "single-turn": [("user", "What colour is the sky?"), ("assistant", "Blue.")],
+    "multi-turn": [("user", "2+2?"), ("assistant", "4"), ("user", "And 3+3?"),
+                   ("assistant", "6, since 3+3 = 6.")],
+    "system": [("system", "Be brief."), ("user", "Hi there"), ("assistant", "Hello!")],
+    "system multi-turn": [("system", "Answer in French."), ("user", "Good morning"),
+                          ("assistant", "Bonjour"), ("user", "Thank you"),
+                          ("assistant", "Merci\nbeaucoup")],
+}
+
+
+@pytest.mark.parametrize("fmt", [PLAIN, CHATML], ids=lambda f: f.key)
+@pytest.mark.parametrize("record", list(RECORDS), ids=str)
+def test_training_text_is_what_ollama_renders(go_template, fmt, record):
+    messages = RECORDS[record]
+    training = fmt.render(messages)
+    for i, (role, answer) in enumerate(messages):
+        if role != "assistant":
+            continue
+        prompt = go_template(fmt.go_template, messages[:i])
+        assert prompt == fmt.prompt(messages[:i])
+        assert training.startswith(prompt + answer), (prompt, training)
+        after = training[len(prompt + answer):]
+        stops = [value for _, value in fmt.stop_parameters()]
+        if i < len(messages) - 1:  # the next turn starts with a stop marker
+            assert any(after.lstrip("\n").startswith(s) for s in stops) or \
+                any(after.startswith(s) for s in stops), after
+        else:
+            assert after in ("", "\n") or any(after.startswith(s) for s in stops), after
+
+
+def test_the_chatml_jinja_renders_the_training_text():
+    """llama-finetune-lora renders each conversation with CHATML_JINJA (Jinja, via minja)."""
+    jinja2 = pytest.importorskip("jinja2", reason="jinja2 is a test dependency (pyproject)")
+    messages = RECORDS["system multi-turn"]
+    text = jinja2.Template(CHATML_JINJA).render(
+        messages=[{"role": r, "content": c} for r, c in messages], add_generation_prompt=False)
+    # the tool keeps the text up to the last <|im_end|>
+    assert text[:text.rfind("<|im_end|>") + len("<|im_end|>")] == CHATML.render(messages)
+
+
+def test_format_detection_from_the_base_chat_template():
+    qwen = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+            "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}")
+    llama3 = "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>' }}"
+    assert detect(qwen)[0] is CHATML
+    fmt, why = detect(llama3)
+    assert fmt is PLAIN and "Llama 3" in why and "plain-text" in why
+    assert detect(None)[0] is PLAIN
+    assert set(FORMATS) == {"plain", "chatml"}
