@@ -10,8 +10,8 @@ stricter about fields, so a typo in a request fails a test instead of being igno
   and answers a deterministic sentence that names the model; `prompt_rendered` in the answer
   (not part of Ollama's API) lets tests check exactly what the model would have been given.
 
-`mode`: "current" (0.34.1 or later: adapters refused, as Ollama does) or "legacy" (0.34.0:
-adapters accepted); `version_override` makes it claim another version. `failure`: None,
+`mode`: "current" (0.34.1 or later: one GGUF adapter accepted, safetensors/PEFT refused with
+"The adapter must be in GGUF format", as Ollama does) or "legacy" (0.34.0: PEFT accepted too); `version_override` makes it claim another version. `failure`: None,
 "http500" (every request), "midstream" (create fails after its first status lines). `delay`:
 seconds before each answer and each status line (a slow server). `stop()` makes it "down":
 the port then refuses connections.
@@ -89,6 +89,14 @@ class OllamaDouble:
 
     def blob_path(self, digest: str) -> Path:
         return self.store / "blobs" / digest.replace(":", "-")
+
+    def blob_head(self, digest: str) -> bytes | None:
+        """The first 4 bytes of an uploaded blob (its magic), None when there is none."""
+        try:
+            with open(self.blob_path(digest), "rb") as fh:
+                return fh.read(4)
+        except OSError:
+            return None
 
     def add_model(self, name: str, template: str = "{{ .Prompt }}", parameters: dict | None = None,
                   system: str = "", family: str = "llama") -> None:
@@ -251,8 +259,12 @@ def _handler_for(double: OllamaDouble):
             name = str(data.get("model") or "")
             if validate_model_name(name):
                 return self._error(400, "invalid model name")
-            if data.get("adapters") and double.mode == "current":
-                return self._error(400, "LoRA adapters are no longer supported")
+            adapters = data.get("adapters") or {}
+            if adapters and double.mode == "current":
+                # 0.34.1 dropped safetensors import: one GGUF adapter per model, nothing else.
+                heads = [double.blob_head(d) for d in adapters.values()]
+                if len(adapters) != 1 or heads != [b"GGUF"]:
+                    return self._error(400, "The adapter must be in GGUF format")
             problem = _check_create(double, data)
             if problem:
                 return self._error(400, problem)

@@ -116,19 +116,22 @@ def test_create_refuses_unknown_blobs_and_fields(ollama):
             client.create({"model": "bad name", "from": "x"})
 
 
-def test_current_server_refuses_adapters_legacy_accepts(ollama, ollama_legacy, tmp_path):
+def test_current_server_takes_one_gguf_adapter_and_refuses_peft(ollama, ollama_legacy,
+                                                                tmp_path):
     blob = _gguf_like(tmp_path / "lora.gguf")
-    for double, ok in ((ollama, False), (ollama_legacy, True)):
+    peft = tmp_path / "adapter_model.safetensors"
+    peft.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{}      ")
+    for double in (ollama, ollama_legacy):
         double.add_model("base")
         with OllamaClient(double.url) as client:
             digest, _ = client.push_blob(blob)
-            request = {"model": "tuned", "from": "base", "adapters": {"lora.gguf": digest}}
-            if ok:
-                client.create(request)
-                assert client.exists("tuned")
-            else:
-                with pytest.raises(OllamaHTTPError, match="no longer supported"):
-                    client.create(request)
+            client.create({"model": "tuned", "from": "base", "adapters": {"lora.gguf": digest}})
+            assert client.exists("tuned")
+    with OllamaClient(ollama.url) as client:  # 0.34.1+: safetensors import is gone
+        digest, _ = client.push_blob(peft)
+        with pytest.raises(OllamaHTTPError, match="must be in GGUF format"):
+            client.create({"model": "peft", "from": "base",
+                           "adapters": {"adapter_model.safetensors": digest}})
 
 
 def test_error_in_the_middle_of_the_stream(ollama, tmp_path):

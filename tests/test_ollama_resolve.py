@@ -94,15 +94,18 @@ def test_routes(tmp_path):
     whole = resolve_output(write_small_gguf(tmp_path / "m.gguf"))
     lora = resolve_output(write_small_gguf(tmp_path / "l.gguf", general_type="adapter"))
     peft = resolve_output(_peft(tmp_path / "peft"))
-    assert choose_route(whole, False, False)[0] == "from-file"
-    assert choose_route(lora, False, False)[0] == "merge"  # default everywhere
-    assert choose_route(lora, True, False)[0] == "merge"
-    assert choose_route(lora, True, True)[0] == "adapter"  # asked for, and the server allows
-    route, why = choose_route(lora, False, True)
-    assert route == "merge" and "0.34.1" in why
-    assert choose_route(peft, True, False, "llama")[0] == "adapter"
+    assert choose_route(whole, "0.35.0", False)[0] == "from-file"
+    assert choose_route(lora, "0.35.0", False)[0] == "merge"  # default everywhere
+    assert choose_route(lora, "0.29.0", False)[0] == "merge"
+    # A GGUF LoRA as ADAPTER, when asked for: servers from 0.30 run it (0.34.1 still takes it).
+    assert choose_route(lora, "0.35.0", True)[0] == "adapter"
+    assert choose_route(lora, "0.30.0", True)[0] == "adapter"
+    route, why = choose_route(lora, "0.29.3", True)
+    assert route == "merge" and "older than 0.30" in why
+    assert choose_route(lora, None, True)[0] == "merge"  # Ollama down: merge, works everywhere
+    assert choose_route(peft, "0.34.0", False, "llama")[0] == "adapter"
     with pytest.raises(ResolveError, match="0.34.1") as err:
-        choose_route(peft, False, False, "llama")
+        choose_route(peft, "0.34.1", False, "llama")
     assert "convert_lora_to_gguf.py" in err.value.hint
     with pytest.raises(ResolveError, match="llama and gemma2, not 'qwen2'"):
-        choose_route(peft, True, False, "qwen2")
+        choose_route(peft, "0.34.0", False, "qwen2")

@@ -83,8 +83,22 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
 LAST_WITHOUT_ADAPTER_SUPPORT = (0, 34, 1)
 
 
+# GGUF LoRA adapters run since 0.30.0 (GGUF models are served by llama-server, adapters passed
+# as --lora); before that `create` took them but the Go engine failed at load (docs/ollama.md).
+FIRST_RUNNING_GGUF_ADAPTERS = (0, 30, 0)
+
+
+def runs_gguf_adapters(version: str) -> bool:
+    """True for servers that create and run a model with a GGUF LoRA ADAPTER (0.30.0+)."""
+    parsed = parse_version(version)
+    if parsed is None or parsed == (0, 0, 0):
+        return False
+    return parsed >= FIRST_RUNNING_GGUF_ADAPTERS
+
+
 def accepts_adapters(version: str) -> bool:
-    """True for servers older than 0.34.1. Unknown or dev versions ("0.0.0"): assume not."""
+    """True for servers older than 0.34.1, which still import PEFT (safetensors) adapters.
+    Unknown or dev versions ("0.0.0"): assume not."""
     parsed = parse_version(version)
     if parsed is None or parsed == (0, 0, 0):
         return False

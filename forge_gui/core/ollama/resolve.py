@@ -123,17 +123,24 @@ def check_adapter_matches(adapter: Resolved, base_gguf: Path) -> None:
                            "Choose the base model the adapter was trained on.")
 
 
-def choose_route(resolved: Resolved, server_accepts_adapters: bool, prefer_adapter: bool,
+def choose_route(resolved: Resolved, server_version: str | None, prefer_adapter: bool,
                  base_architecture: str | None = None) -> tuple[Route, str]:
-    """(route, a sentence for the user saying why)."""
+    """(route, a sentence for the user saying why). GGUF LoRA: ADAPTER only when asked and the
+    server runs GGUF adapters (0.30+); PEFT: only servers before 0.34.1 import it."""
+    from forge_gui.core.ollama.client import accepts_adapters, runs_gguf_adapters
+
+    version = server_version or ""
+    server_accepts_adapters = accepts_adapters(version)
     if resolved.kind == "whole":
         return "from-file", "A whole model: Ollama is given the file itself."
     if resolved.kind == "gguf-lora":
-        if prefer_adapter and server_accepts_adapters:
-            return "adapter", ("ADAPTER on top of the base (this Ollama is older than 0.34.1 "
-                               "and accepts adapters).")
-        why = ("this Ollama is 0.34.1 or newer, which refuses ADAPTER" if prefer_adapter
-               else "merging works on every Ollama version")
+        if prefer_adapter and runs_gguf_adapters(version):
+            return "adapter", (f"ADAPTER on top of the base (Ollama {version} runs GGUF "
+                               "adapters): no second copy of the base.")
+        why = ("this Ollama is older than 0.30, which cannot run a GGUF adapter"
+               if prefer_adapter and server_version else
+               "Ollama was not reached to ask its version" if prefer_adapter else
+               "merging works on every Ollama version")
         return "merge", f"The adapter is merged into the base with llama-export-lora ({why})."
     arch = base_architecture or ""
     if server_accepts_adapters and arch in PEFT_ARCHITECTURES:
