@@ -38,8 +38,10 @@ def register(subparsers) -> None:
     _data_options(p)
     p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
                    help="the training text to write")
-    p.add_argument("--format", default="llama.cpp", choices=["llama.cpp"],
-                   help="output format (default: llama.cpp)")
+    p.add_argument("--format", default="llama.cpp", choices=["llama.cpp", "chat-jsonl"],
+                   help="output format: llama.cpp (the plain training text, default) or "
+                        "chat-jsonl (one {\"messages\": […]} conversation a line, for LoRA "
+                        "training in a base's chat format)")
     p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
                    help="hold out this share of records into FILE's .val twin (e.g. 0.1)")
     p.add_argument("--seed", type=int, default=42, help="seed for choosing held-out records")

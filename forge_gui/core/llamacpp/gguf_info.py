@@ -31,10 +31,12 @@ class GGUFInfo(BaseModel):
     parameters: int
     tensor_types: dict[str, int]  # type name -> tensor count
     tensor_names: list[str]
+    tensor_shapes: dict[str, list[int]] = {}  # name -> ne ([in, out] for a 2-D weight)
     file_type: str | None = None
     context_length: int | None = None
     vocab_size: int | None = None
     has_chat_template: bool = False
+    chat_template: str | None = None  # tokenizer.chat_template (Jinja), when it has one
 
     @property
     def trainability(self) -> Trainability:
@@ -62,6 +64,14 @@ class GGUFInfo(BaseModel):
                     "in -fp16) or the original F16/BF16 GGUF.")
         return (f"This file is a GGUF {self.general_type}, not a model; choose the base model "
                 "GGUF instead.")
+
+    def explain_for(self, method: str) -> str:
+        """What training this file with a method ("lora" or "full") takes, in a sentence."""
+        if method != "lora" or self.trainability == "not-a-model":
+            return self.explain_trainability()
+        types = ", ".join(sorted(set(self.tensor_types) - {"F32"})) or "F32"
+        return (f"Trainable with LoRA as it is: the {types} weights stay as they are and only a "
+                "small adapter is trained, then merged into a copy of the base.")
 
     @property
     def f32_bytes(self) -> int:
@@ -131,9 +141,12 @@ def _inspect_cached(path: Path, mtime_ns: int, size: int) -> GGUFInfo:
         architecture=arch, name=name if isinstance(name, str) else None,
         parameters=sum(t.n_elements for t in header.tensors),
         tensor_types=dict(types), tensor_names=[t.name for t in header.tensors],
+        tensor_shapes={t.name: list(t.shape) for t in header.tensors},
         file_type=file_type_name, context_length=ctx if isinstance(ctx, int) else None,
         vocab_size=int(vocab) if isinstance(vocab, int) else None,
         has_chat_template="tokenizer.chat_template" in fields,
+        chat_template=template if isinstance(template := fields.get("tokenizer.chat_template"),
+                                             str) else None,
     )
 
 

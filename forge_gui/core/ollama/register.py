@@ -25,8 +25,9 @@ from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import (ModelNotFound, OllamaClient, OllamaError,
-                                          OllamaHTTPError, OllamaNotReachable, accepts_adapters,
-                                          parse_show_parameters, supports_create_api)
+                                          OllamaHTTPError, OllamaNotReachable,
+                                          parse_show_parameters, runs_gguf_adapters,
+                                          supports_create_api)
 from forge_gui.core.ollama.hashing import file_digest
 from forge_gui.core.ollama.modelfile import (Modelfile, ModelfileError, render_modelfile,
                                              write_modelfile)
@@ -139,7 +140,7 @@ def _build_resolve(state: RunState) -> FunctionStep:
         a.base_gguf = base
         version = _server_version(s)
         arch = inspect_gguf(base).architecture
-        route, why = choose_route(resolved, accepts_adapters(version or ""), s.use_adapter, arch)
+        route, why = choose_route(resolved, version, s.use_adapter, arch)
         a.route = route
         state.save()
         progress(ProgressEvent(step="resolve", message=why))
@@ -179,6 +180,22 @@ def _merge_for(state: RunState) -> ProcessStep:
                       state.log_path("merge"), done)
 
 
+def adapter_route(state: RunState) -> tuple[str, str]:
+    """How a trained GGUF LoRA reaches Ollama: ("adapter" | "merge", why). ADAPTER only when
+    asked for and the server runs GGUF adapters (0.30+); merging works everywhere."""
+    s = state.settings
+    if not s.use_adapter:
+        return "merge", ("The adapter is merged into the base with llama-export-lora (works on "
+                         "every Ollama version).")
+    version = _server_version(s) if s.create else None
+    if version and runs_gguf_adapters(version):
+        return "adapter", (f"Ollama {version} runs GGUF adapters: the model is created FROM "
+                           "the base with the adapter as ADAPTER (no second copy of the base).")
+    why = (f"Ollama {version} is older than 0.30 and cannot run a GGUF adapter" if version else
+           "Ollama was not reached (or --no-create) to check that it runs adapters")
+    return "merge", f"{why}, so the adapter is merged into the base instead."
+
+
 def _build_merge(state: RunState) -> ProcessStep | None:
     return _merge_for(state) if state.artifacts.route == "merge" else None
 
@@ -202,8 +219,11 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, Pa
     """The Modelfile and the local files it refers to: {"model" | "adapter": [paths]}.
 
     A PEFT adapter is a folder: its config and weights go to Ollama as separate blobs."""
+    from forge_gui.core.chat_format import FORMATS
+
     s, a = state.settings, state.artifacts
-    parameters = stop_parameters()
+    fmt = FORMATS[a.chat_format or "plain"]  # the format the model was trained in
+    parameters = fmt.stop_parameters()
     parameters += _inherited_parameters(s) if inherit else []
     parameters += list(s.parameters.items())
     files: dict[str, list[Path]] = {}
@@ -221,7 +241,7 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, Pa
         gguf_path = Path(a.output_gguf).resolve()
         files["model"] = [gguf_path]
         mf = Modelfile(from_=str(gguf_path))
-    mf.template, mf.system, mf.parameters = TEMPLATE, s.system, parameters
+    mf.template, mf.system, mf.parameters = fmt.go_template, s.system, parameters
     return mf, files
 
 
