@@ -67,6 +67,14 @@ class ForgeWizard(QWizard):
         return [self.data_page, self.base_page, self.trainer_page, self.name_page,
                 self.run_page, self.done_page]
 
+    def update_training_format(self) -> None:
+        """The Data page previews the format the run will train in: the base's chat format
+        for LoRA where Forge can train it, else Forge's plain format (core/chat_format.py)."""
+        from forge_gui.gui import backend
+
+        key, why = backend.training_format_for(self.base_page.info, self.trainer_page.method_key)
+        self.data_page.set_chat_format(key, why)
+
     def run_settings(self):
         """The recipe of the run (RunSettings), from what every page holds now."""
         from forge_gui.core.run import RunSettings  # pydantic models: loaded when first needed

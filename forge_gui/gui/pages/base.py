@@ -164,19 +164,25 @@ class BasePage(ForgePage):
         self.info = info
         self.gguf_path = Path(info.path) if info is not None else None
         self.details.setText(text)
+        wizard = self.wizard()
+        if wizard is not None and hasattr(wizard, "update_training_format"):
+            wizard.update_training_format()
         self.completeChanged.emit()
 
     def _show_info(self, info) -> None:
         size = backend.human_size(info.size_bytes)
         quant = info.file_type or ", ".join(sorted(info.tensor_types))
         ctx = info.context_length or "unknown"
-        verdict = {"ready": "✔ ready to train", "convert": "✔ trainable after a lossless conversion",
-                   "quantized": "✘ cannot be trained as it is",
-                   "not-a-model": "✘ not a model"}[info.trainability]
+        if info.trainability == "not-a-model":
+            verdicts = f"<b>✘ not a model</b>: {info.explain_trainability()}"
+        else:  # LoRA trains every model type as stored; full fine-tuning needs F32 weights
+            full = {"ready": "✔ ready", "convert": "✔ after a lossless conversion to F32",
+                    "quantized": "✘ not as it is"}[info.trainability]
+            verdicts = (f"<b>✔ trainable with LoRA</b>: {info.explain_for('lora')}"
+                        f"<br>Full fine-tune: {full}. {info.explain_trainability()}")
         text = (f"<b>{info.name or Path(info.path).name}</b> — {info.architecture}, "
                 f"{info.parameters / 1e6:,.1f} M parameters, {size}, {quant}, context {ctx}"
-                f"<br><b>{verdict}</b>: {info.explain_trainability()}"
-                f"<br><small>{info.path}</small>")
+                f"<br>{verdicts}<br><small>{info.path}</small>")
         self._set_base(info, text)
 
     def _show_problem(self, exc: BaseException) -> None:
@@ -208,7 +214,7 @@ class BasePage(ForgePage):
 
     # -- wizard ----------------------------------------------------------------------------
     def isComplete(self) -> bool:
-        return self.info is not None and self.info.trainability in ("ready", "convert")
+        return self.info is not None and self.info.trainability != "not-a-model"
 
     def contribute(self, values: dict) -> None:
         if self.use_ollama.isChecked() and self.model_list.currentItem():

@@ -41,7 +41,8 @@ class DataPage(ForgePage):
                          "holding them. Nothing you give is changed.")
         self.paths: list[Path] = []
         self.report = None
-        self.previews: list[str] = []
+        self.previews: list[tuple] = []  # the first records' turns
+        self.chat_format = "plain"  # set from the base page: the format the run trains in
         self._task: BackgroundTask | None = None
         self._last_dir: str | None = None
 
@@ -223,12 +224,19 @@ class DataPage(ForgePage):
         self._show_report()
         self.completeChanged.emit()
 
+    def set_chat_format(self, key: str, why: str) -> None:
+        """Show the preview in the format the run will train in, and say why."""
+        self.chat_format = key
+        self.preview.setToolTip(why)
+        self.preview.setAccessibleDescription(why)
+        self.preview.setPlainText(backend.render_preview(self.previews, key))
+
     def _show_report(self) -> None:
         report = self.report
         self.error_model.set_issues([])
         self.warnings.clear()
         self.stats.clear()
-        self.preview.setPlainText("\n".join(self.previews))
+        self.preview.setPlainText(backend.render_preview(self.previews, self.chat_format))
         if report is None:
             return
         text = f"{report.valid} valid record(s), {report.invalid} rejected"

@@ -226,7 +226,7 @@ class RunPage(ForgePage):
             if 0 <= index < self.steps.count():
                 self._mark(index, "cancelled")
             self.status.setText(f"Cancelled. The run folder keeps what was done: {self.state.run_dir}")
-            self.retry_button.setText("&Start again from the stopped step")
+            self.retry_button.setText(self._resume_text(index))
             self.retry_button.show()
             self.failed_index = index
         else:
@@ -239,6 +239,16 @@ class RunPage(ForgePage):
             self.retry_button.setText("&Retry from the failed step")
             self.retry_button.show()
         self._update_buttons()
+
+    def _resume_text(self, index: int) -> str:
+        """LoRA training goes on from its last complete checkpoint (the train step finds it)."""
+        from forge_gui.core.llamacpp import lora
+
+        if 0 <= index < len(self.runner.specs) and self.runner.specs[index].key == "train":
+            found = lora.latest_complete_checkpoint(self.state.run_dir / "checkpoints")
+            if found is not None:
+                return f"&Resume training (from step {lora.checkpoint_step(found)})"
+        return "&Start again from the stopped step"
 
     def _show_failure(self, text: str) -> None:
         self.status.setText(f"<b>✘ {text.splitlines()[0]}</b><br>" + "<br>".join(text.splitlines()[1:]))
