@@ -203,6 +203,8 @@ def cmd_prepare(args) -> int:
     targets = [out] + ([val_path_for(out)] if args.val_fraction > 0 else [])
     _refuse_input_as_output(args.paths, targets)
     for target in targets:
+        if target.is_dir():
+            raise UsageError(f"{target} is a folder; give a file name for the training text.")
         if target.exists() and not args.force:
             raise UsageError(f"{target} already exists; choose another file or pass --force "
                              f"to replace it.")

@@ -105,8 +105,9 @@ def cmd_retrain(args) -> int:
         raise UsageError(str(exc)) from exc
     try:
         state = RunState.create(settings, args.workdir)
-    except (FileExistsError, OSError) as exc:
-        raise UsageError(str(exc)) from exc
+    except OSError as exc:  # e.g. a full disk where the run folder goes
+        from forge_gui.core.fs_errors import describe_os_error
+        raise UsageError(describe_os_error(exc, doing="create")) from exc
     print(f"Run folder: {state.run_dir}", file=sys.stderr)
     failure: StepFailed | None = None
     try:

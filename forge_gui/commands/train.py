@@ -182,8 +182,9 @@ def train_run(args) -> int:
         return write_script(args.write_script, settings, args.workdir)
     try:
         state = RunState.create(settings, args.workdir)
-    except (FileExistsError, OSError) as exc:
-        raise UsageError(str(exc)) from None
+    except OSError as exc:  # e.g. a full disk where the run folder goes
+        from forge_gui.core.fs_errors import describe_os_error
+        raise UsageError(describe_os_error(exc, doing="create")) from None
     print(f"Run folder: {state.run_dir}", file=sys.stderr, flush=True)
     code = run_in_thread(specs, state)
     a = state.artifacts
