@@ -52,8 +52,12 @@ def describe_os_error(exc: OSError, path: str | os.PathLike | None = None,
         blocker = _file_in_the_way(Path(path))
         if blocker is not None:
             return f"Cannot {doing} {where}: {blocker} is a file, not a folder."
-    cause = _CAUSES.get(code) or (exc.strerror or str(exc)).rstrip(".").lower()
-    return f"Cannot {doing} {where}: {cause}."
+    return f"Cannot {doing} {where}: {os_error_cause(exc)}."
+
+
+def os_error_cause(exc: OSError) -> str:
+    """The cause alone, lower case, no full stop: "the disk is full (...)"."""
+    return _CAUSES.get(exc.errno) or (exc.strerror or str(exc)).rstrip(".").lower()
 
 
 class FileAccessError(OSError):
