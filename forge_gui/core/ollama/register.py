@@ -24,7 +24,7 @@ from pathlib import Path
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama import params as P
-from forge_gui.core.ollama.client import (ModelNotFound, OllamaClient, OllamaError,
+from forge_gui.core.ollama.client import (ModelNotFound, OllamaClient, OllamaError, base_url,
                                           OllamaHTTPError, OllamaNotReachable, accepts_adapters,
                                           parse_show_parameters, supports_create_api)
 from forge_gui.core.ollama.hashing import file_digest
@@ -406,9 +406,16 @@ def _build_smoke(state: RunState) -> FunctionStep:
 
 # ---------------------------------------------------------------------------- specs
 
+def preflight_server(settings: RunSettings) -> None:
+    """Before any work: the Ollama address must be one (docs/ollama.md)."""
+    if settings.create:
+        base_url(settings.ollama_host)  # raises OllamaHostInvalid, a StepFailed
+
+
 def register_specs(settings: RunSettings) -> list[StepSpec]:
     """The Ollama steps for a run. Raises StepFailed now for a bad name or parameter."""
     preflight(settings)
+    preflight_server(settings)
     specs: list[StepSpec] = []
     if settings.adapter is not None:
         specs += [StepSpec("resolve", "Check the adapter and the base", _build_resolve),
