@@ -103,6 +103,12 @@ def cmd_retrain(args) -> int:
         specs = register_specs(settings)
     except StepFailed as exc:
         raise UsageError(str(exc)) from exc
+    from forge_gui.core.name_lock import NameBusy, hold_name_for
+    try:
+        name_lock = hold_name_for(settings)  # noqa: F841 - one run per model name until we end
+    except NameBusy as exc:
+        print(f"forge-cli: {exc}", file=sys.stderr)
+        return 1
     try:
         state = RunState.create(settings, args.workdir)
     except OSError as exc:  # e.g. a full disk where the run folder goes

@@ -118,8 +118,9 @@ class BasePage(ForgePage):
         self.model_list.clear()
         self.model_list.setEnabled(False)
         self.ollama_error = str(exc)
+        why = getattr(exc, "message", None) or str(exc)  # it names the address already
         self.ollama_state.setText(
-            f"Ollama is not reachable at {self.host.text()}: {exc}\n"
+            f"{why}\n"
             "Start Ollama (or fix the address) and press Refresh, or choose a GGUF file below.")
         if self.use_ollama.isChecked():
             self.use_file.setChecked(True)

@@ -45,6 +45,7 @@ class RunPage(ForgePage):
         self.simulated = False  # --screenshots / --self-test: show the page, start nothing
         self._preparing = None  # the BackgroundTask building the steps and the run folder
         self._stop_requested = False
+        self._name_lock = None  # held while a run that creates a model goes
 
         self.steps = QListWidget()
         self.steps.setAccessibleName("Steps of the run")
@@ -151,6 +152,17 @@ class RunPage(ForgePage):
         self._begin(index)
 
     def _begin(self, index: int) -> None:
+        from forge_gui.core.name_lock import NameBusy, hold_name_for
+
+        try:  # one run per model name at a time, released in _finished (docs/ollama.md)
+            self._name_lock = self._name_lock or hold_name_for(self.state.settings)
+        except NameBusy as exc:
+            self.outcome, self.failed_index = "failed", index
+            self._show_failure(f"{exc.message}\n{exc.hint}")
+            self.retry_button.setText("&Retry")
+            self.retry_button.show()
+            self._update_buttons()
+            return
         self.outcome, self.failed_index = None, None
         self._started = time.monotonic()
         self.retry_button.hide()
@@ -214,6 +226,9 @@ class RunPage(ForgePage):
 
     def _finished(self, outcome: str) -> None:
         self.outcome = outcome
+        if self._name_lock is not None:
+            self._name_lock.release()
+            self._name_lock = None
         self.log.flush()  # the last lines of a failed tool matter most
         self.cancel_button.hide()
         a = self.state.artifacts
