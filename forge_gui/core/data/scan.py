@@ -21,8 +21,8 @@ import orjson
 from forge_gui.core.data import mapping, parallel, render
 from forge_gui.core.data.models import (FileReport, Issue, Stats, UnknownSchema,
                                         ValidationOptions, ValidationReport)
-from forge_gui.core.data.normalise import (Reject, Turns, UnknownFormat, fast_normalise,
-                                           normalise)
+from forge_gui.core.data.normalise import (SUSPECT_BYTES, Reject, Turns, UnknownFormat,
+                                           fast_normalise, normalise)
 from forge_gui.core.data.sources import BOM, JsonProblem, expand_paths, loads, sniff
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.steps import CancelToken
@@ -243,6 +243,7 @@ class Scanner:
         readline = fh.readline
         loads = orjson.loads
         fast = None if self.options.field_map else fast_normalise
+        suspect = SUSPECT_BYTES.search
         accept = self._accept
         line = 0
         tell = fh.tell
@@ -285,7 +286,8 @@ class Scanner:
                         except orjson.JSONDecodeError:
                             obj = _UNPARSED
                         else:
-                            result = fast(obj)
+                            # control characters or format markers: the precise path decides
+                            result = None if suspect(raw) else fast(obj)
                     if result is not None:
                         n_fast += 1
                         fmt, turns, length, chars, exchanges = result
