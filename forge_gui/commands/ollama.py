@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from forge_gui.cli import UsageError
+from forge_gui.commands.cancelling import run_cancellable
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.names import validate_model_name
 from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
 from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import Step, StepFailed
+from forge_gui.core.steps import Cancelled, Step, StepFailed
 
 
 def register(subparsers) -> None:
@@ -116,10 +117,13 @@ def cmd_retrain(args) -> int:
         raise UsageError(describe_os_error(exc, doing="create")) from exc
     print(f"Run folder: {state.run_dir}", file=sys.stderr)
     failure: StepFailed | None = None
-    try:
-        run_pipeline(specs, state, _Printer())
+    try:  # in a worker thread: Ctrl-C stops the tools it runs (commands/cancelling.py)
+        run_cancellable(lambda cancel: run_pipeline(specs, state, _Printer(), cancel))
     except StepFailed as exc:
         failure = exc
+    except Cancelled:
+        print(f"forge-cli: cancelled; the run folder is {state.run_dir}", file=sys.stderr)
+        return 130
     a = state.artifacts
     if args.json:
         print(json.dumps({"ok": failure is None, "model": a.model, "run_dir": str(state.run_dir),

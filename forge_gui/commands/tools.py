@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forge_gui.cli import UsageError
+from forge_gui.commands.cancelling import run_cancellable
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp import build
 from forge_gui.core.steps import Cancelled, CancelToken, StepFailed
@@ -56,8 +57,8 @@ def setup_llama_cpp(args) -> int:
     if not cached and not args.json:
         print("Building the llama.cpp tools (a few minutes the first time)…", file=sys.stderr)
     try:
-        bin_dir = build.ensure_tools(cuda=args.cuda, progress=None if args.json else _print_progress,
-                                     cancel=cancel)
+        bin_dir = run_cancellable(lambda token: build.ensure_tools(  # Ctrl-C stops the build
+            cuda=args.cuda, progress=None if args.json else _print_progress, cancel=token), cancel)
     except StepFailed as exc:
         print(f"\nforge-cli: {exc}", file=sys.stderr)
         return 1
