@@ -136,9 +136,9 @@ def cmd_retrain(args) -> int:
         if a.finish_command:
             print(f"To register later: {a.finish_command}", file=sys.stderr)
         return 1
-    if not args.json:
-        print(f"Created model '{a.model}'. Run: ollama run {a.model}")
-        print(f"First answer: {a.smoke_answer}")
+    out = sys.stderr if args.json else sys.stdout  # --json: stdout holds only the JSON
+    print(f"Created model '{a.model}'. Run: ollama run {a.model}", file=out)
+    print(f"First answer: {a.smoke_answer}", file=out)
     return 0
 
 

@@ -94,11 +94,11 @@ def _configured_tools_dir(args) -> Path | None:
     return Path(settings.tools_dir) if settings.tools_dir else None
 
 
-def tool_lines(tools: ToolSet) -> list[str]:
+def tool_lines(tools: ToolSet, building: bool = False) -> list[str]:
     lines = []
     for info in tools.tools.values():
         if info.path is None:
-            lines.append(f"  {info.name:<18} MISSING")
+            lines.append(f"  {info.name:<18} {'being built' if building else 'MISSING'}")
             continue
         detail = ", ".join(x for x in (info.version, info.flavour, info.backend, info.source) if x)
         lines.append(f"  {info.name:<18} {info.path}  [{detail}]")
@@ -106,6 +106,9 @@ def tool_lines(tools: ToolSet) -> list[str]:
             lines.append(f"  {'':<18} problem: {info.problem}")
     if tools.ready:
         lines.append("All llama.cpp tools are ready.")
+    elif building:
+        lines.append("A build of the llama.cpp tools is in progress (forge-cli setup-llama-cpp "
+                     "or the app); run doctor again when it has finished.")
     else:
         lines.append(f"Missing or unusable: {', '.join(tools.missing)}")
         lines.append(f"Fix: {tools.fix_command()}")
@@ -129,12 +132,13 @@ def doctor(args) -> int:
         payload = {"llama_cpp": {"tools": {k: v.model_dump(mode="json")
                                            for k, v in tools.tools.items()},
                                  "ready": tools.ready, "missing": tools.missing,
+                                 "building": not tools.ready and build.build_in_progress(),
                                  "fix": tools.fix_command()},
                    "ollama": ollama.model_dump(mode="json") if ollama else None}
         print(json.dumps(payload, indent=2))
     else:
         print("llama.cpp tools:")
-        for line in tool_lines(tools):
+        for line in tool_lines(tools, building=not tools.ready and build.build_in_progress()):
             print(line)
         if ollama is not None:
             print()

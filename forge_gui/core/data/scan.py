@@ -155,10 +155,9 @@ class Scanner:
             if self.cancel is not None:
                 self.cancel.raise_if_cancelled()
             if self.progress is not None:
-                done_mb, total_mb = self.done_bytes / 1e6, self.total_bytes / 1e6
                 self.progress(ProgressEvent(
                     step=self.step, fraction=min(1.0, self.done_bytes / self.total_bytes),
-                    message=f"Read {done_mb:.0f} of {total_mb:.0f} MB"))
+                    message=f"Read {size_text(self.done_bytes)} of {size_text(self.total_bytes)}"))
 
     def records(self) -> Iterator[tuple[str, int, Turns]]:
         """Valid records as (file, line, turns); the report is complete once exhausted.
@@ -212,7 +211,7 @@ class Scanner:
             self._tick(0)
         if self.progress is not None:
             self.progress(ProgressEvent(step=self.step, fraction=1.0,
-                                        message=f"Read {self.done_bytes / 1e6:.0f} MB"))
+                                        message=f"Read {size_text(self.done_bytes)}"))
         self._finish()
 
     def sample_blocks(self, sizes: bool = False) -> Iterator[render.SampleBlock]:
@@ -576,6 +575,17 @@ class Scanner:
             length_percentiles=percentiles,
             token_percentiles={k: approx_tokens(v) for k, v in percentiles.items()},
             duplicates=self._dups, duplicate_check_complete=not self._seen.full)
+
+
+def size_text(n: int) -> str:
+    """Bytes for a person: '812 bytes', '12 KB', '3.4 MB', '120 MB' (never '0 MB')."""
+    if n < 1000:
+        return f"{n} byte{'' if n == 1 else 's'}"
+    for unit, scale in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9)):
+        value = n / scale
+        if value < 999.5 or unit == "GB":
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
+    return f"{n} bytes"
 
 
 def approx_tokens(chars: int) -> int:
