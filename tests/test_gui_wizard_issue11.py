@@ -49,3 +49,81 @@ def test_open_the_run_folder_says_where_it_is_when_nothing_opens_it(qtbot, wizar
     assert opened and opened[0].toLocalFile() == str(tmp_path)
     assert f"No file manager could open the run folder. It is {tmp_path}" in done.folder_label.text()
     assert QGuiApplication.clipboard().text() == str(tmp_path)
+
+
+# -- the Run page with a stand-in training step (no tools needed) ---------------------------
+
+def _fake_run(wizard, tmp_path, behaviours):
+    """Start the Run page on one 'train' step; each start of it runs the next behaviour."""
+    from forge_gui.core.events import ProgressEvent
+    from forge_gui.core.pipeline import StepSpec
+    from forge_gui.core.run import RunState
+    from forge_gui.core.steps import FunctionStep
+
+    starts = iter(behaviours)
+
+    def build(state):
+        behaviour = next(starts)
+
+        def run(progress, cancel):
+            behaviour(lambda **kw: progress(ProgressEvent(step="train", epochs=2, **kw)), cancel)
+        return FunctionStep("train", "Fine-tune", run)
+
+    page = wizard.run_page
+    page.simulated = True
+    settings = RunSettings(data=[tmp_path], name="fake", create=False)
+    state = RunState.create(settings, tmp_path / "run")
+    page.start([StepSpec("train", "Fine-tune", build)], state)
+    return page
+
+
+def _until_cancelled(emit, cancel):
+    from forge_gui.core.steps import Cancelled
+
+    for i in range(1, 4):
+        emit(fraction=i / 10, loss=9.0 - i, x=i / 10, eta_seconds=100.0)
+    while not cancel.cancelled:
+        cancel._event.wait(0.05)
+    raise Cancelled()
+
+
+def test_start_again_after_cancel_draws_a_fresh_curve_in_epochs(qtbot, wizard, tmp_path):
+    def second(emit, cancel):
+        emit(fraction=0.05, loss=8.5, x=0.05)
+        emit(fraction=0.1, loss=8.0, x=0.1)
+
+    page = _fake_run(wizard, tmp_path, [_until_cancelled, second])
+    qtbot.waitUntil(lambda: len(page.chart.train) == 3, timeout=10000)
+    page.cancel()
+    qtbot.waitUntil(lambda: page.outcome == "cancelled", timeout=10000)
+    assert "Start again" in page.retry_button.text()
+    page.retry_button.click()
+    qtbot.waitUntil(lambda: page.outcome == "done", timeout=10000)
+    assert page.chart.train == [(0.05, 8.5), (0.1, 8.0)]  # nothing of the cancelled run
+    assert page.chart.epochs == 2 and "at epoch 0.1 of 2" in page.chart.summary()
+
+
+def test_a_failed_run_shows_no_time_left(qtbot, wizard, tmp_path):
+    from forge_gui.core.steps import StepFailed
+
+    def fails(emit, cancel):
+        emit(fraction=0.9, loss=3.0, x=1.8, eta_seconds=2.0)
+        raise StepFailed("llama-finetune crashed.")
+
+    page = _fake_run(wizard, tmp_path, [fails])
+    qtbot.waitUntil(lambda: page.outcome == "failed", timeout=10000)
+    assert page.eta.text() == ""
+    assert "crashed" in page.status.text()
+
+
+def test_the_time_left_does_not_jump_by_minutes(monkeypatch):
+    from forge_gui.gui.pages.run import EtaSmoother
+
+    smoother = EtaSmoother()
+    shown = [smoother.update(600.0, 0.0)]
+    # under load the raw estimate swings between 4 and 16 minutes from one second to the next
+    for t in range(1, 60):
+        shown.append(smoother.update(240.0 if t % 2 else 960.0, float(t)))
+    steps = [abs(b - a) for a, b in zip(shown, shown[1:])]
+    assert max(steps) < 60, max(steps)  # never a jump of a minute between two updates
+    assert 400 < shown[-1] < 700  # and it still follows the estimates' middle
