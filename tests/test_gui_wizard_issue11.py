@@ -127,3 +127,83 @@ def test_the_time_left_does_not_jump_by_minutes(monkeypatch):
     steps = [abs(b - a) for a, b in zip(shown, shown[1:])]
     assert max(steps) < 60, max(steps)  # never a jump of a minute between two updates
     assert 400 < shown[-1] < 700  # and it still follows the estimates' middle
+
+
+# -- messages in the app's own words ---------------------------------------------------------
+
+FLAG = r"(?<![\w-])--[a-z]"
+
+
+def _core_messages(tmp_path) -> list[str]:
+    """Messages core gives with a command-line remedy, produced the way a run produces them."""
+    import pytest
+
+    from forge_gui.core.data.prepare import prepare_training_data
+    from forge_gui.core.llamacpp import tool_steps
+    from forge_gui.core.ollama.register import model_exists
+    from forge_gui.core.process import run_process_step
+    from forge_gui.core.steps import ProcessStep, StepFailed
+    from forge_gui.core.train_pipeline import resolve_base
+
+    messages = [str(model_exists("mine", "mine"))]
+    for attempt in (lambda: tool_steps.check_windows(2000, 2048, 0.05),
+                    lambda: resolve_base(RunSettings(data=[], name="x")),
+                    lambda: run_process_step(ProcessStep("x", "x", [str(tmp_path / "nope")])),
+                    lambda: prepare_training_data([_bad_data(tmp_path)], tmp_path / "t.txt")):
+        with pytest.raises(StepFailed) as err:
+            attempt()
+        messages.append(str(err.value))
+    return messages
+
+
+def _bad_data(tmp_path) -> Path:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"instruction": "no answer"}\n')
+    return path
+
+
+def test_core_remedies_are_said_with_the_apps_controls(tmp_path):
+    import re
+
+    from forge_gui.gui.wording import in_app_words
+
+    messages = _core_messages(tmp_path)
+    assert all(re.search(FLAG, m) or "forge-cli" in m for m in messages)  # what core says
+    for message in messages:
+        shown = in_app_words(message)
+        assert not re.search(FLAG, shown) and "forge-cli" not in shown, shown
+
+
+def test_the_run_page_says_replace_not_force(qtbot, wizard, tmp_path):
+    from forge_gui.core.ollama.register import model_exists
+
+    def taken(emit, cancel):
+        raise model_exists("mine", "Mine:latest")
+
+    page = _fake_run(wizard, tmp_path, [taken])
+    qtbot.waitUntil(lambda: page.outcome == "failed", timeout=10000)
+    text = page.status.text()
+    assert "already exists" in text and "Replace the existing model" in text
+    assert "--force" not in text and "CLI" not in text
+
+
+def test_the_data_page_says_field_mapping_not_map(qtbot, wizard, tmp_path):
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join('{"instruction": "q", "context": "", "response": "r"}\n'
+                            for _ in range(3)))
+    page = wizard.data_page
+    page.add_paths([data])
+    qtbot.waitUntil(lambda: page.report is not None and not page.validating, timeout=15000)
+    text = page.summary.text()
+    assert "field mapping input=context,output=response" in text
+    assert "--map" not in text and "--strict" not in text
+
+
+def test_a_file_that_is_not_a_gguf_is_described_not_dumped(qtbot, wizard, tmp_path):
+    junk = tmp_path / "weights.gguf"
+    junk.write_bytes(b"\xfb\xc0\x01\x02 not a model")
+    wizard.base_page.choose_file(junk)
+    qtbot.waitUntil(lambda: "cannot be used" in wizard.base_page.details.text(), timeout=15000)
+    details = wizard.base_page.details.text()
+    assert "it starts with the bytes fb c0 01 02" in details
+    assert "b'" not in details and "\\x" not in details

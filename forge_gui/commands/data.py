@@ -11,7 +11,8 @@ from forge_gui.cli import UsageError
 from forge_gui.core import paths as app_paths
 from forge_gui.core.atomic import atomic_write_bytes, atomic_write_text, same_file
 from forge_gui.core.data import (DataInputError, DataInvalid, ValidationOptions,
-                                 ValidationReport, parse_map, prepare_training_data,
+                                 ValidationReport, format_map, parse_map,
+                                 prepare_training_data,
                                  val_path_for, validate_paths)
 from forge_gui.core.data.sources import expand_paths
 from forge_gui.core.events import ProgressEvent
@@ -156,6 +157,8 @@ def print_report(report: ValidationReport, out=None) -> None:
     for schema in report.unknown_schemas:
         say()
         say(f"{schema.file}: {schema.explanation}")
+        say(f"Run again with --map {format_map(schema.suggested_map)}." if schema.suggested_map
+            else "Run again with --map new=old,... to rename them.")
     if report.error_counts:
         say()
         say("Errors by code:")

@@ -533,12 +533,14 @@ class Scanner:
             explanation = (f"Found {count} record{'s' if count != 1 else ''} (first: line "
                            f"{line}) with the keys {', '.join(keys)}, which fit none of the "
                            f"formats Forge reads ({mapping.EXPECTED}).")
+            # Said without a front end's control: the CLI adds its --map, the Data page its
+            # Field mapping box.
             if suggested:
-                explanation += (f" They can be read as Alpaca records (run again with "
-                                f"--map {mapping.format_map(suggested)}).")
+                explanation += (f" They can be read as Alpaca records with the field mapping "
+                                f"{mapping.format_map(suggested)}.")
             else:
-                explanation += (" Rename fields with --map new=old (for example "
-                                "--map instruction=prompt,output=completion).")
+                explanation += (" Rename their fields with a field mapping new=old (for example "
+                                "instruction=prompt,output=completion).")
             report.unknown_schemas.append(UnknownSchema(
                 file=file, first_line=line, records=count, keys=list(keys),
                 expected=mapping.EXPECTED, suggested_map=suggested, explanation=explanation))
@@ -548,8 +550,7 @@ class Scanner:
             plural = "s" if count != 1 else ""
             self.warn(file, line, "unknown_keys",
                       f"Found {count} record{plural} (first: line {line}) with keys that are not "
-                      f"used for training: {', '.join(sorted(keys))}; they are ignored "
-                      f"(--strict makes this an error).")
+                      f"used for training: {', '.join(sorted(keys))}; they are ignored.")
         if self.valid == 0 and not self._error_counts:
             first = str(self.files[0]) if self.files else ""
             self.error(first, 0, "no_records", "No training records were found in the input.")

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPla
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.wording import in_app_words
 from forge_gui.gui.widgets import action_button
 
 
@@ -164,6 +165,7 @@ class DonePage(ForgePage):
         task = BackgroundTask(lambda p, c: backend.write_script(settings, path), self)
         task.succeeded.connect(lambda _: self.export_state.setText(
             f"✔ Wrote {path}: it repeats this run from a terminal (bash {path.name})."))
-        task.failed.connect(lambda exc: self.export_state.setText(f"✘ Could not write the script: {exc}"))
+        task.failed.connect(lambda exc: self.export_state.setText(
+            f"✘ Could not write the script: {in_app_words(str(exc))}"))
         self._export_task = task
         task.start()

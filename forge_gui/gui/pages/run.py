@@ -269,6 +269,9 @@ class RunPage(ForgePage):
         self._update_buttons()
 
     def _show_failure(self, text: str) -> None:
+        from forge_gui.gui.wording import in_app_words
+
+        text = in_app_words(text)
         self.status.setText(f"<b>✘ {text.splitlines()[0]}</b><br>" + "<br>".join(text.splitlines()[1:]))
 
     # -- user actions ----------------------------------------------------------------------
