@@ -3,6 +3,7 @@ left, messages in the app's own words, the run folder."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -53,7 +54,7 @@ def test_open_the_run_folder_says_where_it_is_when_nothing_opens_it(qtbot, wizar
 
 # -- the Run page with a stand-in training step (no tools needed) ---------------------------
 
-def _fake_run(wizard, tmp_path, behaviours):
+def _fake_run(wizard, tmp_path, behaviours, **settings):
     """Start the Run page on one 'train' step; each start of it runs the next behaviour."""
     from forge_gui.core.events import ProgressEvent
     from forge_gui.core.pipeline import StepSpec
@@ -71,7 +72,7 @@ def _fake_run(wizard, tmp_path, behaviours):
 
     page = wizard.run_page
     page.simulated = True
-    settings = RunSettings(data=[tmp_path], name="fake", create=False)
+    settings = RunSettings(**{"data": [tmp_path], "name": "fake", "create": False, **settings})
     state = RunState.create(settings, tmp_path / "run")
     page.start([StepSpec("train", "Fine-tune", build)], state)
     return page
@@ -207,3 +208,20 @@ def test_a_file_that_is_not_a_gguf_is_described_not_dumped(qtbot, wizard, tmp_pa
     details = wizard.base_page.details.text()
     assert "it starts with the bytes fb c0 01 02" in details
     assert "b'" not in details and "\\x" not in details
+
+
+def test_a_second_run_of_a_name_being_created_is_told_why(qtbot, wizard, tmp_path):
+    from forge_gui.core.name_lock import hold_name
+
+    ran = []
+    other = hold_name("shared")  # as a forge-cli run creating 'shared' right now would
+    page = _fake_run(wizard, tmp_path, [lambda emit, cancel: ran.append(1)], name="SHARED",
+                     create=True)
+    assert page.outcome == "failed" and not ran
+    assert f"Another Forge run is creating the model 'SHARED' right now (process {os.getpid()})" \
+        in page.status.text()
+    other.release()
+    page.retry_button.click()
+    qtbot.waitUntil(lambda: page.outcome == "done", timeout=10000)
+    assert ran == [1]
+    hold_name("shared").release()  # and the page let go of it when the run ended
