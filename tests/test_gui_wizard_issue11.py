@@ -225,3 +225,24 @@ def test_a_second_run_of_a_name_being_created_is_told_why(qtbot, wizard, tmp_pat
     qtbot.waitUntil(lambda: page.outcome == "done", timeout=10000)
     assert ran == [1]
     hold_name("shared").release()  # and the page let go of it when the run ended
+
+
+def test_the_base_gguf_file_is_remembered(qtbot, wizard, tiny_base):
+    from forge_gui.core.app_settings import load_settings
+    from forge_gui.gui.wizard import ForgeWizard
+
+    wizard.base_page.choose_file(tiny_base)
+    qtbot.waitUntil(lambda: wizard.base_page.info is not None, timeout=15000)
+    wizard.save_app_settings()
+
+    settings, _ = load_settings()
+    again = ForgeWizard(settings)
+    qtbot.addWidget(again)
+    again.show()
+    show_page(again, again.pageIds()[1])  # the Base model page, opened again another day
+    page = again.base_page
+    qtbot.waitUntil(lambda: page.info is not None, timeout=15000)
+    assert page.use_file.isChecked() and page.file_edit.text() == str(tiny_base)
+    assert page.gguf_path == tiny_base and again.currentPage() is page
+    for p in again.pages():
+        qtbot.waitUntil(lambda: not getattr(p, "busy", False), timeout=10000)

@@ -84,6 +84,9 @@ class BasePage(ForgePage):
             self.host.setText(backend.ollama_host(settings.ollama_host))
         if not self.models and not self._tasks.get("list"):
             self.refresh()
+        if self.info is None and not self.file_edit.text() and settings.last_base_gguf \
+                and Path(settings.last_base_gguf).is_file():  # the file chosen last time
+            self.choose_file(settings.last_base_gguf)
 
     # -- Ollama ----------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -224,6 +227,8 @@ class BasePage(ForgePage):
             settings.last_base = self.model_list.currentItem().text()
         if self.use_file.isChecked() and self.file_edit.text():
             settings.last_gguf_dir = str(Path(self.file_edit.text()).parent)
+        settings.last_base_gguf = (str(self.gguf_path) if self.use_file.isChecked()
+                                   and self.gguf_path else None)
 
     def ollama_host(self) -> str:
         return self.host.text().strip() or backend.ollama_host(None)
