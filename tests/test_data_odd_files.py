@@ -85,3 +85,28 @@ def test_the_data_page_notes_the_skipped_entries(qtbot, wizard, tmp_path):
     summary = page.summary.text()
     assert f"Skipped {folder / 'pipe.jsonl'}: a named pipe (FIFO)" in summary
     assert f"Skipped {folder / 'loop.jsonl'}: a symbolic link loop" in summary
+
+
+def test_a_subfolder_that_cannot_be_read_is_noted(tmp_path):
+    import shutil
+    import tempfile
+
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to read the folder as a user it is closed to")
+    shared = Path(tempfile.mkdtemp(prefix="forge-odd-"))  # tmp_path is root's only
+    try:
+        shared.chmod(0o755)
+        (shared / "good.jsonl").write_bytes(jl(alpaca(1)))
+        (shared / "good.jsonl").chmod(0o644)
+        (shared / "private").mkdir(mode=0o700)
+        (shared / "private" / "secret.jsonl").write_bytes(jl(alpaca(2)))
+        done = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                               *CLI, "validate-training-data", str(shared)],
+                              capture_output=True, text=True, timeout=60, cwd=shared,
+                              env={**os.environ, "HOME": str(shared)})
+        assert done.returncode == 0, done.stderr
+        assert "1 records, 1 valid" in done.stdout
+        assert f"skipped {shared / 'private'} (cannot be read: permission denied)" in done.stdout
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)
