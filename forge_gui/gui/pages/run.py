@@ -230,11 +230,20 @@ class RunPage(ForgePage):
         if self.outcome is not None:  # ended: nothing is left to wait for
             self.eta.setText("")
         elif step_eta is not None:
-            self.eta.setText(f"about {_clock(self._eta.update(step_eta, now))} left in training")
+            self.eta.setText(f"about {_clock(self._smoothed('train', step_eta, now))} left "
+                             "in training")
         elif 0.02 < overall < 1.0:
-            self.eta.setText(f"about {_clock(self._eta.update(elapsed * (1 - overall) / overall, now))} left")
+            left = elapsed * (1 - overall) / overall
+            self.eta.setText(f"about {_clock(self._smoothed('run', left, now))} left")
         else:
             self.eta.setText("")
+
+    def _smoothed(self, source: str, estimate: float, now: float) -> float:
+        """The shown time left; a different estimate (training's own, the run's) starts over."""
+        if self._eta.source != source:
+            self._eta = EtaSmoother()
+            self._eta.source = source
+        return self._eta.update(estimate, now)
 
     def _finished(self, outcome: str) -> None:
         self.outcome = outcome
@@ -349,6 +358,7 @@ class EtaSmoother:
     def __init__(self) -> None:
         self.value: float | None = None
         self.at = 0.0
+        self.source: str | None = None  # which estimate it smooths (RunPage._smoothed)
 
     def update(self, estimate: float, now: float) -> float:
         if self.value is None:
