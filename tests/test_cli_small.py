@@ -33,6 +33,7 @@ def test_train_run_json_keeps_the_created_line_on_stderr(ollama, llama_tools, ti
     assert code == 0, err[-2000:]
     assert json.loads(out.strip().splitlines()[-1])["model"] == "colours"
     assert "Created model 'colours'. Run: ollama run colours" in err
+    assert "Read 0 MB" not in err and f"Read {colour_data.stat().st_size / 1e3:.1f} KB" in err
 
 
 def test_small_files_are_not_read_as_0_mb(write):
