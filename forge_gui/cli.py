@@ -2,7 +2,8 @@
 
 Each group of commands lives in forge_gui/commands/<group>.py and exposes
 `register(subparsers)`; a command's handler takes the parsed args and returns the exit code
-(0 ok, 1 the work found a problem, 2 usage errors and unreadable input).
+(0 ok, 1 the work found a problem, 2 usage errors and files that cannot be read or
+written).
 """
 
 from __future__ import annotations
@@ -57,6 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nforge-cli: cancelled", file=sys.stderr)
         return 130
+    except OSError as exc:  # a user's file could not be read or written: docs/data.md
+        from forge_gui.core.fs_errors import describe_os_error
+
+        print(f"forge-cli: error: {describe_os_error(exc, doing='use')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -8,18 +8,16 @@ script doing the same with the same tools instead of running anything.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from forge_gui.cli import UsageError
+from forge_gui.commands.cancelling import run_cancellable
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
 from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import Cancelled, CancelToken, ProcessStep, Step, StepFailed
+from forge_gui.core.steps import Cancelled, ProcessStep, Step, StepFailed
 
 ALIASES = ("train-run", "train", "finetune")
 
@@ -178,22 +176,6 @@ class ConsoleObserver(PipelineObserver):
             self.err.write(data.decode("utf-8", "replace"))
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """While a run is going, SIGTERM cancels it like Ctrl-C (the main thread only)."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def summary(state: RunState) -> dict:
     a = state.artifacts
     return {"run_dir": str(state.run_dir),
@@ -215,6 +197,12 @@ def build_specs(settings: RunSettings) -> list[StepSpec]:
 def train_run(args) -> int:
     if args.resume is not None:
         state, specs, start = resume_state(args.resume)
+        from forge_gui.core.name_lock import NameBusy, hold_name_for
+        try:
+            name_lock = hold_name_for(state.settings)  # noqa: F841 - held until we end
+        except NameBusy as exc:
+            print(f"forge-cli: {exc}", file=sys.stderr)
+            return 1
         print(f"Resuming {state.run_dir} at: {specs[start].label}", file=sys.stderr, flush=True)
         code = run_in_thread(specs, state, start)
         return finish(state, code, args.json)
@@ -222,10 +210,17 @@ def train_run(args) -> int:
     specs = build_specs(settings)
     if args.write_script:
         return write_script(args.write_script, settings, args.workdir)
+    from forge_gui.core.name_lock import NameBusy, hold_name_for
+    try:
+        name_lock = hold_name_for(settings)  # noqa: F841 - one run per model name until we end
+    except NameBusy as exc:
+        print(f"forge-cli: {exc}", file=sys.stderr)
+        return 1
     try:
         state = RunState.create(settings, args.workdir)
-    except (FileExistsError, OSError) as exc:
-        raise UsageError(str(exc)) from None
+    except OSError as exc:  # e.g. a full disk where the run folder goes
+        from forge_gui.core.fs_errors import describe_os_error
+        raise UsageError(describe_os_error(exc, doing="create")) from None
     print(f"Run folder: {state.run_dir}", file=sys.stderr, flush=True)
     code = run_in_thread(specs, state)
     return finish(state, code, args.json)
@@ -270,42 +265,22 @@ def finish(state: RunState, code: int, as_json: bool) -> int:
 
 def run_in_thread(specs: list[StepSpec], state: RunState, start: int = 0) -> int:
     """Run the pipeline in a worker thread so Ctrl-C (or SIGTERM) in the main thread cancels it:
-    the tools' process trees are stopped and the run is marked cancelled."""
-    cancel = CancelToken()
-    finished = threading.Event()
-    outcome: dict[str, BaseException | None] = {"error": None}
-
-    def work() -> None:
-        try:
-            run_pipeline(specs, state, ConsoleObserver(specs), cancel, start=start)
-        except BaseException as exc:  # handed to the main thread
-            outcome["error"] = exc
-        finally:
-            finished.set()
-
-    threading.Thread(target=work, name="forge-run", daemon=True).start()
-    with _sigterm_as_interrupt():
-        # Event.wait, not Thread.join: a join interrupted by Ctrl-C may return early.
-        while not finished.is_set():
-            try:
-                finished.wait(0.2)
-            except KeyboardInterrupt:
-                if not cancel.cancelled:
-                    cancel.cancel()
-                    print("\nCancelling…", file=sys.stderr, flush=True)
-    error = outcome["error"]
-    if error is None:
-        return 0
-    if isinstance(error, Cancelled):
+    the tools' process trees are stopped and the run is marked cancelled (commands/cancelling.py)."""
+    try:
+        run_cancellable(lambda cancel: run_pipeline(specs, state, ConsoleObserver(specs), cancel,
+                                                  start=start))
+    except Cancelled:
         print(f"forge-cli: cancelled; the run folder is {state.run_dir}", file=sys.stderr)
         return 130
-    if type(error).__name__ == "DataInputError":  # an unreadable input path: usage, exit 2
-        raise UsageError(str(error))
-    if isinstance(error, StepFailed):
+    except StepFailed as error:
         print(f"\nforge-cli: {error}", file=sys.stderr)
         print(f"The run folder is {state.run_dir}", file=sys.stderr)
         return 1
-    raise error
+    except Exception as error:
+        if type(error).__name__ == "DataInputError":  # an unreadable input path: usage, exit 2
+            raise UsageError(str(error)) from None
+        raise
+    return 0
 
 
 def write_script(path: Path, settings: RunSettings, workdir: Path | None) -> int:

@@ -15,13 +15,17 @@ before it: their results are in state.artifacts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
 from forge_gui.core.events import ProgressEvent
+from forge_gui.core.fs_errors import describe_os_error
 from forge_gui.core.process import run_process_step
 from forge_gui.core.run import RunState
 from forge_gui.core.steps import Cancelled, CancelToken, FunctionStep, ProcessStep, Step, StepFailed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,13 +67,26 @@ def run_one(spec: StepSpec, state: RunState, observer: PipelineObserver,
         state.mark(spec.key, "cancelled", "Cancelled by the user.")
         raise
     except StepFailed as exc:
-        state.mark(spec.key, "failed", str(exc))
+        _mark_failed(state, spec.key, str(exc))
         raise
+    except OSError as exc:  # a file could not be read or written: one sentence (docs/training.md)
+        failure = StepFailed(describe_os_error(exc, doing="use"))
+        _mark_failed(state, spec.key, failure.message)
+        raise failure from exc
     except Exception as exc:  # a bug or an OS error: still leave a consistent run.json
         state.mark(spec.key, "failed", f"{type(exc).__name__}: {exc}")
         raise
     state.mark(spec.key, "done")
     observer.step_finished(spec)
+
+
+def _mark_failed(state: RunState, key: str, message: str) -> None:
+    """Record the failure in run.json; on a full disk that may fail too, and the user must
+    still hear the first cause, not the second."""
+    try:
+        state.mark(key, "failed", message)
+    except OSError as exc:
+        log.warning("could not record the failure of step %s in run.json: %s", key, exc)
 
 
 def run_pipeline(specs: list[StepSpec], state: RunState, observer: PipelineObserver | None = None,

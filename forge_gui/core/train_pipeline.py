@@ -147,8 +147,8 @@ def _validate(state: RunState) -> FunctionStep:
         options_cls, _, validate_paths = _data_api()
         options = options_cls(field_map=state.settings.field_map)
         report = validate_paths(state.settings.data, options, progress, cancel)
-        (state.run_dir / "data-report.json").write_text(report.model_dump_json(indent=2) + "\n",
-                                                        "utf-8")
+        atomic_write_text(state.run_dir / "data-report.json",
+                          report.model_dump_json(indent=2) + "\n")
         if not report.ok:
             counts = ", ".join(f"{code}: {n}" for code, n in report.error_counts.items())
             raise StepFailed(f"The training data has {report.invalid} invalid record(s) and "

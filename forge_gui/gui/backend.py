@@ -107,10 +107,9 @@ def validate_model_name(name: str) -> str | None:
 
 
 def same_model(a: str, b: str) -> bool:
-    """Ollama's view: 'x' and 'x:latest' are one model."""
-    def full(n: str) -> str:
-        return n if ":" in n.rsplit("/", 1)[-1] else f"{n}:latest"
-    return full(a) == full(b)
+    """Ollama's view: 'x' and 'x:latest' are one model, and so are 'X' and 'x'."""
+    from forge_gui.core.ollama.names import model_key
+    return model_key(a) == model_key(b)
 
 
 def pipeline_specs(settings) -> list:

@@ -29,6 +29,9 @@ from forge_gui.gui.tasks import BackgroundTask
 def failure_text(exc: BaseException) -> str:
     if isinstance(exc, StepFailed):
         return str(exc)
+    if isinstance(exc, OSError):  # a file could not be read or written: one sentence
+        from forge_gui.core.fs_errors import describe_os_error
+        return describe_os_error(exc, doing="use")
     return f"{type(exc).__name__}: {exc}"
 
 

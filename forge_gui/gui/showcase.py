@@ -76,15 +76,16 @@ def simulate_run(wizard: ForgeWizard) -> None:
         page.steps.addItem(f"✔ {spec.label}")
     page.progress.setValue(1000)
     page.chart.clear()
+    page.chart.set_epochs(2)
     lines = []
     for epoch in range(2):
         for batch in range(1, 23):
             x = epoch * 22 + batch
             loss = 2.2 + 8.0 * math.exp(-x / 12) + 0.15 * math.sin(x * 1.7)
-            page.chart.add_point(x, loss, None)
+            page.chart.add_point(x / 22, loss, None)  # the x axis is in epochs
             lines.append(f"train: data={batch:07d}/0000022 loss={loss:.5f}±0.10865 acc={20 + x:.2f}±1.04% "
                          f"t=00:00:{x:02d} ETA=00:00:{44 - x:02d}")
-        page.chart.add_point(x, None, 2.6 + 4.0 * math.exp(-epoch))
+        page.chart.add_point(x / 22, None, 2.6 + 4.0 * math.exp(-epoch))
         lines.append(f"val:   data=0000002/0000002 loss={2.6 + 4.0 * math.exp(-epoch):.5f}±0.2")
     page.log.append_lines(lines)
     page.log.flush()

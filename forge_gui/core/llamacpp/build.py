@@ -120,6 +120,22 @@ def _build_lock(path: Path):
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def build_in_progress() -> bool:
+    """True while some process holds a build lock (doctor says so rather than MISSING)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    for lock in tools_cache_root().glob("build-*.lock"):
+        with open(lock, "a+b") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
 def _build(backend: str, root: Path, report: ProgressCallback, cancel: CancelToken) -> Path:
     """Fetch, unpack, configure, compile, install: the first time only (minutes)."""
     report(ProgressEvent(step="build", fraction=0.0, message="Fetching the llama.cpp source"))

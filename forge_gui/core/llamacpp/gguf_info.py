@@ -17,6 +17,20 @@ from forge_gui.core.steps import StepFailed
 
 GGLA_MAGIC = b"algg"  # legacy LoRA files: b"ggla" stored little-endian
 GGUF_MAGIC = b"GGUF"
+_KNOWN_STARTS = {b"PK\x03\x04": "a ZIP archive", b"\x89HDF": "an HDF5 file",
+                 b"{": "JSON text", b"\x80\x02": "a Python pickle"}
+
+
+def describe_start(magic: bytes) -> str:
+    """What a file's first bytes say, for a person (never a Python bytes repr)."""
+    if not magic:
+        return "it is empty"
+    for start, what in _KNOWN_STARTS.items():
+        if magic.startswith(start):
+            return f"it looks like {what}"
+    if all(32 <= b < 127 for b in magic):
+        return f'it starts with the text "{magic.decode("ascii")}"'
+    return f"it starts with the bytes {magic.hex(' ')}"
 FLOAT_TYPES = {"F32", "F16", "BF16"}
 
 Trainability = Literal["ready", "convert", "quantized", "not-a-model"]
@@ -116,7 +130,7 @@ def _inspect_cached(path: Path, mtime_ns: int, size: int) -> GGUFInfo:
                          "Nothing reads GGLA any more (llama.cpp and Ollama dropped it in 2024). "
                          "Train again with current tools.")
     if magic != GGUF_MAGIC:
-        raise StepFailed(f"{path} is not a GGUF file (it starts with {magic!r}).")
+        raise StepFailed(f"{path} is not a GGUF file ({describe_start(magic)}).")
     try:
         header = read_header(path)
     except (HeaderError, OSError, struct.error) as exc:

@@ -25,13 +25,14 @@ from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import (ModelNotFound, OllamaClient, OllamaError,
-                                          OllamaHTTPError, OllamaNotReachable,
+                                          OllamaHTTPError, OllamaNotReachable, base_url,
                                           parse_show_parameters, runs_gguf_adapters,
                                           supports_create_api)
 from forge_gui.core.ollama.hashing import file_digest
 from forge_gui.core.ollama.modelfile import (Modelfile, ModelfileError, render_modelfile,
                                              write_modelfile)
-from forge_gui.core.ollama.names import validate_model_name
+from forge_gui.core.ollama.names import (find_same_model, model_key, parse_model_name,
+                                         validate_model_name)
 from forge_gui.core.ollama.resolve import (ResolveError, Resolved, check_adapter_matches,
                                            choose_route, resolve_output)
 from forge_gui.core.ollama.store import resolve_base_gguf
@@ -368,10 +369,9 @@ def _build_register(state: RunState) -> FunctionStep:
                                   "(it needs 0.5.5 or newer).",
                                   "Update Ollama, or register by hand with its own command: "
                                   f"{a.finish_command}")
-            existed = client.exists(s.name)
+            existed = existing_model(client, s.name)
             if existed and not s.force:
-                raise ModelExists(f"A model named '{s.name}' already exists in Ollama.",
-                                  "Choose another name, or replace it (--force on the CLI).")
+                raise model_exists(s.name, existed)
             try:
                 try:
                     _create(client, state, progress, cancel)
@@ -426,9 +426,49 @@ def _build_smoke(state: RunState) -> FunctionStep:
 
 # ---------------------------------------------------------------------------- specs
 
+def preflight_server(settings: RunSettings) -> None:
+    """Before any work (docs/ollama.md): the Ollama address must be one, and the name must not
+    be a model that exists (compared as Ollama compares names) unless settings.force. When
+    Ollama cannot be reached now the register step checks again before creating."""
+    if settings.create:
+        base_url(settings.ollama_host)  # raises OllamaHostInvalid, a StepFailed
+    if settings.force:
+        return
+    try:
+        with _client(settings) as client:
+            taken = existing_model(client, settings.name)
+    except OllamaError:
+        return
+    if taken:
+        raise model_exists(settings.name, taken)
+
+
+def existing_model(client: OllamaClient, name: str) -> str | None:
+    """The model Ollama would replace when creating `name`, as Ollama lists it, or None."""
+    found = find_same_model(name, (m.get("name") or m.get("model") for m in client.list_models()))
+    if found is None and client.exists(name):  # a server that lists names some other way
+        found = name
+    return found
+
+
+def _spelled(name: str) -> str:
+    try:
+        return parse_model_name(name).short
+    except ValueError:
+        return name
+
+
+def model_exists(name: str, taken: str) -> "ModelExists":
+    same = "" if model_key(taken) == model_key(name) and _spelled(taken) == _spelled(name) else \
+        f" as '{taken}' (Ollama does not tell upper and lower case apart)"
+    return ModelExists(f"A model named '{name}' already exists in Ollama{same}.",
+                       "Choose another name, or replace it (--force on the CLI).")
+
+
 def register_specs(settings: RunSettings) -> list[StepSpec]:
     """The Ollama steps for a run. Raises StepFailed now for a bad name or parameter."""
     preflight(settings)
+    preflight_server(settings)
     specs: list[StepSpec] = []
     if settings.adapter is not None:
         specs += [StepSpec("resolve", "Check the adapter and the base", _build_resolve),

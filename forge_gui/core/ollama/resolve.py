@@ -18,7 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from forge_gui.core.llamacpp.gguf_info import GGLA_MAGIC, GGUF_MAGIC, inspect_gguf
+from forge_gui.core.llamacpp.gguf_info import (GGLA_MAGIC, GGUF_MAGIC, describe_start,
+                                               inspect_gguf)
 from forge_gui.core.steps import StepFailed
 
 Kind = Literal["whole", "gguf-lora", "peft"]
@@ -65,7 +66,7 @@ def _resolve_file(path: Path) -> Resolved:
         raise _ggla_error(path)
     if magic != GGUF_MAGIC:
         raise ResolveError(f"{path} is neither a GGUF file nor a GGUF LoRA adapter "
-                           f"(it starts with {magic!r}).", FOLDER_HINT)
+                           f"({describe_start(magic)}).", FOLDER_HINT)
     info = inspect_gguf(path)
     kind: Kind = "gguf-lora" if info.general_type == "adapter" else "whole"
     return Resolved(kind=kind, path=path, architecture=info.architecture)

@@ -84,6 +84,9 @@ class BasePage(ForgePage):
             self.host.setText(backend.ollama_host(settings.ollama_host))
         if not self.models and not self._tasks.get("list"):
             self.refresh()
+        if self.info is None and not self.file_edit.text() and settings.last_base_gguf \
+                and Path(settings.last_base_gguf).is_file():  # the file chosen last time
+            self.choose_file(settings.last_base_gguf)
 
     # -- Ollama ----------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -118,8 +121,9 @@ class BasePage(ForgePage):
         self.model_list.clear()
         self.model_list.setEnabled(False)
         self.ollama_error = str(exc)
+        why = getattr(exc, "message", None) or str(exc)  # it names the address already
         self.ollama_state.setText(
-            f"Ollama is not reachable at {self.host.text()}: {exc}\n"
+            f"{why}\n"
             "Start Ollama (or fix the address) and press Refresh, or choose a GGUF file below.")
         if self.use_ollama.isChecked():
             self.use_file.setChecked(True)
@@ -229,6 +233,8 @@ class BasePage(ForgePage):
             settings.last_base = self.model_list.currentItem().text()
         if self.use_file.isChecked() and self.file_edit.text():
             settings.last_gguf_dir = str(Path(self.file_edit.text()).parent)
+        settings.last_base_gguf = (str(self.gguf_path) if self.use_file.isChecked()
+                                   and self.gguf_path else None)
 
     def ollama_host(self) -> str:
         return self.host.text().strip() or backend.ollama_host(None)

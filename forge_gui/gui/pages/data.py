@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLa
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.wording import in_app_words
 from forge_gui.gui.widgets.drop_zone import DropZone
 from forge_gui.gui.widgets.issue_model import IssueTableModel
 from forge_gui.gui.widgets import action_button
@@ -255,15 +256,16 @@ class DataPage(ForgePage):
         elif report.invalid:
             text += ("\nThe trainer refuses data with rejected records (nothing is dropped "
                      "silently): fix or remove them, then add the files again.")
-        self.summary.setText(text)
+        self.summary.setText(in_app_words(text))
         self.error_model.set_issues(report.errors)
         if report.errors_omitted:
             self.summary.setText(self.summary.text() + f"\n{report.errors_omitted} more errors are not listed.")
         shown = report.warnings[:MAX_WARNINGS_SHOWN]
-        self.warnings.addItems([f"{Path(w.file).name}:{w.line} [{w.code}] {w.message}" for w in shown])
+        self.warnings.addItems([f"{Path(w.file).name}:{w.line} [{w.code}] {in_app_words(w.message)}"
+                                for w in shown])
         if len(report.warnings) > len(shown):
-            self.warnings.addItem(f"… and {len(report.warnings) - len(shown)} more (forge-cli "
-                                  "validate --report FILE writes them all)")
+            self.warnings.addItem(f"… and {len(report.warnings) - len(shown)} more (a run writes "
+                                  "every one to data-report.json in its run folder)")
         self.stats.setPlainText(report.stats.model_dump_json(indent=2))
         self.tabs.setTabText(1, f"Errors ({report.invalid})")
         self.tabs.setTabText(2, f"Warnings ({len(report.warnings)})")

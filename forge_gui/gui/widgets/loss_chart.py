@@ -20,11 +20,19 @@ class LossChart(QWidget):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.train: list[tuple[float, float]] = []
         self.val: list[tuple[float, float]] = []
+        self.epochs: int | None = None  # x is in epochs; the axis spans 0..epochs when known
 
     def clear(self) -> None:
         self.train.clear()
         self.val.clear()
+        self.epochs = None
+        self.setAccessibleDescription(self.summary())
         self.update()
+
+    def set_epochs(self, epochs: int) -> None:
+        if epochs != self.epochs:
+            self.epochs = epochs
+            self.update()
 
     def add_point(self, x: float, loss: float | None = None, val_loss: float | None = None) -> None:
         if loss is not None and math.isfinite(loss):
@@ -38,6 +46,8 @@ class LossChart(QWidget):
         parts = []
         if self.train:
             parts.append(f"train loss {self.train[0][1]:.3f} → {self.train[-1][1]:.3f}")
+            if self.epochs:
+                parts[-1] += f" at epoch {self.train[-1][0]:.1f} of {self.epochs}"
         if self.val:
             parts.append(f"validation loss {self.val[-1][1]:.3f}")
         return ", ".join(parts) or "no loss yet"
@@ -62,6 +72,8 @@ class LossChart(QWidget):
         xs = [p[0] for p in points]
         ys = [p[1] for p in points]
         x0, x1 = min(xs), max(xs)
+        if self.epochs:  # the whole run's span, in epochs, from the start
+            x0, x1 = 0.0, max(x1, float(self.epochs))
         y0, y1 = min(ys), max(ys)
         if x1 == x0:
             x1 = x0 + 1
@@ -97,5 +109,15 @@ class LossChart(QWidget):
             painter.setPen(text_color)
             painter.drawText(QPointF(lx + 16, fm.ascent() + 2), label)
             lx += fm.horizontalAdvance(label) + 36
-        painter.drawText(QRectF(plot.left(), plot.bottom() + 4, plot.width(), fm.height()),
-                         Qt.AlignmentFlag.AlignHCenter, "progress through training")
+        if self.epochs:  # a tick and its number at each epoch (at most about ten)
+            step = max(1, math.ceil(self.epochs / 10))
+            for epoch in range(0, int(x1) + 1, step):
+                pt = at(epoch, y0)
+                painter.drawLine(QPointF(pt.x(), plot.bottom()), QPointF(pt.x(), plot.bottom() + 3))
+                painter.drawText(QRectF(pt.x() - 20, plot.bottom() + 4, 40, fm.height()),
+                                 Qt.AlignmentFlag.AlignHCenter, str(epoch))
+            painter.drawText(QRectF(0, plot.bottom() + 4, margin_left - 6, fm.height()),
+                             Qt.AlignmentFlag.AlignRight, "epoch")
+        else:
+            painter.drawText(QRectF(plot.left(), plot.bottom() + 4, plot.width(), fm.height()),
+                             Qt.AlignmentFlag.AlignHCenter, "progress through training")
