@@ -36,7 +36,7 @@ SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 PYPI_JSON = f"https://pypi.org/pypi/llama-cpp-python/{LLAMA_CPP_PYTHON_VERSION}/json"
 
 TOOL_NAMES = ("llama-finetune", "llama-export-lora", "llama-quantize", "llama-tokenize",
-              "llama-completion")
+              "llama-completion", "llama-perplexity")
 STAMP = "build.json"
 EXE = ".exe" if sys.platform == "win32" else ""
 
