@@ -125,9 +125,11 @@ class FinetuneProgressParser:
         return min(1.0, max(0.0, (self.epoch - 1 + done_in_epoch) / self.epochs))
 
     def _x(self, phase: str, i: int) -> float:
-        """Global batch index across epochs: train batches only (val points sit at epoch end)."""
+        """Where the point sits in epochs (the chart's x axis): 0.5 is half-way through the
+        first epoch's training batches; a validation point sits at the end of its epoch."""
         n_train = self.n_train or 0
-        return float((self.epoch - 1) * n_train + (i if phase == "train" else n_train))
+        within = (i / n_train if n_train else 1.0) if phase == "train" else 1.0
+        return float(self.epoch - 1 + min(1.0, within))
 
     def _eta(self, fraction: float) -> float | None:
         elapsed = self.done_seconds + self.phase_seconds
