@@ -81,10 +81,10 @@ def simulate_run(wizard: ForgeWizard) -> None:
         for batch in range(1, 23):
             x = epoch * 22 + batch
             loss = 2.2 + 8.0 * math.exp(-x / 12) + 0.15 * math.sin(x * 1.7)
-            page.chart.add_point(x, loss, None)
+            page.chart.add_point(epoch + batch / 22, loss, None)  # x in epochs
             lines.append(f"train: data={batch:07d}/0000022 loss={loss:.5f}±0.10865 acc={20 + x:.2f}±1.04% "
                          f"t=00:00:{x:02d} ETA=00:00:{44 - x:02d}")
-        page.chart.add_point(x, None, 2.6 + 4.0 * math.exp(-epoch))
+        page.chart.add_point(epoch + 1, None, 2.6 + 4.0 * math.exp(-epoch))
         lines.append(f"val:   data=0000002/0000002 loss={2.6 + 4.0 * math.exp(-epoch):.5f}±0.2")
     page.log.append_lines(lines)
     page.log.flush()
@@ -100,6 +100,37 @@ def simulate_done(wizard: ForgeWizard) -> None:
                              smoke_answer="Hello! I'm your new assistant — how can I help today?")
     wizard.done_page.show_result(_simulated_settings(wizard), artifacts,
                                  Path("~/.local/share/Forge/runs/20260101-120000-support-bot").expanduser())
+    wizard.done_page.compare.set_result(simulated_evaluation())
+
+
+def simulated_evaluation():
+    """What the evaluate step (core/evaluate.py) leaves for the sample run."""
+    from forge_gui.core.evaluate import AnswerRow, EvaluationResult, HeldOutLoss
+
+    blob = Path("~/.ollama/models/blobs/sha256-74701a8c35f6").expanduser()
+    run = Path("~/.local/share/Forge/runs/20260101-120000-support-bot").expanduser()
+    rows = [("How do I reset my password?",
+             "Open Settings → Account, choose “Reset password” and follow the e-mail link.",
+             "To reset your password, you can usually find an option on the login page. If you "
+             "need further help, please contact",
+             "Open Settings → Account, choose “Reset password” and follow the link we e-mail you."),
+            ("Can I change my plan mid-month?",
+             "Yes. The change applies at once and the difference is prorated.",
+             "Many services allow plan changes. Please check the terms of your provider.",
+             "Yes — the new plan starts at once and you pay the prorated difference."),
+            ("Where do I find my invoices?",
+             "Under Billing → Invoices; each one can be downloaded as PDF.",
+             "Invoices are typically sent by email or available in your account.",
+             "Under Billing → Invoices, where each one downloads as a PDF.")]
+    return EvaluationResult(
+        base_gguf=blob, tuned_gguf=run / "model-Q8_0.gguf", eval_file=run / "train.val.txt",
+        eval_tokens=2840, held_out_records=12, train_ctx=512, ctx=512,
+        base=HeldOutLoss(gguf=blob, perplexity=9.87, perplexity_error=0.61, loss=math.log(9.87)),
+        tuned=HeldOutLoss(gguf=run / "model-Q8_0.gguf", perplexity=3.42, perplexity_error=0.18,
+                          loss=math.log(3.42)),
+        prompts_source="held-out records (train.val.txt)",
+        answers=[AnswerRow(prompt=p, rendered=p, reference=r, base=b, tuned=t)
+                 for p, r, b, t in rows])
 
 
 def prepare_showcase(wizard: ForgeWizard) -> None:
