@@ -167,8 +167,8 @@ def held_out_loss(tools: ToolSet, model: Path, text: Path, ctx: int, cancel: Can
                   gpu_layers: int | None = None) -> HeldOutLoss:
     """Run llama-perplexity; StepFailed with a sentence when it gives no final estimate."""
     argv = perplexity_argv(tools, model, text, ctx, threads, gpu_layers)
-    code, out, err = run_capture(argv, cancel, None)
-    _append_log(log_file, argv, out, err)
+    code, out, err = run_until_complete(
+        argv, cancel, log_file, lambda o, e: bool(_FINAL.search(e + o) or _TOO_SHORT.search(e)))
     both = out + "\n" + err
     parsed = parse_perplexity(both)
     if parsed is None:
@@ -178,8 +178,12 @@ def held_out_loss(tools: ToolSet, model: Path, text: Path, ctx: int, cancel: Can
             got = int(only.group(1)) if only else 0
             raise StepFailed(too_short_sentence(got, int(short.group(1)), int(short.group(2))))
         hint = f"The tool's output is in {log_file}." if log_file else None
+        if code == 0:
+            raise StepFailed(f"llama-perplexity measured {model.name} but its result was lost "
+                             f"{ATTEMPTS} times (its log ends early when the computer is very "
+                             "busy).", (hint or "") + " Try 'forge-cli compare RUN_DIR' later.")
         raise StepFailed(f"llama-perplexity could not measure {model.name} "
-                         f"(exit code {code}, no final estimate).", hint)
+                         f"(exit code {code}).", hint)
     ppl, error = parsed
     if not math.isfinite(ppl) or ppl <= 0:
         raise StepFailed(f"llama-perplexity gave {model.name} a perplexity of {ppl}: the model "
@@ -187,6 +191,26 @@ def held_out_loss(tools: ToolSet, model: Path, text: Path, ctx: int, cancel: Can
     chunks = _CHUNKS.search(both)
     return HeldOutLoss(gguf=model, perplexity=ppl, perplexity_error=error, loss=math.log(ppl),
                        chunks=int(chunks.group(1)) if chunks else None)
+
+
+# llama.cpp's tools log through a background thread that is not flushed when they exit
+# (common/log.cpp leaks the logger on purpose, llama.cpp issue 22142): on a busy computer the
+# last lines, e.g. llama-perplexity's "Final estimate", can be lost while the exit code is 0.
+# A run whose output lacks its last expected line is therefore run again, a few times.
+ATTEMPTS = 3
+
+
+def run_until_complete(argv: list[str], cancel: CancelToken, log_file: Path | None,
+                       complete, attempts: int = ATTEMPTS) -> tuple[int, str, str]:
+    """run_capture until complete(stdout, stderr) or a non-zero exit; the last try's result."""
+    for attempt in range(1, attempts + 1):
+        code, out, err = run_capture(argv, cancel, None)
+        _append_log(log_file, argv, out, err)
+        if code != 0 or complete(out, err):
+            return code, out, err
+        log.warning("%s ended (exit code 0) without its last output lines (try %d of %d)",
+                    Path(argv[0]).name, attempt, attempts)
+    return code, out, err
 
 
 def _append_log(log_file: Path | None, argv: list[str], out: str, err: str) -> None:
@@ -207,9 +231,14 @@ _EXCHANGE = re.compile(
 
 
 def exchanges_from_text(text: str, limit: int | None = None) -> list[AnswerRow]:
-    """Prompts and reference answers from a prepared training text (one per exchange)."""
-    rows = []
+    """Prompts and reference answers from a prepared training text (one per exchange; a
+    prompt that repeats an earlier one is skipped: it would get the same answers)."""
+    rows: list[AnswerRow] = []
+    seen: set[str] = set()
     for m in _EXCHANGE.finditer(text):
+        if m.group("prompt") in seen:
+            continue
+        seen.add(m.group("prompt"))
         question = m.group("question")
         if m.group("input") not in ("(none)", ""):
             question += "\n\n" + m.group("input")
@@ -272,8 +301,8 @@ def answer(tools: ToolSet, model: Path, rendered: str, seed: int, max_tokens: in
            cancel: CancelToken, log_file: Path | None = None) -> str:
     """One greedy completion of `rendered` (the training format), cut at the next turn."""
     argv = smoke_argv(tools, model, rendered, seed, max_tokens)
-    code, out, err = run_capture(argv, cancel, None)
-    _append_log(log_file, argv, out, err)
+    # its timing report comes after the generated text: without it the text may be cut short
+    code, out, err = run_until_complete(argv, cancel, log_file, lambda o, e: "eval time" in e)
     if code != 0:
         raise StepFailed(f"llama-completion could not run {model.name} (exit code {code}).",
                          f"The tool's output is in {log_file}." if log_file else None)
