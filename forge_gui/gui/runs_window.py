@@ -91,8 +91,12 @@ class RunsWindow(QWidget):
 
     # -- the list -------------------------------------------------------------------------
     def refresh(self) -> None:
+        self.set_runs(backend.list_runs(self.root))
+
+    def set_runs(self, runs: list) -> None:
+        """Show these RunSummary rows (refresh() reads them from the runs folder)."""
         keep = self.selected()
-        self.runs = backend.list_runs(self.root)
+        self.runs = list(runs)
         self.table.setRowCount(0)
         for summary in self.runs:
             self._add_row(summary)
