@@ -211,3 +211,23 @@ def test_a_tool_whose_last_lines_were_lost_is_run_again(tmp_path):
                                         lambda o, e: parse_perplexity(e) is not None)
     assert code == 0 and parse_perplexity(err) == (25.1441, 2.0104)
     assert counter.read_text() == "2" and log.read_text().count("$ ") == 2
+
+
+def test_run_json_can_hold_the_result_without_an_import_cycle():
+    """core/run.py may import EvaluationResult: evaluate must not import run or pipeline."""
+    code = ("import sys, forge_gui.core.evaluate as e; "
+            "print(any(m in sys.modules for m in ('forge_gui.core.run', 'forge_gui.core.pipeline')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+@pytest.mark.tools
+def test_a_prompt_longer_than_the_context_is_said_not_failed(llama_tools, tiny_gguf, tmp_path):
+    from forge_gui.core.evaluate import answer
+    from forge_gui.core.llamacpp.discover import find_tools
+    from forge_gui.core.steps import CancelToken
+
+    long_prompt = "### Instruction:\n" + "red green blue yellow " * 200 + "\n\n### Response:\n"
+    text = answer(find_tools(), tiny_gguf["f32"], long_prompt, 42, 8, CancelToken(),
+                  tmp_path / "a.log", ctx=256)
+    assert text.startswith("(not asked: the prompt is ") and "context of 256" in text

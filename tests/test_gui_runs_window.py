@@ -77,6 +77,19 @@ def test_runs_are_listed_and_one_is_deleted_after_asking(qtbot, tmp_path, answer
     assert window.state.text() == f"Deleted {runs['good'].run_dir}."
 
 
+def test_every_control_of_the_runs_window_has_an_accessible_name(qtbot, tmp_path):
+    from PySide6.QtWidgets import QAbstractButton, QAbstractItemView
+
+    make_runs(tmp_path)
+    window = _window(qtbot)
+    unnamed = [type(w).__name__ for kind in (QAbstractButton, QAbstractItemView)
+               for w in window.findChildren(kind)
+               if not isinstance(w.parent(), QAbstractItemView)
+               and not isinstance(w.parent().parent(), QAbstractItemView)
+               and not w.accessibleName() and not (isinstance(w, QAbstractButton) and w.text())]
+    assert unnamed == []
+
+
 def test_the_wizard_opens_the_runs_window(qtbot, wizard, tmp_path):
     from PySide6.QtWidgets import QWizard
 

@@ -34,8 +34,10 @@ from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.tool_steps import (
     STOP_MARKER, count_tokens, extract_answer, run_capture, smoke_argv, training_ctx)
-from forge_gui.core.pipeline import StepSpec
 from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+
+# This module must not import core/run.py or core/pipeline.py at import time: RunArtifacts
+# (core/run.py) holds an `evaluation: EvaluationResult | None` field.
 
 log = logging.getLogger(__name__)
 
@@ -297,12 +299,19 @@ def prompts_from_file(path: Path, limit: int, field_map: dict[str, str] | None =
 
 # --- answers -------------------------------------------------------------------------------
 
+_TOO_LONG = re.compile(r"prompt is too long \((\d+) tokens, max (\d+)\)")
+
+
 def answer(tools: ToolSet, model: Path, rendered: str, seed: int, max_tokens: int,
-           cancel: CancelToken, log_file: Path | None = None) -> str:
+           cancel: CancelToken, log_file: Path | None = None, ctx: int = 1024) -> str:
     """One greedy completion of `rendered` (the training format), cut at the next turn."""
     argv = smoke_argv(tools, model, rendered, seed, max_tokens)
+    argv[argv.index("-c") + 1] = str(ctx)  # room for a held-out record as long as training's
     # its timing report comes after the generated text: without it the text may be cut short
     code, out, err = run_until_complete(argv, cancel, log_file, lambda o, e: "eval time" in e)
+    if code != 0 and (long := _TOO_LONG.search(err)):
+        return (f"(not asked: the prompt is {long.group(1)} tokens, more than the "
+                f"{long.group(2)} that fit in a context of {ctx})")
     if code != 0:
         raise StepFailed(f"llama-completion could not run {model.name} (exit code {code}).",
                          f"The tool's output is in {log_file}." if log_file else None)
@@ -403,13 +412,15 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
                                                 "these show what was learnt, not generalisation)")
     result.prompts_source = prompts_source or "given prompts"
     max_tokens = result.max_tokens
+    answer_ctx = max(1024, train_ctx + max_tokens)
     for i, row in enumerate(prompts[:n_prompts]):
         cancel.raise_if_cancelled()
         say(0.5 + 0.5 * i / max(1, len(prompts[:n_prompts])),
             f"Answers {i + 1}/{len(prompts[:n_prompts])}: base and fine-tuned")
         row = row.model_copy()
-        row.base = answer(tools, base, row.rendered, seed, max_tokens, cancel, log_file)
-        row.tuned = answer(tools, tuned, row.rendered, seed, max_tokens, cancel, log_file)
+        row.base = answer(tools, base, row.rendered, seed, max_tokens, cancel, log_file, answer_ctx)
+        row.tuned = answer(tools, tuned, row.rendered, seed, max_tokens, cancel, log_file,
+                           answer_ctx)
         result.answers.append(row)
     say(1.0, result.headline())
     return result
@@ -514,6 +525,9 @@ def eval_specs(settings) -> list[StepSpec]:
     """The "evaluate" step: after the fine-tuned GGUF exists (after quantize/completion),
     before the Ollama steps. Reads state.artifacts: base_gguf / train_base_gguf,
     output_gguf / trained_gguf, prepared_val (or prepared_train when nothing was held out)."""
+    # imported here: core/run.py may import EvaluationResult from this module (a cycle else)
+    from forge_gui.core.pipeline import StepSpec
+
     return [StepSpec(EVAL_KEY, EVAL_LABEL, _evaluate_step)]
 
 
