@@ -231,3 +231,27 @@ def test_a_prompt_longer_than_the_context_is_said_not_failed(llama_tools, tiny_g
     text = answer(find_tools(), tiny_gguf["f32"], long_prompt, 42, 8, CancelToken(),
                   tmp_path / "a.log", ctx=256)
     assert text.startswith("(not asked: the prompt is ") and "context of 256" in text
+
+
+@pytest.mark.tools
+def test_a_fine_tune_that_is_only_a_lora_adapter_runs_on_its_base(llama_tools, tiny_gguf,
+                                                                    tmp_path):
+    """The lora method's result may be a GGUF LoRA: measured as base + --lora ADAPTER."""
+    from types import SimpleNamespace
+
+    from forge_gui.core.data import prepare_training_data
+    from forge_gui.core.evaluate import evaluate
+
+    data = write_colour_dataset(tmp_path / "c.jsonl", records=80)
+    prepared = prepare_training_data([data], tmp_path / "train.txt", val_fraction=0.5, seed=1)
+    artifacts = SimpleNamespace(base_gguf=tiny_gguf["f32"], train_base_gguf=tiny_gguf["f32"],
+                                output_gguf=tiny_gguf["lora"], prepared_val=prepared.val_out,
+                                held_out=prepared.held_out)
+    settings = SimpleNamespace(ctx=256, seed=42, threads=None, gpu_layers=None, tools_dir=None)
+    log = tmp_path / "eval.log"
+    result = evaluate(run_dir=tmp_path, settings=settings, artifacts=artifacts, n_prompts=1,
+                      log_file=log)
+    assert result.base.gguf == tiny_gguf["f32"] and result.tuned.gguf == tiny_gguf["lora"]
+    assert result.base.loss > 8 and result.tuned.loss > 8  # a random adapter: no better
+    assert result.tuned.perplexity != result.base.perplexity  # but it was applied
+    assert log.read_text().count(f"--lora {tiny_gguf['lora']}") == 2  # perplexity + completion

@@ -116,11 +116,17 @@ def _now() -> str:
 
 # --- llama-perplexity ----------------------------------------------------------------------
 
+class TextTooShort(StepFailed):
+    """The held-out text is shorter than llama-perplexity needs (2 x the context)."""
+
+
 def perplexity_argv(tools: ToolSet, model: Path, text: Path, ctx: int,
-                    threads: int | None = None, gpu_layers: int | None = None) -> list[str]:
-    """One sequence of `ctx` tokens per batch (-b ctx): n_batch must divide into chunks."""
-    argv = [str(tools.path("llama-perplexity")), "-m", str(model), "-f", str(text),
-            "-c", str(ctx), "-b", str(ctx)]
+                    threads: int | None = None, gpu_layers: int | None = None,
+                    lora: Path | None = None) -> list[str]:
+    """One sequence of `ctx` tokens per batch (-b ctx): n_batch must divide into chunks.
+    `lora`: a GGUF LoRA adapter applied to `model` (the fine-tune when it is only an adapter)."""
+    argv = [str(tools.path("llama-perplexity")), "-m", str(model), *_lora_args(lora),
+            "-f", str(text), "-c", str(ctx), "-b", str(ctx)]
     if threads:
         argv += ["-t", str(threads)]
     if gpu_layers is not None:
@@ -158,6 +164,10 @@ def eval_ctx(tokens: int, train_ctx: int) -> int | None:
     return None
 
 
+def _lora_args(lora: Path | None) -> list[str]:
+    return ["--lora", str(lora)] if lora else []
+
+
 def too_short_sentence(tokens: int, need: int, ctx: int) -> str:
     return (f"The held-out text is {tokens} tokens; llama-perplexity needs at least {need} "
             f"(twice a context of {ctx}), so no held-out loss was measured. Hold out more "
@@ -166,9 +176,10 @@ def too_short_sentence(tokens: int, need: int, ctx: int) -> str:
 
 def held_out_loss(tools: ToolSet, model: Path, text: Path, ctx: int, cancel: CancelToken,
                   log_file: Path | None = None, threads: int | None = None,
-                  gpu_layers: int | None = None) -> HeldOutLoss:
-    """Run llama-perplexity; StepFailed with a sentence when it gives no final estimate."""
-    argv = perplexity_argv(tools, model, text, ctx, threads, gpu_layers)
+                  gpu_layers: int | None = None, lora: Path | None = None) -> HeldOutLoss:
+    """Run llama-perplexity; StepFailed with a sentence when it gives no final estimate
+    (TextTooShort when the text is shorter than 2 x ctx tokens)."""
+    argv = perplexity_argv(tools, model, text, ctx, threads, gpu_layers, lora)
     code, out, err = run_until_complete(
         argv, cancel, log_file, lambda o, e: bool(_FINAL.search(e + o) or _TOO_SHORT.search(e)))
     both = out + "\n" + err
@@ -178,7 +189,7 @@ def held_out_loss(tools: ToolSet, model: Path, text: Path, ctx: int, cancel: Can
         if short:  # it prints this and exits 0
             only = _ONLY.search(both)
             got = int(only.group(1)) if only else 0
-            raise StepFailed(too_short_sentence(got, int(short.group(1)), int(short.group(2))))
+            raise TextTooShort(too_short_sentence(got, int(short.group(1)), int(short.group(2))))
         hint = f"The tool's output is in {log_file}." if log_file else None
         if code == 0:
             raise StepFailed(f"llama-perplexity measured {model.name} but its result was lost "
@@ -191,7 +202,7 @@ def held_out_loss(tools: ToolSet, model: Path, text: Path, ctx: int, cancel: Can
         raise StepFailed(f"llama-perplexity gave {model.name} a perplexity of {ppl}: the model "
                          "produces no usable probabilities (a broken or diverged model).")
     chunks = _CHUNKS.search(both)
-    return HeldOutLoss(gguf=model, perplexity=ppl, perplexity_error=error, loss=math.log(ppl),
+    return HeldOutLoss(gguf=lora or model, perplexity=ppl, perplexity_error=error, loss=math.log(ppl),
                        chunks=int(chunks.group(1)) if chunks else None)
 
 
@@ -303,10 +314,13 @@ _TOO_LONG = re.compile(r"prompt is too long \((\d+) tokens, max (\d+)\)")
 
 
 def answer(tools: ToolSet, model: Path, rendered: str, seed: int, max_tokens: int,
-           cancel: CancelToken, log_file: Path | None = None, ctx: int = 1024) -> str:
+           cancel: CancelToken, log_file: Path | None = None, ctx: int = 1024,
+           lora: Path | None = None) -> str:
     """One greedy completion of `rendered` (the training format), cut at the next turn."""
     argv = smoke_argv(tools, model, rendered, seed, max_tokens)
     argv[argv.index("-c") + 1] = str(ctx)  # room for a held-out record as long as training's
+    if lora:
+        argv[argv.index("-m") + 2:argv.index("-m") + 2] = _lora_args(lora)
     # its timing report comes after the generated text: without it the text may be cut short
     code, out, err = run_until_complete(argv, cancel, log_file, lambda o, e: "eval time" in e)
     if code != 0 and (long := _TOO_LONG.search(err)):
@@ -346,6 +360,11 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
     if tuned is None:
         raise StepFailed("This run has no fine-tuned model to compare (it did not get that far, "
                          "or its GGUF was deleted).")
+    # A fine-tune that is only a GGUF LoRA adapter runs on the base it was trained on.
+    tuned_model, lora = tuned, None
+    if _is_adapter(tuned):
+        tuned_model = _pick(getattr(artifacts, "train_base_gguf", None), base) or base
+        lora = tuned
     seed = int(getattr(settings, "seed", 42) or 42)
     val = _pick(getattr(artifacts, "prepared_val", None))
     train_ctx = training_ctx(int(getattr(settings, "ctx", 512) or 512))
@@ -388,11 +407,10 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
                 say(0.05 + 0.2 * i, f"Held-out loss of the {'base' if i == 0 else 'fine-tuned'} "
                                     f"model (llama-perplexity, context {ctx})")
                 try:
-                    loss = held_out_loss(tools, model, val, ctx, cancel, log_file, threads,
-                                         gpu_layers)
-                except StepFailed as exc:
-                    if "held-out text is" not in str(exc):
-                        raise
+                    loss = held_out_loss(tools, tuned_model if which == "tuned" else model, val,
+                                         ctx, cancel, log_file, threads, gpu_layers,
+                                         lora if which == "tuned" else None)
+                except TextTooShort as exc:
                     result.base = result.tuned = None  # tokens differ from the count: rare
                     result.loss_note = str(exc)
                     break
@@ -403,11 +421,11 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
     # 2. answers side by side
     if prompts is None:
         if val is not None:
-            prompts = exchanges_from_text(val.read_text("utf-8", "replace"), n_prompts)
+            prompts = exchanges_from_text(_head(val), n_prompts)
             prompts_source = prompts_source or f"held-out records ({val.name})"
         else:
             train = _pick(getattr(artifacts, "prepared_train", None))
-            prompts = exchanges_from_text(train.read_text("utf-8", "replace"), n_prompts) if train else []
+            prompts = exchanges_from_text(_head(train), n_prompts) if train else []
             prompts_source = prompts_source or ("training records (nothing was held out, so "
                                                 "these show what was learnt, not generalisation)")
     result.prompts_source = prompts_source or "given prompts"
@@ -419,11 +437,27 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
             f"Answers {i + 1}/{len(prompts[:n_prompts])}: base and fine-tuned")
         row = row.model_copy()
         row.base = answer(tools, base, row.rendered, seed, max_tokens, cancel, log_file, answer_ctx)
-        row.tuned = answer(tools, tuned, row.rendered, seed, max_tokens, cancel, log_file,
-                           answer_ctx)
+        row.tuned = answer(tools, tuned_model, row.rendered, seed, max_tokens, cancel, log_file,
+                           answer_ctx, lora)
         result.answers.append(row)
     say(1.0, result.headline())
     return result
+
+
+def _head(path: Path, limit: int = 2 << 20) -> str:
+    """The first `limit` bytes of a (maybe very large) prepared text: enough for N prompts."""
+    with open(path, "rb") as fh:
+        return fh.read(limit).decode("utf-8", "replace")
+
+
+def _is_adapter(path: Path) -> bool:
+    from forge_gui.core.llamacpp.gguf_info import inspect_gguf
+
+    try:
+        return inspect_gguf(path).general_type == "adapter"
+    except Exception as exc:  # noqa: BLE001 - not readable here: llama.cpp will say why
+        log.warning("cannot read the header of %s: %s", path, exc)
+        return False
 
 
 def _same_loss_inputs(previous: EvaluationResult, base: Path, tuned: Path, val: Path) -> bool:
