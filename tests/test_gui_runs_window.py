@@ -165,3 +165,36 @@ def test_cli_and_gui_runs_with_one_killed_mid_training(qtbot, tmp_path, tiny_ggu
     window.delete_button.click()
     assert len(asked) == 1 and "cli-killed" in asked[0]
     assert not killed_dir.exists() and window.table.rowCount() == 2
+
+
+def test_a_run_is_registered_again_under_a_new_name(qtbot, tmp_path, ollama, monkeypatch):
+    from PySide6.QtWidgets import QInputDialog
+
+    from fixtures_ollama import write_small_gguf
+    from forge_gui.core.run import RunSettings, RunState
+
+    settings = RunSettings(data=[tmp_path], name="first", base_gguf=write_small_gguf(
+        tmp_path / "base.gguf"), system="Be brief.", parameters={"temperature": "0.3"},
+        ollama_host=ollama.url)
+    state = RunState.create(settings, paths.runs_dir() / "first")
+    state.artifacts.output_gguf = write_small_gguf(state.run_dir / "model-Q8_0.gguf")
+    state.artifacts.model = "first"
+    state.record.status = "done"
+    state.save()
+    window = _window(qtbot)
+    window.select(state.run_dir)
+    assert window.register_button.isEnabled()
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("second", True))
+    window.register_button.click()
+    qtbot.waitUntil(lambda: window.state.text().startswith(("✔", "✘")), timeout=30000)
+    assert window.state.text().startswith("✔ Registered 'second': ollama run second")
+    created = ollama.models["second:latest"]
+    assert created["system"] == "Be brief." and created["parameters"]["temperature"] == 0.3
+    # a new run folder records it; the original run is as it was
+    assert {s.name: s.method for s in window.runs} == {"first": "full (llama.cpp)",
+                                                      "second": "register only"}
+    assert RunState.load(state.run_dir).artifacts.model == "first"
+    # a name Ollama would refuse: one sentence, nothing started
+    window.select(state.run_dir)
+    assert window.register_again("bad name") is None
+    assert "cannot be an Ollama model name" in window.state.text()

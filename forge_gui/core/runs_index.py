@@ -80,6 +80,8 @@ def _method(settings: dict) -> str | None:
     method = settings.get("method")  # a future field; else the trainer
     if isinstance(method, str) and method:
         return method
+    if settings.get("adapter") and not settings.get("data"):
+        return "register only"  # forge-cli retrain, or "Register as…" in the Runs window
     trainer = settings.get("trainer")
     if trainer == "llama.cpp":
         return "full (llama.cpp)"
@@ -231,3 +233,45 @@ def format_loss(before: float | None, after: float | None) -> str:
         return "—"
     fmt = lambda v: "?" if v is None else f"{v:.3f}"  # noqa: E731
     return f"{fmt(before)} → {fmt(after)}"
+
+
+# --- register a run's model again ---------------------------------------------------------
+
+def register_again_settings(run_dir: Path, name: str, force: bool = False):
+    """RunSettings that register a finished run's model with Ollama under `name` (what
+    `forge-cli retrain --adapter RUN/model.gguf --name NAME` does), keeping its system prompt,
+    parameters, base (needed when the result is only a LoRA adapter) and Ollama address."""
+    from forge_gui.core.run import RunState
+    from forge_gui.core.steps import StepFailed
+
+    old = RunState.load(Path(run_dir))
+    a = old.artifacts
+    model = next((Path(p) for p in (a.output_gguf, a.trained_gguf) if p and Path(p).is_file()),
+                 None)
+    if model is None:
+        raise StepFailed(f"The run in {run_dir} has no model file to register (it did not get "
+                         "that far, or the file was deleted).")
+    s = old.settings
+    return s.model_copy(update={
+        "data": [], "name": name, "adapter": model, "use_adapter": False, "create": True,
+        "force": force})
+
+
+def register_again(run_dir: Path, name: str, progress=None, cancel=None, force: bool = False):
+    """Register the run's model as `name`, in a new run folder (the Modelfile, the request,
+    the first answer); returns that RunState. Raises StepFailed with a sentence."""
+    from forge_gui.core.ollama.register import register_specs
+    from forge_gui.core.pipeline import PipelineObserver, run_pipeline
+    from forge_gui.core.run import RunState
+
+    settings = register_again_settings(run_dir, name, force)
+    specs = register_specs(settings)  # a bad or taken name fails here, before a folder exists
+
+    class _Progress(PipelineObserver):
+        def progress(self, event) -> None:
+            if progress is not None:
+                progress(event)
+
+    state = RunState.create(settings)
+    run_pipeline(specs, state, _Progress(), cancel)
+    return state

@@ -153,3 +153,8 @@ def run_settings(run_dir: Path):
 def load_evaluation(run_dir: Path, artifacts=None):
     from forge_gui.core import evaluate
     return evaluate.load_evaluation(Path(run_dir), artifacts)
+
+
+def register_again(run_dir: Path, name: str, progress=None, cancel=None):
+    from forge_gui.core import runs_index
+    return runs_index.register_again(Path(run_dir), name, progress, cancel)

@@ -14,9 +14,9 @@ from typing import Callable
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-                               QMessageBox, QSplitter, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView,
+                               QInputDialog, QLabel, QMessageBox, QSplitter, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from forge_gui.gui import backend
 from forge_gui.gui.tasks import BackgroundTask
@@ -62,6 +62,8 @@ class RunsWindow(QWidget):
         self.export_button = action_button("&Export script…", "Export the run as a shell script",
                                            self._export_dialog)
         self.resume_button = action_button("Res&ume", "Resume the run", self.resume)
+        self.register_button = action_button("Re&gister as…", "Register the run's model again "
+                                             "under a new name", self._register_dialog)
         self.delete_button = action_button("&Delete…", "Delete the run's folder", self.delete_selected)
         self.state = QLabel()
         self.state.setWordWrap(True)
@@ -71,7 +73,8 @@ class RunsWindow(QWidget):
 
         buttons = QHBoxLayout()
         for button in (self.refresh_button, self.folder_button, self.log_button,
-                       self.export_button, self.resume_button, self.delete_button):
+                       self.export_button, self.resume_button, self.register_button,
+                       self.delete_button):
             buttons.addWidget(button)
         buttons.addStretch()
         lower = QSplitter(Qt.Orientation.Horizontal)
@@ -150,6 +153,7 @@ class RunsWindow(QWidget):
         self.resume_button.setToolTip("" if self.on_resume else
                                       "Resuming a run is not available in this version.")
         self.delete_button.setEnabled(bool(s and s.status != "running"))
+        self.register_button.setEnabled(bool(s and s.output_gguf and s.status != "running"))
         if s is None:
             self.chart.set_points([], [])
             self.chart.set_reference(None)
@@ -216,6 +220,48 @@ class RunsWindow(QWidget):
         task.ended.connect(lambda: self._tasks.discard(task))
         task.start()
         return task
+
+    def _register_dialog(self) -> None:
+        s = self.selected()
+        if s is None:
+            return
+        name, ok = QInputDialog.getText(self, "Register again",
+                                        "Register this run's model with Ollama as:",
+                                        text=f"{s.name or 'model'}-2")
+        if ok and name.strip():
+            self.register_again(name.strip())
+
+    def register_again(self, name: str) -> BackgroundTask | None:
+        """Register the selected run's model under a new name (a new run folder records it)."""
+        s = self.selected()
+        if s is None:
+            return None
+        problem = backend.validate_model_name(name)
+        if problem:
+            self.state.setText(f"✘ '{name}' cannot be an Ollama model name. {problem}")
+            return None
+        run_dir = s.run_dir
+        self.state.setText(f"Registering {name} with Ollama…")
+        self.register_button.setEnabled(False)
+        task = BackgroundTask(lambda p, c: backend.register_again(run_dir, name, p, c))
+        task.progress.connect(lambda event: event.message and self.state.setText(event.message))
+        task.succeeded.connect(lambda state: self._registered(name, state))
+        task.failed.connect(lambda exc: self._register_failed(exc))
+        self._tasks.add(task)
+        task.ended.connect(lambda: self._tasks.discard(task))
+        task.start()
+        return task
+
+    def _registered(self, name: str, state) -> None:
+        self.refresh()
+        answer = state.artifacts.smoke_answer
+        self.state.setText(f"✔ Registered '{state.artifacts.model or name}': ollama run "
+                           f"{state.artifacts.model or name}"
+                           + (f" — it answered: {answer}" if answer else ""))
+
+    def _register_failed(self, exc) -> None:
+        self.refresh()
+        self.state.setText(f"✘ Could not register: {exc}")
 
     def delete_selected(self) -> bool:
         """Ask, then delete the selected run's folder. True when it was deleted."""
