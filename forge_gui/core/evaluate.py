@@ -381,15 +381,15 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
         progress(ProgressEvent(step=EVAL_KEY, fraction=fraction, message=message))
 
     # 1. held-out loss
-    if not measure_loss:
-        result.loss_note = "The held-out loss was not measured this time."
-    elif val is None:
+    if val is None:
         result.loss_note = ("Nothing was held out of training, so there is no held-out loss. "
                             "Hold out a share of the records (--val-fraction 0.1, or the Data "
                             "page's \"Held out for evaluation\") to measure it.")
     elif previous is not None and _same_loss_inputs(previous, base, tuned, val):
         for field in ("eval_tokens", "ctx", "base", "tuned", "loss_note"):
             setattr(result, field, getattr(previous, field))
+    elif not measure_loss:
+        result.loss_note = "The held-out loss was not measured this time."
     else:
         say(0.02, "Counting the held-out tokens")
         result.eval_tokens = count_tokens(tools, base, val, cancel)
