@@ -15,7 +15,7 @@ import sys
 from forge_gui import __version__
 
 # Command groups, in the order `forge-cli --help` lists them.
-COMMAND_MODULES = ["data", "train", "ollama", "tools"]
+COMMAND_MODULES = ["data", "train", "evaluate", "ollama", "tools"]
 
 
 class UsageError(Exception):
@@ -66,4 +66,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m forge_gui.cli` runs this file as __main__: call the importable module's main,
+    # so that the UsageError the commands raise (forge_gui.cli.UsageError) is the one caught.
+    from forge_gui.cli import main as _main
+
+    raise SystemExit(_main())

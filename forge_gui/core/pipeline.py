@@ -92,12 +92,15 @@ def _mark_failed(state: RunState, key: str, message: str) -> None:
 def run_pipeline(specs: list[StepSpec], state: RunState, observer: PipelineObserver | None = None,
                  cancel: CancelToken | None = None, start: int = 0) -> None:
     """Run specs[start:] in order; the run is 'done' when the last one is."""
+    from forge_gui.core.run_lock import hold_run_lock
+
     observer = observer or PipelineObserver()
     cancel = cancel or CancelToken()
-    for spec in specs[start:]:
-        run_one(spec, state, observer, cancel)
-    state.record.status = "done"
-    state.save()
+    with hold_run_lock(state.run_dir):  # run.lock: a killed run reads as interrupted
+        for spec in specs[start:]:
+            run_one(spec, state, observer, cancel)
+        state.record.status = "done"
+        state.save()
 
 
 __all__ = ["StepSpec", "PipelineObserver", "run_one", "run_pipeline", "FunctionStep", "ProcessStep"]

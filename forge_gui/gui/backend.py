@@ -171,3 +171,36 @@ def preflight(paths: list[Path], field_map: dict[str, str], toolset, base_gguf: 
                                    progress=progress, cancel=cancel)
         tokens = tool_steps.count_tokens(toolset, Path(base_gguf), out, cancel)
     return tokens, tool_steps.check_windows(tokens, ctx, val_split)
+
+
+# --- runs and evaluation (core/runs_index.py, core/evaluate.py) ----------------------------
+
+def list_runs(root: Path | None = None) -> list:
+    from forge_gui.core import runs_index
+    return runs_index.list_runs(root)
+
+
+def delete_run(run_dir: Path) -> None:
+    from forge_gui.core import runs_index
+    runs_index.delete_run(Path(run_dir))
+
+
+def run_loss_points(run_dir: Path, epochs: int | None = None):
+    from forge_gui.core import runs_index
+    return runs_index.loss_points(Path(run_dir), epochs)
+
+
+def run_settings(run_dir: Path):
+    """The RunSettings of a run folder (its run.json)."""
+    from forge_gui.core.run import RunState
+    return RunState.load(Path(run_dir)).settings
+
+
+def load_evaluation(run_dir: Path, artifacts=None):
+    from forge_gui.core import evaluate
+    return evaluate.load_evaluation(Path(run_dir), artifacts)
+
+
+def register_again(run_dir: Path, name: str, progress=None, cancel=None):
+    from forge_gui.core import runs_index
+    return runs_index.register_again(Path(run_dir), name, progress, cancel)

@@ -64,6 +64,9 @@ class PipelineRunner(QObject):
         """Run specs[index:]; index > 0 retries from a failed step."""
         if self.running:
             raise RuntimeError("the runner is already running")
+        from forge_gui.core.run_lock import acquire_run_lock
+
+        self._run_lock = acquire_run_lock(self.state.run_dir)  # RunBusy: another one runs it
         self.running, self.cancelling = True, False
         self.state.record.status = "running"
         self._run(index)
@@ -244,6 +247,8 @@ class PipelineRunner(QObject):
         self._finish("cancelled")
 
     def _finish(self, outcome: str) -> None:
+        if getattr(self, "_run_lock", None) is not None:
+            self._run_lock.release()
         self._task = None
         self.running = False
         self.cancelling = False

@@ -46,6 +46,10 @@ class ForgeWizard(QWizard):
                             (QWizard.WizardButton.CancelButton, "Cancel"),
                             (QWizard.WizardButton.FinishButton, "Finish")):
             self.button(which).setAccessibleName(name)
+        self.setButtonText(QWizard.WizardButton.CustomButton1, "R&uns…")  # the Runs window
+        self.setOption(QWizard.WizardOption.HaveCustomButton1, True)
+        self.button(QWizard.WizardButton.CustomButton1).setAccessibleName("Show every run")
+        self.customButtonClicked.connect(lambda _: self.show_runs())
         # QWizard sets Back itself on every page change: the Run page corrects it afterwards
         self.currentIdChanged.connect(lambda _: self.run_page._update_back())
         self.resize(900, 700)
@@ -84,6 +88,14 @@ class ForgeWizard(QWizard):
             page.contribute(values)
         values.setdefault("ollama_host", self.app_settings.ollama_host)
         return RunSettings(**values)
+
+    def show_runs(self, on_resume=None):
+        """The Runs window (gui/runs_window.py); on_resume(run_dir) resumes a run."""
+        from forge_gui.gui.runs_window import RunsWindow
+
+        self.runs_window = RunsWindow(self, on_resume=on_resume)
+        self.runs_window.show()
+        return self.runs_window
 
     def set_back_enabled(self, enabled: bool) -> None:
         self.button(QWizard.WizardButton.BackButton).setEnabled(enabled)

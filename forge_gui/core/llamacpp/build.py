@@ -39,7 +39,7 @@ SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 PYPI_JSON = f"https://pypi.org/pypi/llama-cpp-python/{LLAMA_CPP_PYTHON_VERSION}/json"
 
 UPSTREAM_TOOLS = ("llama-finetune", "llama-export-lora", "llama-quantize", "llama-tokenize",
-                  "llama-completion")
+                  "llama-completion", "llama-perplexity")
 LORA_TOOLS = ("llama-finetune-lora",)
 TOOL_NAMES = UPSTREAM_TOOLS + LORA_TOOLS
 # The cache folder names both pins: a new pin of either source is a new build.

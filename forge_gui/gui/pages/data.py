@@ -23,6 +23,13 @@ PREVIEW_RECORDS = 3
 MAX_WARNINGS_SHOWN = 500  # a list widget builds an item per row, unlike the error table
 
 
+# Held out by default when there is enough data: 10 % of the records, if that is at least
+# the 2 × 512 tokens llama-perplexity needs at the default context.
+DEFAULT_HELD_OUT = 10
+MIN_RECORDS_TO_HOLD_OUT = 20
+MIN_HELD_OUT_TOKENS = 2 * 512
+
+
 def parse_field_map(text: str) -> dict[str, str]:
     """'instruction=question, output=answer' -> {'instruction': 'question', 'output': 'answer'}."""
     result = {}
@@ -64,6 +71,9 @@ class DataPage(ForgePage):
         self.held_out.setRange(0, 50)
         self.held_out.setSuffix(" %")
         self.held_out.setDecimals(0)
+        self._held_out_chosen = False  # the user set it: no default replaces their choice
+        self._suggesting = False
+        self.held_out.valueChanged.connect(self._held_out_changed)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Validation progress")
         self.stop_button = action_button("&Stop", "Stop validation", self.stop_validation)
@@ -223,6 +233,7 @@ class DataPage(ForgePage):
         self._set_busy(False)
         self.report, self.previews = result
         self._show_report()
+        self._suggest_held_out()
         self.completeChanged.emit()
 
     def set_chat_format(self, key: str, why: str) -> None:
@@ -231,6 +242,21 @@ class DataPage(ForgePage):
         self.preview.setToolTip(why)
         self.preview.setAccessibleDescription(why)
         self.preview.setPlainText(backend.render_preview(self.previews, key))
+    def _held_out_changed(self, _value) -> None:
+        if not self._suggesting:
+            self._held_out_chosen = True
+
+    def _suggest_held_out(self) -> None:
+        """Hold out DEFAULT_HELD_OUT % for the before/after evaluation when that share is
+        enough text for llama-perplexity (docs/training.md, "Did it get better?")."""
+        if self._held_out_chosen or self.report is None:
+            return
+        stats = self.report.stats
+        enough = (stats.records >= MIN_RECORDS_TO_HOLD_OUT
+                  and stats.approx_tokens * DEFAULT_HELD_OUT / 100 >= MIN_HELD_OUT_TOKENS)
+        self._suggesting = True
+        self.held_out.setValue(DEFAULT_HELD_OUT if enough else 0)
+        self._suggesting = False
 
     def _show_report(self) -> None:
         report = self.report

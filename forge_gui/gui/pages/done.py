@@ -14,6 +14,7 @@ from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.wording import in_app_words
 from forge_gui.gui.widgets import action_button
+from forge_gui.gui.widgets.compare_table import CompareTable
 
 
 class QuestionEdit(QLineEdit):
@@ -62,6 +63,7 @@ class DonePage(ForgePage):
             "&Export as script…", "Export the run as a shell script", self._export_dialog)
         self.export_state = QLabel()
         self.export_state.setWordWrap(True)
+        self.compare = CompareTable()  # base and fine-tuned on held-out records
 
         row = QHBoxLayout()
         row.addWidget(self.command, 1)
@@ -79,6 +81,7 @@ class DonePage(ForgePage):
         layout.addWidget(QLabel("The model's answers:"))
         layout.addWidget(self.answer, 1)
         layout.addLayout(ask_row)
+        layout.addWidget(self.compare, 1)
         layout.addWidget(self.folder_label)
         layout.addLayout(folder_row)
         layout.addWidget(self.export_state)
@@ -110,6 +113,7 @@ class DonePage(ForgePage):
         self.answer.setPlainText(f"» {prompt}\n{first}\n" if first else "")
         self.question.setEnabled(registered)
         self.ask_button.setEnabled(registered)
+        self.compare.set_result(backend.load_evaluation(run_dir, artifacts))
         self.folder_label.setText(f"Everything about this run (data, commands, logs, model, "
                                   f"Modelfile, run.json) is in {run_dir}")
 
