@@ -315,9 +315,9 @@ _TOO_LONG = re.compile(r"prompt is too long \((\d+) tokens, max (\d+)\)")
 
 def answer(tools: ToolSet, model: Path, rendered: str, seed: int, max_tokens: int,
            cancel: CancelToken, log_file: Path | None = None, ctx: int = 1024,
-           lora: Path | None = None) -> str:
+           lora: Path | None = None, stop: str = STOP_MARKER) -> str:
     """One greedy completion of `rendered` (the training format), cut at the next turn."""
-    argv = smoke_argv(tools, model, rendered, seed, max_tokens)
+    argv = smoke_argv(tools, model, rendered, seed, max_tokens, stop)
     argv[argv.index("-c") + 1] = str(ctx)  # room for a held-out record as long as training's
     if lora:
         argv[argv.index("-m") + 2:argv.index("-m") + 2] = _lora_args(lora)
@@ -329,7 +329,27 @@ def answer(tools: ToolSet, model: Path, rendered: str, seed: int, max_tokens: in
     if code != 0:
         raise StepFailed(f"llama-completion could not run {model.name} (exit code {code}).",
                          f"The tool's output is in {log_file}." if log_file else None)
-    return extract_answer(out)
+    return extract_answer(out, stop)
+
+
+def chat_inputs(fmt, conversations: Path, run_dir: Path, limit: int) -> tuple[Path, list[AnswerRow]]:
+    """A chat-format run's held-out JSONL -> (its training text for llama-perplexity, prompts
+    rendered in that format with their reference answers) (core/chat_format.py)."""
+    rendered, rows = [], []
+    with open(conversations, encoding="utf-8") as fh:
+        for line in fh:
+            messages = [(m["role"], m["content"]) for m in json.loads(line)["messages"]]
+            rendered.append(fmt.render(messages))
+            users = [i for i, (role, _) in enumerate(messages) if role == "user"]
+            if users and len(rows) < limit:
+                last = users[-1]
+                reference = next((c for r, c in messages[last + 1:] if r == "assistant"), None)
+                rows.append(AnswerRow(prompt=messages[last][1],
+                                      rendered=fmt.prompt(messages[:last + 1]),
+                                      reference=reference))
+    text = run_dir / "heldout.rendered.txt"
+    atomic_write_text(text, "\n".join(rendered))
+    return text, rows
 
 
 # --- the whole evaluation ------------------------------------------------------------------
@@ -353,7 +373,9 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
     cancel = cancel or CancelToken()
     tools = tools or find_tools(getattr(settings, "tools_dir", None))
     base = _pick(getattr(artifacts, "base_gguf", None), getattr(artifacts, "train_base_gguf", None))
-    tuned = _pick(getattr(artifacts, "output_gguf", None), getattr(artifacts, "trained_gguf", None))
+    # the ADAPTER route keeps no merged file: the adapter on the base is the fine-tune
+    tuned = _pick(getattr(artifacts, "output_gguf", None), getattr(artifacts, "trained_gguf", None),
+                  getattr(artifacts, "adapter_file", None))
     if base is None:
         raise StepFailed("The base model's GGUF of this run is not there any more "
                          f"({getattr(artifacts, 'base_gguf', None) or 'never recorded'}).")
@@ -367,6 +389,12 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
         lora = tuned
     seed = int(getattr(settings, "seed", 42) or 42)
     val = _pick(getattr(artifacts, "prepared_val", None))
+    from forge_gui.core.chat_format import FORMATS
+
+    fmt = FORMATS.get(getattr(artifacts, "chat_format", None) or "plain", FORMATS["plain"])
+    if fmt.chat and val is not None and prompts is None:  # conversations, not a text
+        val, prompts = chat_inputs(fmt, val, run_dir, n_prompts)
+        prompts_source = prompts_source or f"held-out conversations ({val.name})"
     train_ctx = training_ctx(int(getattr(settings, "ctx", 512) or 512))
     result = EvaluationResult(created=_now(), base_gguf=base, tuned_gguf=tuned, eval_file=val,
                               held_out_records=getattr(artifacts, "held_out", None),
@@ -436,9 +464,10 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
         say(0.5 + 0.5 * i / max(1, len(prompts[:n_prompts])),
             f"Answers {i + 1}/{len(prompts[:n_prompts])}: base and fine-tuned")
         row = row.model_copy()
-        row.base = answer(tools, base, row.rendered, seed, max_tokens, cancel, log_file, answer_ctx)
+        row.base = answer(tools, base, row.rendered, seed, max_tokens, cancel, log_file, answer_ctx,
+                          stop=fmt.stop_marker)
         row.tuned = answer(tools, tuned_model, row.rendered, seed, max_tokens, cancel, log_file,
-                           answer_ctx, lora)
+                           answer_ctx, lora, stop=fmt.stop_marker)
         result.answers.append(row)
     say(1.0, result.headline())
     return result

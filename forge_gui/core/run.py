@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from forge_gui import __version__
 from forge_gui.core import paths
 from forge_gui.core.atomic import atomic_write_text
+from forge_gui.core.evaluate import EvaluationResult
 from forge_gui.core.steps import ProcessStep, Step
 
 LORA_MODULES = "attn_q,attn_k,attn_v,attn_o,ffn_gate,ffn_up,ffn_down"
@@ -111,6 +112,7 @@ class RunArtifacts(BaseModel):
     chat_format: str | None = None  # the training text's format (core/chat_format.py)
     chat_format_note: str | None = None  # why that format, for the user
     resumed_from: Path | None = None  # the checkpoint the last training attempt started from
+    evaluation: EvaluationResult | None = None  # held-out loss and answers, before and after
     route: str | None = None  # how it reaches Ollama: from-file / merge / adapter
 
 

@@ -58,7 +58,9 @@ def train_specs(settings: RunSettings) -> list[StepSpec]:
                  else f"Quantize to {quant}", _quantize),
         StepSpec("completion", "Try one prompt (llama-completion)", _completion),
     ]
-    return specs + ollama_specs(settings)
+    from forge_gui.core.evaluate import eval_specs
+
+    return specs + eval_specs(settings) + ollama_specs(settings)
 
 
 def ollama_specs(settings: RunSettings) -> list[StepSpec]:

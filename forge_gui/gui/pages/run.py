@@ -23,7 +23,8 @@ from forge_gui.gui.widgets.loss_chart import LossChart
 from forge_gui.gui.widgets import action_button
 
 # Share of the whole run's progress bar each step is worth (the rest are worth 1).
-STEP_WEIGHTS = {"train": 20, "convert": 3, "quantize": 3, "prepare": 2, "register": 3}
+STEP_WEIGHTS = {"train": 20, "convert": 3, "quantize": 3, "prepare": 2, "register": 3,
+                "merge": 2, "evaluate": 3}
 # Once this step is done the GGUF and the Modelfile are ready: a failure after it (Ollama not
 # reachable, a name clash) still leaves a usable result that can be registered later.
 MODELFILE_STEP = "modelfile"
@@ -200,6 +201,9 @@ class RunPage(ForgePage):
 
     def _step_done(self, index: int) -> None:
         self._mark(index, "done")
+        evaluation = self.state.artifacts.evaluation if self.state is not None else None
+        if self.runner.specs[index].key == "evaluate" and evaluation is not None and evaluation.base:
+            self.chart.set_reference(evaluation.base.loss)  # the base's held-out loss
 
     def _step_failed(self, index: int, why: str) -> None:
         self._mark(index, "failed")
