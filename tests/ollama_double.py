@@ -1,6 +1,6 @@
 """A faithful stand-in for an Ollama server (Ollama cannot be installed on test machines).
 
-It follows the HTTP API Forge uses (DESIGN §4) and is strict where Ollama is strict, and
+It follows the HTTP API Forge uses (docs/ollama.md) and is strict where Ollama is strict, and
 stricter about fields, so a typo in a request fails a test instead of being ignored:
 - GET /api/version, GET /api/tags, POST /api/show, DELETE /api/delete
 - HEAD/POST /api/blobs/sha256:<hex>: the body's sha256 must equal the digest in the URL

@@ -1,4 +1,4 @@
-"""Find the llama.cpp tools and tell what each one is (DESIGN §3).
+"""Find the llama.cpp tools and tell what each one is (docs/training.md).
 
 Order: the folder the user configured, the tools bundled in the frozen app, PATH, the build
 cache. A binary's flavour is probed from its `--help`, never guessed from its file name:

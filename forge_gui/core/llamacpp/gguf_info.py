@@ -1,5 +1,5 @@
 """What a GGUF file is, read with the `gguf` package: architecture, size, weight types, and
-whether upstream llama-finetune can train it (only F32 tensors are trained, DESIGN §3)."""
+whether upstream llama-finetune can train it (only F32 tensors are trained, docs/training.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parse upstream llama-finetune's progress output into ProgressEvents (DESIGN §3).
+"""Parse upstream llama-finetune's progress output into ProgressEvents (docs/training.md).
 
 llama-finetune redraws one status line per phase with '\\r':
 

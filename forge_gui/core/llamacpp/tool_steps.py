@@ -104,7 +104,7 @@ def training_ctx(ctx: int) -> int:
 
 
 def training_windows(tokens: int, ctx: int) -> int:
-    """Windows llama-finetune cuts the text into: (tokens - ctx - 1) / (ctx / 2) (DESIGN §3)."""
+    """Windows llama-finetune cuts the text into: (tokens - ctx - 1) / (ctx / 2) (docs/training.md)."""
     ctx = training_ctx(ctx)
     stride = ctx // 2
     return max(0, (tokens - ctx - 1) // stride)

@@ -1,4 +1,4 @@
-"""Ollama's HTTP API (DESIGN §4), with errors that say what to do.
+"""Ollama's HTTP API (docs/ollama.md), with errors that say what to do.
 
 Base URL from the `host` argument, else OLLAMA_HOST (host, host:port, with or without
 http:// or https://), else http://127.0.0.1:11434 — read the way Ollama's own client reads it.
@@ -118,7 +118,8 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 
-# Ollama 0.34.1 stopped accepting ADAPTER when creating models (DESIGN §4).
+# Ollama 0.34.1 stopped importing PEFT (safetensors) adapters when creating models; one GGUF
+# adapter is still accepted (docs/ollama.md).
 LAST_WITHOUT_ADAPTER_SUPPORT = (0, 34, 1)
 
 

@@ -1,4 +1,4 @@
-"""Ollama's model-name rules (DESIGN §4), checked before any work starts.
+"""Ollama's model-name rules (docs/ollama.md), checked before any work starts.
 
 A name is [host/][namespace/]model[:tag]. Every part is made of letters, digits, '_', '-' and
 '.' ('.' not in the namespace; a host may also carry a ':port'); the first character is a

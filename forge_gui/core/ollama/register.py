@@ -1,4 +1,4 @@
-"""The pipeline steps that turn a fine-tune into an Ollama model (DESIGN §4–5).
+"""The pipeline steps that turn a fine-tune into an Ollama model (docs/ollama.md).
 
 register_specs(settings) -> StepSpecs, appended after the training steps (or used alone by
 `forge-cli retrain`):

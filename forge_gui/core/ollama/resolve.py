@@ -3,7 +3,7 @@
 Accepted: a whole-model GGUF; a GGUF LoRA (general.type = adapter); a PEFT folder
 (adapter_config.json + adapter_model.safetensors|.bin); a folder holding exactly one
 .gguf/.bin adapter; a single adapter file. Legacy GGLA files are recognised by their magic and
-refused with an explanation. Routes (DESIGN §4):
+refused with an explanation. Routes (docs/ollama.md):
   whole GGUF -> FROM the file
   GGUF LoRA  -> merge into the base with llama-export-lora, FROM the merged file (works on every
                 Ollama); ADAPTER only if the server is older than 0.34.1 and the user asks
