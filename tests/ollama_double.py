@@ -64,6 +64,9 @@ class OllamaDouble:
         self.uploads: list[str] = []  # digests received by POST /api/blobs
         self.generated: list[tuple[str, str]] = []  # (model, the prompt text it was given)
         self.version_override: str | None = None
+        # a server that refuses every adapter whatever its version says (a build without
+        # adapter support): Forge must fall back to merging
+        self.refuse_adapters = False
         self._connections: set = set()
         self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -267,6 +270,8 @@ def _handler_for(double: OllamaDouble):
             if validate_model_name(name):
                 return self._error(400, "invalid model name")
             adapters = data.get("adapters") or {}
+            if adapters and double.refuse_adapters:
+                return self._error(400, "adapters are not supported by this server")
             if adapters and double.mode == "current":
                 # 0.34.1 dropped safetensors import: one GGUF adapter per model, nothing else.
                 heads = [double.blob_head(d) for d in adapters.values()]

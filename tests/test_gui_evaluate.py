@@ -1,5 +1,5 @@
-"""The wizard's run with the evaluate step spliced in (as train_specs will have it): the GUI
-runner runs it, and the Done page shows the held-out loss before/after and the table."""
+"""A wizard run ends with the evaluate step: the GUI runner runs it, and the Done page shows
+the held-out loss before/after and the table."""
 
 from __future__ import annotations
 
@@ -15,18 +15,9 @@ pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
 
 def test_a_wizard_run_ends_with_the_before_after_comparison(qtbot, wizard, tmp_path, tiny_base,
-                                                            gui_tools_dir, ollama, monkeypatch):
-    from forge_gui.core.evaluate import eval_specs, load_evaluation
-    from forge_gui.gui import backend
+                                                            gui_tools_dir, ollama):
+    from forge_gui.core.evaluate import load_evaluation
 
-    real = backend.pipeline_specs
-
-    def with_evaluate(settings):  # evaluate after the model is made, before the Ollama steps
-        specs = real(settings)
-        at = next(i for i, spec in enumerate(specs) if spec.key == "modelfile")
-        return specs[:at] + eval_specs(settings) + specs[at:]
-
-    monkeypatch.setattr(backend, "pipeline_specs", with_evaluate)
     data = write_colour_dataset(tmp_path / "colours.jsonl", records=60)
     wizard.data_page.held_out.setValue(30)  # 18 records: enough text for llama-perplexity
     run = _walk_to_run(qtbot, wizard, data, tiny_base, gui_tools_dir, ollama.url)
@@ -34,6 +25,8 @@ def test_a_wizard_run_ends_with_the_before_after_comparison(qtbot, wizard, tmp_p
     assert run.outcome == "done", run.status.text()
     record = json.loads((run.state.run_dir / "run.json").read_text())
     assert [s["status"] for s in record["steps"] if s["key"] == "evaluate"] == ["done"]
+    keys = [s["key"] for s in record["steps"]]
+    assert keys.index("completion") < keys.index("evaluate") < keys.index("modelfile")
 
     wizard.button(QWizard.WizardButton.NextButton).click()
     done = wizard.done_page

@@ -113,8 +113,8 @@ def test_cli_and_gui_runs_with_one_killed_mid_training(qtbot, tmp_path, tiny_ggu
     from forge_gui.gui.runner import PipelineRunner
 
     asked, reply = answer
-    common = ["--base-gguf", str(tiny_gguf["f32"]), "--lr", "1e-3", "--ctx", "256",
-              "--no-create", "--quantize", "none"]
+    common = ["--base-gguf", str(tiny_gguf["f32"]), "--method", "full", "--lr", "1e-3",
+              "--ctx", "256", "--no-create", "--quantize", "none"]
     small = write_colour_dataset(tmp_path / "small.jsonl", records=24)
     done = subprocess.run([sys.executable, "-m", "forge_gui.cli", "train", "--data", str(small),
                            "--name", "cli-done", "--epochs", "1", *common],
@@ -191,7 +191,7 @@ def test_a_run_is_registered_again_under_a_new_name(qtbot, tmp_path, ollama, mon
     created = ollama.models["second:latest"]
     assert created["system"] == "Be brief." and created["parameters"]["temperature"] == 0.3
     # a new run folder records it; the original run is as it was
-    assert {s.name: s.method for s in window.runs} == {"first": "full (llama.cpp)",
+    assert {s.name: s.method for s in window.runs} == {"first": "LoRA (llama.cpp)",
                                                       "second": "register only"}
     assert RunState.load(state.run_dir).artifacts.model == "first"
     # a name Ollama would refuse: one sentence, nothing started

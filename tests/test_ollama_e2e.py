@@ -57,15 +57,17 @@ def test_fine_tune_quantize_and_create(ollama, tiny_gguf, llama_tools, tmp_path)
     assert commands["model"] == str(a.output_gguf.resolve()) and commands["template"] == TEMPLATE
 
 
-def test_merge_route_on_a_current_server(ollama, tiny_gguf, llama_tools, tmp_path, capsys):
+def test_merge_route_on_a_server_older_than_0_30(ollama, tiny_gguf, llama_tools, tmp_path,
+                                                 capsys):
+    ollama.version_override = "0.29.0"  # takes ADAPTER at create, but cannot run it
     run = tmp_path / "run"
     code = main(["retrain", "--adapter", str(tiny_gguf["lora"]), "--base",
                  str(tiny_gguf["f32"]), "--name", "merged-model", "--use-adapter",
                  "--tools-dir", str(llama_tools), "--workdir", str(run)])
     out, err = capsys.readouterr()
     assert code == 0, err
-    assert out.startswith("Created model 'merged-model'. Run: ollama run merged-model\n")
-    assert "0.34.1 or newer, which refuses ADAPTER" in err
+    assert "Created model 'merged-model'. Run: ollama run merged-model" in out + err
+    assert "older than 0.30, which cannot run a GGUF adapter" in err
 
     merged = run / "merged.gguf"
     info = inspect_gguf(merged)
@@ -84,7 +86,7 @@ def test_merge_route_on_a_current_server(ollama, tiny_gguf, llama_tools, tmp_pat
 
 def test_an_adapter_refused_anyway_is_merged_instead(ollama, tiny_gguf, llama_tools,
                                                      tmp_path):
-    ollama.version_override = "0.34.0"  # says it is older, but refuses adapters like 0.34.1
+    ollama.refuse_adapters = True  # says it runs adapters (0.34.1), but refuses this one
     messages = []
 
     class Listen(PipelineObserver):

@@ -25,7 +25,8 @@ def make_runs(tmp_path) -> dict[str, RunState]:
     runs = {}
     for name, outcome in (("good", "done"), ("broken", "failed"), ("stopped", "cancelled"),
                           ("killed", "running")):
-        settings = RunSettings(data=[data], name=name, base="llama3.2:1b-instruct-fp16", epochs=2)
+        settings = RunSettings(data=[data], name=name, base="llama3.2:1b-instruct-fp16", epochs=2,
+                               method="full")
         state = RunState.create(settings, paths.runs_dir() / name)
         state.mark("train", "running", label="Fine-tune")
         if outcome == "done":

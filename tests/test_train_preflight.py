@@ -49,7 +49,7 @@ def test_too_little_text_is_refused_with_a_suggested_context(llama_tools, tiny_g
 
 def test_a_quantized_base_is_explained_not_trained(llama_tools, tiny_gguf, colour_data, tmp_path,
                                                    capsys):
-    assert _run(tmp_path, colour_data, tiny_gguf["q8_0"]) == 1
+    assert _run(tmp_path, colour_data, tiny_gguf["q8_0"], "--method", "full") == 1
     err = capsys.readouterr().err
     assert "quantized (Q8_0)" in err and "unquantized tag" in err
     assert RunState.load(tmp_path / "run").step_record("base").status == "failed"

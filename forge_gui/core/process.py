@@ -131,8 +131,9 @@ def run_process_step(
             chunk = os.read(fd, 65536)
             if not chunk:
                 break
-            if log:
+            if log:  # flushed as it comes: a killed run keeps its log (resume continues it)
                 log.write(chunk)
+                log.flush()
             if on_output:
                 on_output(chunk)
             handle(splitter.feed(chunk))

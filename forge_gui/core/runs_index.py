@@ -76,16 +76,18 @@ def _duration(steps: list[dict], live: bool) -> float | None:
         return None
 
 
+METHOD_LABELS = {"lora": "LoRA", "full": "full"}
+
+
 def _method(settings: dict) -> str | None:
-    method = settings.get("method")  # a future field; else the trainer
-    if isinstance(method, str) and method:
-        return method
     if settings.get("adapter") and not settings.get("data"):
         return "register only"  # forge-cli retrain, or "Register as…" in the Runs window
     trainer = settings.get("trainer")
-    if trainer == "llama.cpp":
-        return "full (llama.cpp)"
-    return trainer if isinstance(trainer, str) else None
+    # run.json from before the LoRA method existed: the llama.cpp trainer was a full fine-tune
+    method = settings.get("method") or ("full" if trainer == "llama.cpp" else None)
+    if isinstance(method, str) and isinstance(trainer, str):
+        return f"{METHOD_LABELS.get(method, method)} ({trainer})"
+    return method if isinstance(method, str) else trainer if isinstance(trainer, str) else None
 
 
 def summarize_run(run_dir: Path) -> RunSummary:

@@ -204,3 +204,15 @@ def load_evaluation(run_dir: Path, artifacts=None):
 def register_again(run_dir: Path, name: str, progress=None, cancel=None):
     from forge_gui.core import runs_index
     return runs_index.register_again(Path(run_dir), name, progress, cancel)
+
+
+def resume(run_dir: Path):
+    """(specs, state, index of the first unfinished step) of a run folder, for the Run page."""
+    from forge_gui.core import train_pipeline
+    from forge_gui.core.run import RunState
+
+    state = RunState.load(run_dir)
+    if state.record.status == "done":
+        raise ValueError(f"the run in {run_dir} has already finished")
+    specs = train_pipeline.train_specs(state.settings)
+    return specs, state, train_pipeline.resume_point(state, specs)

@@ -181,6 +181,7 @@ class PipelineRunner(QObject):
         if not data:
             return
         self._log.write(data)
+        self._log.flush()  # a crash or kill keeps the log so far (resume continues it)
         self._handle_lines(self._splitter.feed(data))
 
     def _handle_lines(self, lines: list[str]) -> None:

@@ -49,7 +49,7 @@ class ForgeWizard(QWizard):
         self.setButtonText(QWizard.WizardButton.CustomButton1, "R&uns…")  # the Runs window
         self.setOption(QWizard.WizardOption.HaveCustomButton1, True)
         self.button(QWizard.WizardButton.CustomButton1).setAccessibleName("Show every run")
-        self.customButtonClicked.connect(lambda _: self.show_runs())
+        self.customButtonClicked.connect(lambda _: self.show_runs(on_resume=self.resume_run))
         # QWizard sets Back itself on every page change: the Run page corrects it afterwards
         self.currentIdChanged.connect(lambda _: self.run_page._update_back())
         self.resize(900, 700)
@@ -96,6 +96,27 @@ class ForgeWizard(QWizard):
         self.runs_window = RunsWindow(self, on_resume=on_resume)
         self.runs_window.show()
         return self.runs_window
+
+    def resume_run(self, run_dir: Path) -> bool:
+        """Continue an interrupted, cancelled or failed run on the Run page, at its first
+        unfinished step (a LoRA run from its last complete checkpoint). False, with the reason
+        shown, when it cannot be resumed now."""
+        if self.run_page.running:
+            QMessageBox.information(self, "Forge", "A run is in progress; resume the other "
+                                                   "one when it has ended.")
+            return False
+        from forge_gui.gui import backend
+
+        try:
+            specs, state, index = backend.resume(Path(run_dir))
+        except Exception as exc:  # noqa: BLE001 - core's sentence, shown as it is
+            QMessageBox.warning(self, "Forge", f"This run cannot be resumed: {exc}")
+            return False
+        self.run_page.pending = (specs, state, index)
+        self.setStartId(PAGE_RUN)
+        self.restart()  # shows the Run page, which starts the pending run
+        self.setStartId(PAGE_DATA)
+        return True
 
     def set_back_enabled(self, enabled: bool) -> None:
         self.button(QWizard.WizardButton.BackButton).setEnabled(enabled)

@@ -35,6 +35,7 @@ MARKS = {"pending": "○", "running": "▶", "done": "✔", "skipped": "–", "f
 class RunPage(ForgePage):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
+        self.pending = None  # (specs, state, index) of a run to resume when the page opens
         self.setTitle("Training")
         self.setSubTitle("Every step, its output and the loss as it falls.")
         self.state = None  # RunState of the run shown
@@ -89,6 +90,18 @@ class RunPage(ForgePage):
     # -- starting --------------------------------------------------------------------------
     def initializePage(self) -> None:
         if self.running or self.simulated:
+            return
+        if self.pending is not None:  # a run resumed from the Runs window
+            specs, state, index = self.pending
+            self.pending = None
+            self.start(specs, state, index)
+            # the chart goes on where the interrupted run stopped (its train log so far, read
+            # in the background: a long run's log is big)
+            task = BackgroundTask(lambda p, c: backend.run_loss_points(state.run_dir,
+                                                                       state.settings.epochs), self)
+            task.succeeded.connect(lambda points: self._prepend_points(*points))
+            self._history = task
+            task.start()
             return
         try:
             settings = self.wizard().run_settings()
@@ -280,6 +293,9 @@ class RunPage(ForgePage):
             self.retry_button.setText("&Retry from the failed step")
             self.retry_button.show()
         self._update_buttons()
+
+    def _prepend_points(self, train, val) -> None:
+        self.chart.set_points(train + self.chart.train, val + self.chart.val)
 
     def _resume_text(self, index: int) -> str:
         """LoRA training goes on from its last complete checkpoint (the train step finds it)."""
