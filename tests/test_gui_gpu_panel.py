@@ -122,3 +122,29 @@ def test_no_gpu_means_no_offer(qtbot, wizard, monkeypatch):
     page, panel = open_trainer(qtbot, wizard)
     assert "No GPU found: training runs on the CPU." in panel.label.text()
     assert not panel.build_button.isVisible()
+
+
+def test_the_documented_screenshot_of_the_trainer_page_with_a_fake_gpu(qtbot, tmp_path, rtx4090):
+    from PySide6.QtGui import QImage
+
+    from forge_gui.gui import showcase
+
+    path = showcase.take_gpu_screenshot(tmp_path / "3-trainer-gpu.png", rtx4090)
+    image = QImage(str(path))
+    assert not image.isNull() and image.width() >= 900
+    assert (Path(__file__).parents[1] / "docs" / "screenshots" / "3-trainer-gpu.png").is_file()
+
+
+def test_the_training_estimate_is_checked_against_the_gpu_memory(qtbot, wizard, rtx4090):
+    from forge_gui.core.llamacpp.gguf_info import GGUFInfo
+
+    page, panel = open_trainer(qtbot, wizard)
+    names = [f"blk.{i}.attn_q.weight" for i in range(16)]
+    small = GGUFInfo(path=Path("small.gguf"), size_bytes=1, general_type="model",
+                     architecture="llama", parameters=500_000_000, tensor_types={"F32": 16},
+                     tensor_names=names, vocab_size=32000)
+    panel.show_need(small, 512)
+    assert "✔ Training needs about" in panel.label.text() and "23.0 GB is free." in panel.label.text()
+    big = small.model_copy(update={"parameters": 3_000_000_000})
+    panel.show_need(big, 512)
+    assert "⚠" in panel.label.text() and "of 16 layers fit" in panel.label.text()

@@ -409,15 +409,19 @@ def missing_for_build(backend: str, env: dict[str, str] | None = None) -> tuple[
     return None
 
 
-def build_time_sentence(backend: str, cores: int, cuda_archs: int = 1) -> str:
-    """How long a build of `backend` should take on `cores` cores, as one sentence."""
+def build_minutes(backend: str, cores: int, cuda_archs: int = 1) -> int:
+    """Rough minutes a build of `backend` takes on `cores` cores (from measured builds)."""
     work = {"cuda": CUDA_CORE_SECONDS_PER_ARCH * max(1, cuda_archs),
             "vulkan": VULKAN_CORE_SECONDS}.get(backend, CPU_CORE_SECONDS)
-    minutes = max(1, round(work / max(1, cores) / 60))
+    return max(1, round(work / max(1, cores) / 60))
+
+
+def build_time_sentence(backend: str, cores: int, cuda_archs: int = 1) -> str:
+    """How long a build of `backend` should take on `cores` cores, as one sentence."""
     what = {"cuda": f"CUDA tools for {cuda_archs} GPU architecture(s)",
             "vulkan": "Vulkan tools"}.get(backend, "tools")
-    return (f"Building the {what} takes roughly {minutes} minute(s) on {cores} core(s) "
-            "(once; cached afterwards).")
+    return (f"Building the {what} takes roughly {build_minutes(backend, cores, cuda_archs)} "
+            f"minute(s) on {cores} core(s) (once; cached afterwards).")
 
 
 # --- what doctor and the Trainer page say -------------------------------------------------

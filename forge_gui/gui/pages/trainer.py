@@ -257,6 +257,7 @@ class TrainerPage(ForgePage):
             return
         import psutil
 
+        self.gpu_panel.show_need(info, self.ctx.value())
         need = info.training_memory_bytes(self.ctx.value())
         have = psutil.virtual_memory().total
         text = (f"Training needs about <b>{backend.human_size(need)}</b> of memory "

@@ -27,6 +27,7 @@ class GpuPanel(QGroupBox):
         self.offer: str | None = None  # "cuda" / "vulkan" when a GPU build would help
         self._task: BackgroundTask | None = None
         self.building = False
+        self.need: tuple[int, int, int] | None = None  # estimate, layers, F32 weights (bytes)
 
         self.label = QLabel("Looking for GPUs…")
         self.label.setWordWrap(True)
@@ -81,10 +82,31 @@ class GpuPanel(QGroupBox):
         self.offer = gpu.gpu_build_offer(self.gpus, self.tools_backend) if self.gpus else None
         if self.offer:
             rows.append(f"Build the tools for your GPU ({BACKEND_NAMES[self.offer]}) to train "
-                        "many times faster: once, "
-                        + gpu.build_time_sentence(self.offer, _cores()).split("takes ", 1)[1])
+                        f"many times faster: roughly {gpu.build_minutes(self.offer, _cores())} "
+                        f"minutes on {_cores()} cores, once.")
+        if fit := self.fit():
+            rows.append(("✔ " if fit.fits else "⚠ ") + html.escape(fit.sentence()))
         self.label.setText("<br>".join(rows))
         self.build_button.setVisible(bool(self.offer) and not self.building)
+
+    def show_need(self, info, ctx: int) -> None:
+        """The base model's training estimate, checked against the GPU's free memory."""
+        from forge_gui.core.llamacpp import gpu
+
+        self.need = None if info is None else (info.training_memory_bytes(ctx),
+                                               gpu.count_layers(info.tensor_names), info.f32_bytes)
+        self.refresh()
+
+    def fit(self):
+        """GpuFit for the first GPU whose free memory is known, or None."""
+        from forge_gui.core.llamacpp import gpu
+
+        card = next((g for g in self.gpus or [] if g.memory_free is not None and not g.software),
+                    None)
+        if card is None or self.need is None:
+            return None
+        estimate, layers, weights = self.need
+        return gpu.fit_on_gpu(estimate, card.memory_free, layers, weights)
 
     @staticmethod
     def _memory(g) -> str:
@@ -135,6 +157,7 @@ class GpuPanel(QGroupBox):
 
     def _end_build(self) -> None:
         self.building = False
+        self.need: tuple[int, int, int] | None = None  # estimate, layers, F32 weights (bytes)
         self.progress.hide()
         self.cancel_button.hide()
         self.cancel_button.setEnabled(True)
