@@ -198,6 +198,25 @@ def test_setup_vulkan_without_the_sdk_names_the_debian_packages(nothing_installe
     assert "mesa-vulkan-drivers" in err
 
 
+def test_vulkan_headers_too_old_for_the_pinned_llama_cpp_are_refused(nothing_installed, tmp_path,
+                                                                    monkeypatch, capsys):
+    """Debian 12's 1.3.239 headers fail to compile ggml-vulkan.cpp (VK_EXT_layer_settings)."""
+    sdk = tmp_path / "sdk"
+    (sdk / "include" / "vulkan").mkdir(parents=True)
+    (sdk / "include" / "vulkan" / "vulkan_core.h").write_text("#define VK_HEADER_VERSION 239\n")
+    monkeypatch.setenv("VULKAN_SDK", str(sdk))
+    assert main(["setup-llama-cpp", "--vulkan"]) == 1
+    err = capsys.readouterr().err
+    assert "Vulkan headers here are version 1.3.239" in err and "1.3.272 or newer" in err
+
+    (sdk / "include" / "vulkan" / "vulkan_core.h").write_text("#define VK_HEADER_VERSION 309\n")
+    (sdk / "bin").mkdir()
+    (sdk / "bin" / "glslc").write_text("#!/bin/sh\n")
+    (sdk / "bin" / "glslc").chmod(0o755)
+    (sdk / "share" / "cmake" / "SPIRV-Headers").mkdir(parents=True)
+    assert gpu.missing_for_build("vulkan") is None
+
+
 def test_cuda_and_vulkan_together_is_a_usage_error(capsys):
     assert main(["setup-llama-cpp", "--cuda", "--vulkan"]) == 2
     assert "Choose one of --cuda and --vulkan" in capsys.readouterr().err

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import platform
 import re
 import shutil
@@ -359,12 +360,27 @@ def find_cublas_header(nvcc: Path, env: dict[str, str]) -> bool:
     return False
 
 
-def _has_vulkan_headers(env: dict[str, str]) -> bool:
+# The pinned llama.cpp's ggml-vulkan uses VK_EXT_layer_settings, first in Vulkan-Headers
+# 1.3.272: older headers (Debian 12 has 1.3.239) fail to compile ggml-vulkan.cpp.
+MIN_VULKAN_HEADER = 272
+
+
+def vulkan_header_version(env: dict[str, str]) -> int | None:
+    """VK_HEADER_VERSION of the headers CMake will use ($VULKAN_SDK first), None if none."""
+    includes = [Path(r) / "include" for r in (env.get("VULKAN_SDK"), *VULKAN_ROOTS) if r]
     pkg_config = shutil.which("pkg-config", path=env.get("PATH"))
-    if pkg_config and _run_quiet([pkg_config, "--exists", "vulkan"]) is not None:
-        return True
-    roots = [env.get("VULKAN_SDK", ""), *VULKAN_ROOTS]
-    return any(r and (Path(r) / "include" / "vulkan" / "vulkan.h").is_file() for r in roots)
+    found = _run_quiet([pkg_config, "--variable=includedir", "vulkan"]) if pkg_config else None
+    if found and found.strip():
+        includes.insert(1, Path(found.strip()))
+    for include in includes:
+        core = include / "vulkan" / "vulkan_core.h"
+        try:
+            text = core.read_text("utf-8", "replace")
+        except OSError:
+            continue
+        m = re.search(r"#define\s+VK_HEADER_VERSION\s+(\d+)", text)
+        return int(m.group(1)) if m else 0
+    return None
 
 
 def _has_spirv_headers(env: dict[str, str]) -> bool:
@@ -393,9 +409,18 @@ def missing_for_build(backend: str, env: dict[str, str] | None = None) -> tuple[
                     "again.")
     if backend == "vulkan":
         missing = []
-        if not _has_vulkan_headers(env):
+        header = vulkan_header_version(env)
+        if header is None:
             missing.append(("the Vulkan headers and loader (vulkan/vulkan.h)", "libvulkan-dev"))
-        if not shutil.which("glslc", path=env.get("PATH")):
+        elif header < MIN_VULKAN_HEADER:
+            return (f"The Vulkan headers here are version 1.3.{header}; the pinned llama.cpp "
+                    f"needs 1.3.{MIN_VULKAN_HEADER} or newer (Debian 12 ships 1.3.239; Ubuntu "
+                    "24.04 and Debian 13 are new enough).",
+                    "Install the LunarG Vulkan SDK (https://vulkan.lunarg.com) and set "
+                    "VULKAN_SDK to it, or a newer libvulkan-dev; then run this again.")
+        sdk_bin = str(Path(env["VULKAN_SDK"]) / "bin") if env.get("VULKAN_SDK") else None
+        if not shutil.which("glslc", path=os.pathsep.join(filter(None, (sdk_bin,
+                                                                         env.get("PATH"))))):
             missing.append(("the glslc shader compiler", "glslc"))
         if not _has_spirv_headers(env):
             missing.append(("the SPIR-V headers", "spirv-headers"))
