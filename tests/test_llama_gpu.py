@@ -222,6 +222,23 @@ def test_cuda_and_vulkan_together_is_a_usage_error(capsys):
     assert "Choose one of --cuda and --vulkan" in capsys.readouterr().err
 
 
+def test_setup_cuda_says_which_architecture_and_how_long_before_building(tmp_path, monkeypatch,
+                                                                        capsys):
+    fake_tool(tmp_path / "bin", "nvidia-smi", "nvidia-smi-rtx4090.csv")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    monkeypatch.delenv("CUDAARCHS", raising=False)
+    monkeypatch.setattr(build, "cached_tools_dir", lambda backend=None: None)
+    monkeypatch.setattr(gpu, "missing_for_build", lambda backend, env=None: None)
+    asked = []
+    monkeypatch.setattr(build, "ensure_tools",
+                        lambda **kw: asked.append(kw) or tmp_path / "0.3.36-cuda" / "bin")
+    assert main(["setup-llama-cpp", "--cuda"]) == 0
+    err = capsys.readouterr().err
+    assert "Building the CUDA tools for 1 GPU architecture(s) takes roughly" in err
+    assert "CUDA architectures: 89." in err
+    assert asked[0]["cuda"] is True and asked[0]["vulkan"] is False
+
+
 def test_the_build_announcement_says_how_long(monkeypatch):
     assert "1 GPU architecture" in gpu.build_time_sentence("cuda", 16, 1)
     assert "roughly 5 minute" in gpu.build_time_sentence("cuda", 16, 1)  # 287 s measured
