@@ -150,9 +150,8 @@ def _ollama(host: str | None):
 
 
 def doctor(args) -> int:
-    from forge_gui.core.llamacpp.discover import find_tools  # only when doctor runs
-
-    from forge_gui.core.llamacpp import gpu
+    from forge_gui.core.llamacpp import gpu  # only when doctor runs
+    from forge_gui.core.llamacpp.discover import find_tools
 
     tools = find_tools(_configured_tools_dir(args))
     gpus = gpu.detect_gpus()
