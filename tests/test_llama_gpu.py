@@ -340,3 +340,23 @@ def test_probe_failures_are_logged_not_raised(tmp_path, monkeypatch, caplog):
         assert gpu.detect_gpus() == []
     assert "exited 9" in caplog.text and "NVIDIA-SMI has failed" in caplog.text
     assert os.environ["PATH"] == str(tmp_path)
+
+
+def test_the_preflight_gpu_memory_check_for_a_base_model():
+    from forge_gui.core.llamacpp.gguf_info import GGUFInfo
+
+    names = [f"blk.{i}.{t}.weight" for i in range(16) for t in ("attn_q", "ffn_up")]
+    base = GGUFInfo(path=Path("base.gguf"), size_bytes=1, general_type="model",
+                    architecture="llama", parameters=1_500_000_000, tensor_types={"F32": 32},
+                    tensor_names=names, vocab_size=32000)
+    (rtx,) = gpu.parse_nvidia_smi(fixture("nvidia-smi-rtx4090.csv"))  # 23.0 GB free
+    fit = gpu.gpu_memory_check(base, 512, "cuda", None, [rtx])
+    assert fit is not None and not fit.fits and fit.layers == 16
+    assert f"{fit.layers_fit} of 16 layers fit" in fit.sentence()
+    (h100,) = gpu.parse_nvidia_smi(fixture("nvidia-smi-h100.csv"))
+    assert gpu.gpu_memory_check(base, 512, "cuda", None, [h100]).fits
+    # training on the CPU: nothing to check against a GPU
+    assert gpu.gpu_memory_check(base, 512, "cpu", None, [h100]) is None
+    assert gpu.gpu_memory_check(base, 512, "cuda", 0, [h100]) is None
+    amd = gpu.parse_vulkaninfo_summary(fixture("vulkaninfo-summary-amd-rx6700xt.txt"))
+    assert gpu.gpu_memory_check(base, 512, "vulkan", None, amd) is None  # memory unknown

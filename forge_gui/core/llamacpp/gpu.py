@@ -312,6 +312,22 @@ def fit_on_gpu(estimate_bytes: int, free_bytes: int, layers: int, weights_bytes:
                   layers_fit=max(0, min(layers - 1, fit)))
 
 
+def gpu_memory_check(base, ctx: int, tools_backend: str | None, gpu_layers: int | None = None,
+                     gpus: list[GPU] | None = None) -> GpuFit | None:
+    """For the preflight: `base` (a GGUFInfo) trained at `ctx`, against the free memory of the
+    GPU the tools will use. None when training runs on the CPU (CPU tools, -ngl 0) or when no
+    such GPU reports its free memory (Apple's unified memory, Intel, drivers without it)."""
+    if not default_gpu_layers(tools_backend, gpu_layers):
+        return None
+    gpus = detect_gpus() if gpus is None else gpus
+    card = next((g for g in gpus if g.memory_free is not None and not g.software
+                 and (g.api == tools_backend or tools_backend == "vulkan")), None)
+    if card is None:
+        return None
+    return fit_on_gpu(base.training_memory_bytes(ctx), card.memory_free,
+                      count_layers(base.tensor_names), base.f32_bytes)
+
+
 # --- building for the GPU -----------------------------------------------------------------
 
 # Debian/Ubuntu packages a Vulkan build needs (headers and loader, the shader compiler, the
