@@ -6,6 +6,8 @@
     default_gpu_layers(backend, value) -> the -ngl to pass (999 on a GPU build unless set)
     corrected_estimate(estimate)       -> the training estimate scaled by what was measured
     fit_on_gpu(estimate, free, layers, weights) -> GpuFit: fits, or how many layers do
+    gpu_memory_check(base, ctx, backend, ngl) -> GpuFit | None, for the preflight
+    missing_for_build(backend)         -> (problem, what to install) before a GPU build
 
 The parsers are pure and tested on output captured from real machines (tests/data/gpu/).
 Detection runs each tool briefly through the project's process helpers; a missing tool means
