@@ -61,6 +61,7 @@ def test_vulkaninfo_amd_card_is_found_and_llvmpipe_left_out():
     (amd,) = gpu.parse_vulkaninfo_summary(fixture("vulkaninfo-summary-amd-rx6700xt.txt"))
     assert amd.name == "AMD Radeon RX 6700 XT (RADV NAVI22)"
     assert amd.vendor == "amd" and amd.api == "vulkan" and not amd.software
+    assert amd.describe() == "AMD Radeon RX 6700 XT (RADV NAVI22) (Vulkan)"
     both = gpu.parse_vulkaninfo_summary(fixture("vulkaninfo-summary-amd-rx6700xt.txt"),
                                         include_software=True)
     assert [g.software for g in both] == [False, True]

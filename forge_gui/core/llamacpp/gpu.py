@@ -69,7 +69,7 @@ class GPU(BaseModel):
             if self.memory_free is not None:
                 mem += f", {_gb(self.memory_free)} free"
             parts.append(mem)
-        extra = self.api.upper() if self.api != "metal" else "Metal"
+        extra = {"cuda": "CUDA", "vulkan": "Vulkan", "metal": "Metal"}[self.api]
         if self.cuda_arch:
             extra += f" sm_{self.cuda_arch}"
         if self.software:
