@@ -102,3 +102,34 @@ def test_the_vulkan_build_trains_the_tiny_model_on_lavapipe(lavapipe_tools, llam
             if line.startswith("train:")][-1]
     cpu_loss = float(last.split("loss=")[1].split("±")[0])
     assert summary["train_loss_last"] == pytest.approx(cpu_loss, abs=0.01)
+
+
+def test_the_lora_trainer_aborts_on_lavapipe_with_layers_offloaded(lavapipe_tools, tiny_gguf,
+                                                                   tmp_path):
+    """The documented refusal (docs/performance.md): the qvac-fabric fork's llama-finetune-lora,
+    built for Vulkan, aborts with a heap corruption at its first step when its layers are on
+    lavapipe; with -ngl 0 the same build trains on the CPU."""
+    lora = lavapipe_tools / "llama-finetune-lora"
+    if not lora.is_file():
+        pytest.skip("this build has no llama-finetune-lora")
+    text = tmp_path / "train.txt"
+    text.write_text("### Instruction:\nWhat colour is the red ball?\n\n### Response:\n"
+                    "The ball is red.\n\n" * 120)
+
+    def run(ngl: str) -> subprocess.CompletedProcess:
+        argv = [str(lora), "-m", str(tiny_gguf["f32"]), "-f", str(text),
+                "--output-adapter", str(tmp_path / f"adapter-{ngl}.gguf"),
+                "-c", "256", "-b", "256", "-ub", "256", "--num-epochs", "1",
+                "--learning-rate", "1e-3", "-fa", "off", "-t", "2", "-ngl", ngl]
+        return subprocess.run(argv, capture_output=True, timeout=600, cwd=tmp_path,
+                              env={**os.environ, **LAVAPIPE})
+
+    offloaded = run("999")
+    output = (offloaded.stdout + offloaded.stderr).decode("utf-8", "replace")
+    assert offloaded.returncode == -6, output[-2000:]  # SIGABRT: exit status 134 in a shell
+    assert "offloaded 3/3 layers to GPU" in output and "Starting epoch 0" in output
+    assert "double linked list" in output or "double-linked list" in output
+    assert not (tmp_path / "adapter-999.gguf").exists()
+
+    on_cpu = run("0")
+    assert on_cpu.returncode == 0 and (tmp_path / "adapter-0.gguf").is_file()
