@@ -242,7 +242,7 @@ def test_setup_cuda_says_which_architecture_and_how_long_before_building(tmp_pat
 
 def test_the_build_announcement_says_how_long(monkeypatch):
     assert "1 GPU architecture" in gpu.build_time_sentence("cuda", 16, 1)
-    assert "roughly 5 minute" in gpu.build_time_sentence("cuda", 16, 1)  # 287 s measured
+    assert "roughly 10 minute" in gpu.build_time_sentence("cuda", 16, 1)  # 287 s x 2 sources
     assert "Vulkan tools takes roughly" in gpu.build_time_sentence("vulkan", 2)
 
 

@@ -31,7 +31,7 @@ def lavapipe_cache():
 
 @pytest.fixture(scope="session")
 def lavapipe_tools(llama_tools):
-    """The Vulkan tools in <cache>/lavapipe-ci: used when cached there; built (~15 min on two
+    """The Vulkan tools in <cache>/lavapipe-ci: used when cached there; built (~26 min on two
     cores) only with FORGE_TEST_VULKAN=1, so a fresh CI machine does not pay for it."""
     root = lavapipe_cache()
     before = os.environ.get("FORGE_CACHE_DIR")
@@ -40,7 +40,7 @@ def lavapipe_tools(llama_tools):
         cached = build.cached_tools_dir("vulkan")
         if cached is None:
             if os.environ.get("FORGE_TEST_VULKAN") != "1":
-                pytest.skip("no cached lavapipe build; FORGE_TEST_VULKAN=1 builds it (~15 min)")
+                pytest.skip("no cached lavapipe build; FORGE_TEST_VULKAN=1 builds it (~26 min)")
             problem = gpu.missing_for_build("vulkan")
             if problem:
                 pytest.skip(f"no Vulkan build here: {problem[0]}")

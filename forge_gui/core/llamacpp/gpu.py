@@ -340,9 +340,10 @@ CUDA_INSTALL_HINT = ("Install the CUDA toolkit (https://developer.nvidia.com/cud
 
 # Build times measured with this project's build code (docs/performance.md): seconds of
 # compiling on one core, so that time ≈ work / cores.
-CUDA_CORE_SECONDS_PER_ARCH = 287 * 16  # one architecture, H200 machine, 16 cores: 287 s
-CPU_CORE_SECONDS = 250 * 2  # the CPU tools, 2 cores: ~4 minutes
-VULKAN_CORE_SECONDS = 927 * 2  # 2 busy cores: 927 s (shaders, ggml-vulkan.cpp)
+# Two sources are built (upstream, then the LoRA fork with its own ggml).
+CUDA_CORE_SECONDS_PER_ARCH = 2 * 287 * 16  # upstream, 1 arch, 16 cores: 287 s; fork: as much
+CPU_CORE_SECONDS = (250 + 269) * 2  # 2 cores: upstream ~250 s, fork 269 s
+VULKAN_CORE_SECONDS = (927 + 650) * 2  # 2 busy cores: upstream 927 s, fork ~650 s
 
 
 # Where toolkits and SDKs usually live, besides PATH and their environment variables.
