@@ -73,7 +73,7 @@ class GpuPanel(QGroupBox):
         if self.gpus is None:
             return
         if self.gpus:
-            rows = [f"<b>{g.name}</b> — {self._memory(g)}" for g in self.gpus]
+            rows = [f"<b>{html.escape(g.name)}</b> — {self._memory(g)}" for g in self.gpus]
         else:
             rows = ["No GPU found: training runs on the CPU."]
         if self.tools_backend:
