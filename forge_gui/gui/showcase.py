@@ -197,7 +197,8 @@ def _simulated_cpu_toolset():
     folder = install_dir("cpu") / "bin"
     return ToolSet(tools={name: ToolInfo(name=name, path=folder / name, source="cache",
                                          version="llama-cpp-python 0.3.36", backend="cpu",
-                                         flavour="upstream" if name == "llama-finetune" else "tool")
+                                         flavour={"llama-finetune": "upstream",
+                                                  "llama-finetune-lora": "lora"}.get(name, "tool"))
                           for name in TOOL_NAMES})
 
 
