@@ -24,7 +24,9 @@ $(STAMP): pyproject.toml
 tools: $(STAMP)
 	$(VENV)/bin/forge-cli setup-llama-cpp
 
+# Qt's xcb libraries first (installed when root, else the command to run): docs/packaging.md
 run: $(STAMP)
+	$(PYTHON) installer/linux/qt_libs.py
 	$(VENV)/bin/forge-cli setup-llama-cpp
 	$(VENV)/bin/forge-gui
 

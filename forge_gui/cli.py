@@ -2,7 +2,8 @@
 
 Each group of commands lives in forge_gui/commands/<group>.py and exposes
 `register(subparsers)`; a command's handler takes the parsed args and returns the exit code
-(0 ok, 1 the work found a problem, 2 usage errors and unreadable input).
+(0 ok, 1 the work found a problem, 2 usage errors and files that cannot be read or
+written).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from forge_gui import __version__
 
 # Command groups, in the order `forge-cli --help` lists them.
-COMMAND_MODULES = ["data", "train", "ollama", "tools"]
+COMMAND_MODULES = ["data", "train", "evaluate", "ollama", "tools"]
 
 
 class UsageError(Exception):
@@ -57,7 +58,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nforge-cli: cancelled", file=sys.stderr)
         return 130
+    except OSError as exc:  # a user's file could not be read or written: docs/data.md
+        from forge_gui.core.fs_errors import describe_os_error
+
+        print(f"forge-cli: error: {describe_os_error(exc, doing='use')}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m forge_gui.cli` runs this file as __main__: call the importable module's main,
+    # so that the UsageError the commands raise (forge_gui.cli.UsageError) is the one caught.
+    from forge_gui.cli import main as _main
+
+    raise SystemExit(_main())

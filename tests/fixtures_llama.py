@@ -45,3 +45,29 @@ def write_colour_dataset(path: Path, records: int = 24, seed: int = 1) -> Path:
 @pytest.fixture
 def colour_data(tmp_path) -> Path:
     return write_colour_dataset(tmp_path / "colours.jsonl")
+
+
+CHATML_TEMPLATE = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
+                   "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}"
+                   "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}")
+
+
+@pytest.fixture(scope="session")
+def tiny_chatml(tmp_path_factory) -> Path:
+    """The tiny F16 model with a ChatML chat template, like a Qwen instruct model."""
+    folder = tmp_path_factory.mktemp("tiny-chatml")
+    return make_tiny_model(folder / "tiny-chatml-f16.gguf", "f16", chat_template=CHATML_TEMPLATE)
+
+
+@pytest.fixture(scope="session")
+def tiny_q4k(tmp_path_factory, llama_tools) -> Path:
+    """A k-quant base as `ollama pull` gives: the wide tiny model through llama-quantize
+    Q4_K_M (real Q4_K and Q6_K tensors: its rows are 256 values, the k-quant block)."""
+    import subprocess
+
+    folder = tmp_path_factory.mktemp("tiny-q4k")
+    f32 = make_tiny_model(folder / "tiny-wide-f32.gguf", "f32", wide=True)
+    out = folder / "tiny-wide-Q4_K_M.gguf"
+    subprocess.run([str(llama_tools / "llama-quantize"), str(f32), str(out), "Q4_K_M"],
+                   check=True, capture_output=True, timeout=300)
+    return out

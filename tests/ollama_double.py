@@ -1,6 +1,6 @@
 """A faithful stand-in for an Ollama server (Ollama cannot be installed on test machines).
 
-It follows the HTTP API Forge uses (DESIGN §4) and is strict where Ollama is strict, and
+It follows the HTTP API Forge uses (docs/ollama.md) and is strict where Ollama is strict, and
 stricter about fields, so a typo in a request fails a test instead of being ignored:
 - GET /api/version, GET /api/tags, POST /api/show, DELETE /api/delete
 - HEAD/POST /api/blobs/sha256:<hex>: the body's sha256 must equal the digest in the URL
@@ -109,6 +109,13 @@ def _full(name: str) -> str:
     return parse_model_name(name).short
 
 
+def _key(double: "OllamaDouble", name: str) -> str:
+    """Where Ollama keeps `name`: an existing model whose name differs only in case is the
+    same one (ollama#7676: creating LLAMA3.2:1B writes over llama3.2:1b)."""
+    full = _full(name)
+    return next((k for k in double.models if k.casefold() == full.casefold()), full)
+
+
 def _handler_for(double: OllamaDouble):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -192,9 +199,9 @@ def _handler_for(double: OllamaDouble):
             if self.path != "/api/delete":
                 return self._error(404, "404 page not found")
             name = str(data.get("model") or "")
-            if validate_model_name(name) or _full(name) not in double.models:
+            if validate_model_name(name) or _key(double, name) not in double.models:
                 return self._error(404, f"model '{name}' not found")
-            del double.models[_full(name)]
+            del double.models[_key(double, name)]
             self._send(200, {})
 
         def do_POST(self) -> None:
@@ -239,9 +246,9 @@ def _handler_for(double: OllamaDouble):
 
         def _show(self, data: dict) -> None:
             name = str(data.get("model") or data.get("name") or "")
-            if validate_model_name(name) or _full(name) not in double.models:
+            if validate_model_name(name) or _key(double, name) not in double.models:
                 return self._error(404, f"model '{name}' not found")
-            model = double.models[_full(name)]
+            model = double.models[_key(double, name)]
             self._send(200, {
                 "modelfile": f"# test double\nFROM {name}\n",
                 "parameters": _parameters_text(model["parameters"]),
@@ -292,8 +299,8 @@ def _handler_for(double: OllamaDouble):
                 for digest in list((data.get("adapters") or {}).values()):
                     line({"status": f"using existing layer {digest}"})
                 line({"status": "writing manifest"})
-                base = double.models.get(_full(data["from"])) if data.get("from") else None
-                double.models[_full(name)] = {
+                base = double.models.get(_key(double, data["from"])) if data.get("from") else None
+                double.models[_key(double, name)] = {
                     **data,
                     "template": data.get("template") or (base or {}).get("template", "{{ .Prompt }}"),
                     "system": data.get("system") or (base or {}).get("system", ""),
@@ -306,9 +313,9 @@ def _handler_for(double: OllamaDouble):
 
         def _generate(self, data: dict) -> None:
             name = str(data.get("model") or "")
-            if validate_model_name(name) or _full(name) not in double.models:
+            if validate_model_name(name) or _key(double, name) not in double.models:
                 return self._error(404, f"model '{name}' not found, try pulling it first")
-            model = double.models[_full(name)]
+            model = double.models[_key(double, name)]
             system = data.get("system") or model.get("system") or ""
             messages = ([{"Role": "system", "Content": system}] if system else [])
             messages.append({"Role": "user", "Content": str(data.get("prompt", ""))})
@@ -336,7 +343,8 @@ def _check_create(double: OllamaDouble, data: dict) -> str | None:
     files, adapters = data.get("files"), data.get("adapters")
     if not data.get("from") and not files:
         return "neither 'from' or 'files' was specified"
-    if data.get("from") and _full_or_none(data["from"]) not in double.models:
+    if data.get("from") and (validate_model_name(data["from"])
+                             or _key(double, data["from"]) not in double.models):
         return f"model '{data['from']}' not found"
     for kind, mapping in (("files", files), ("adapters", adapters)):
         if mapping is None:
@@ -381,10 +389,6 @@ def _check_create(double: OllamaDouble, data: dict) -> str | None:
         except gotemplate.TemplateError as exc:
             return f"template error: {exc}"
     return None
-
-
-def _full_or_none(name: str) -> str | None:
-    return None if validate_model_name(name) else _full(name)
 
 
 def _parameters_text(params: dict) -> str:

@@ -1,4 +1,4 @@
-"""Core must stay free of Qt (DESIGN §1), and nothing may run a shell string."""
+"""Core must stay free of Qt (docs/architecture.md), and nothing may run a shell string."""
 
 from __future__ import annotations
 

@@ -143,8 +143,8 @@ def test_the_training_estimate_is_checked_against_the_gpu_memory(qtbot, wizard, 
     small = GGUFInfo(path=Path("small.gguf"), size_bytes=1, general_type="model",
                      architecture="llama", parameters=500_000_000, tensor_types={"F32": 16},
                      tensor_names=names, vocab_size=32000)
-    panel.show_need(small, 512)
+    panel.show_need(small.training_memory_bytes(512), small, "full")
     assert "✔ Training needs about" in panel.label.text() and "23.0 GB is free." in panel.label.text()
     big = small.model_copy(update={"parameters": 3_000_000_000})
-    panel.show_need(big, 512)
+    panel.show_need(big.training_memory_bytes(512), big, "full")
     assert "⚠" in panel.label.text() and "of 16 layers fit" in panel.label.text()

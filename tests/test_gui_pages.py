@@ -25,7 +25,7 @@ def test_ollama_down_on_page_2_says_so_and_offers_a_gguf_file(qtbot, wizard, oll
     page.choose_file(tiny_base)
     qtbot.waitUntil(lambda: page.info is not None, timeout=15000)
     assert page.isComplete()
-    assert "llama" in page.details.text() and "ready to train" in page.details.text()
+    assert "llama" in page.details.text() and "trainable with LoRA" in page.details.text()
     values = {}
     page.contribute(values)
     assert values["base_gguf"] == tiny_base and "base" not in values
@@ -44,15 +44,31 @@ def test_ollama_models_are_listed_and_refresh_sees_new_ones(qtbot, wizard, ollam
     qtbot.waitUntil(lambda: len(page.models) == 2, timeout=15000)
 
 
-def test_a_quantized_gguf_is_refused_with_the_reason(qtbot, wizard, tmp_path, gui_tools_dir):
+def test_a_quantized_gguf_trains_with_lora_not_full(qtbot, wizard, tmp_path, gui_tools_dir):
+    """What `ollama pull` gives is quantized: LoRA trains it as it is; choosing a full
+    fine-tune on the Trainer page says why not and keeps Next off."""
     from tinymodel import make_tiny_model
 
     q8 = make_tiny_model(tmp_path / "tiny-q8.gguf", "q8_0")
     page = wizard.base_page
     page.choose_file(q8)
-    qtbot.waitUntil(lambda: "cannot be trained" in page.details.text() or "✘" in page.details.text(),
-                    timeout=15000)
-    assert not page.isComplete()
+    qtbot.waitUntil(lambda: page.info is not None, timeout=15000)
+    assert "trainable with LoRA" in page.details.text()
+    assert "Full fine-tune: ✘ not as it is" in page.details.text()
+    assert page.isComplete()
+
+    trainer = wizard.trainer_page
+    trainer.tools_dir = gui_tools_dir
+    trainer.initializePage()  # what Next does
+    qtbot.waitUntil(lambda: trainer.toolset is not None, timeout=60000)
+    assert trainer.isComplete() and trainer.method_key == "lora"
+    assert "LoRA needs about" in trainer.method_note.text()
+    assert "cannot train this quantized model" in trainer.method_note.text()
+    trainer.method.setCurrentIndex(1)  # full fine-tune
+    assert not trainer.isComplete()
+    assert "choose LoRA" in trainer.problem_label.text()
+    trainer.method.setCurrentIndex(0)
+    assert trainer.isComplete() and trainer.problem_label.text() == ""
 
 
 def test_not_a_gguf_file_is_explained(qtbot, wizard, tmp_path):
@@ -212,7 +228,7 @@ def test_choosing_an_ollama_model_finds_its_gguf_in_the_store(qtbot, wizard, oll
     page.model_list.setCurrentRow(0)
     qtbot.waitUntil(lambda: page.info is not None, timeout=15000)
     assert page.gguf_path == store / "blobs" / f"sha256-{digest}"
-    assert page.isComplete() and "ready to train" in page.details.text()
+    assert page.isComplete() and "trainable with LoRA" in page.details.text()
     values = {}
     page.contribute(values)
     assert values["base"] == "tiny:fp16" and values["ollama_host"] == ollama.url

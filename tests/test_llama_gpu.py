@@ -311,19 +311,19 @@ def test_the_estimate_is_corrected_by_what_was_measured():
 def test_memory_check_says_how_many_layers_fit():
     weights = 4 * GB  # a 1B-parameter F32 model: 16 GB of weights + gradients + moments
     estimate = 4 * weights + 2 * GB
-    assert gpu.fit_on_gpu(estimate, 40 * GB, 16, weights).fits
+    assert gpu.fit_on_gpu(estimate, 40 * GB, 16, 4 * weights).fits
 
-    fit = gpu.fit_on_gpu(estimate, 12 * GB, 16, weights)
+    fit = gpu.fit_on_gpu(estimate, 12 * GB, 16, 4 * weights)
     assert not fit.fits and 0 < fit.layers_fit < 16
     # corrected: 2.28 GB stay whole, each layer 1.14 GB -> (12 - 2.28) / 1.14 = 8 layers
     assert fit.layers_fit == 8
     assert f"{fit.layers_fit} of 16 layers fit" in fit.sentence()
     assert "Set GPU layers to 8" in fit.sentence()
 
-    none = gpu.fit_on_gpu(estimate, 1 * GB, 16, weights)
+    none = gpu.fit_on_gpu(estimate, 1 * GB, 16, 4 * weights)
     assert none.layers_fit == 0 and "not even one layer fits" in none.sentence()
     # an estimate that fits uncorrected but not once corrected is caught
-    assert not gpu.fit_on_gpu(int(14.8 * GB), 16 * GB, 16, 3 * GB).fits
+    assert not gpu.fit_on_gpu(int(14.8 * GB), 16 * GB, 16, 12 * GB).fits
 
 
 def test_layers_are_counted_from_tensor_names():
@@ -347,17 +347,21 @@ def test_the_preflight_gpu_memory_check_for_a_base_model():
     from forge_gui.core.llamacpp.gguf_info import GGUFInfo
 
     names = [f"blk.{i}.{t}.weight" for i in range(16) for t in ("attn_q", "ffn_up")]
-    base = GGUFInfo(path=Path("base.gguf"), size_bytes=1, general_type="model",
+    base = GGUFInfo(path=Path("base.gguf"), size_bytes=6_000_000_000, general_type="model",
                     architecture="llama", parameters=1_500_000_000, tensor_types={"F32": 32},
                     tensor_names=names, vocab_size=32000)
     (rtx,) = gpu.parse_nvidia_smi(fixture("nvidia-smi-rtx4090.csv"))  # 23.0 GB free
-    fit = gpu.gpu_memory_check(base, 512, "cuda", None, [rtx])
+    full = base.training_memory_bytes(512)
+    fit = gpu.gpu_memory_check(base, full, "cuda", None, "full", [rtx])
     assert fit is not None and not fit.fits and fit.layers == 16
     assert f"{fit.layers_fit} of 16 layers fit" in fit.sentence()
     (h100,) = gpu.parse_nvidia_smi(fixture("nvidia-smi-h100.csv"))
-    assert gpu.gpu_memory_check(base, 512, "cuda", None, [h100]).fits
+    assert gpu.gpu_memory_check(base, full, "cuda", None, "full", [h100]).fits
+    # LoRA keeps the base as stored and a small adapter: it fits where the full one does not
+    lora = base.size_bytes + 2 * GB
+    assert gpu.gpu_memory_check(base, lora, "cuda", None, "lora", [rtx]).fits
     # training on the CPU: nothing to check against a GPU
-    assert gpu.gpu_memory_check(base, 512, "cpu", None, [h100]) is None
-    assert gpu.gpu_memory_check(base, 512, "cuda", 0, [h100]) is None
+    assert gpu.gpu_memory_check(base, full, "cpu", None, "full", [h100]) is None
+    assert gpu.gpu_memory_check(base, full, "cuda", 0, "full", [h100]) is None
     amd = gpu.parse_vulkaninfo_summary(fixture("vulkaninfo-summary-amd-rx6700xt.txt"))
-    assert gpu.gpu_memory_check(base, 512, "vulkan", None, amd) is None  # memory unknown
+    assert gpu.gpu_memory_check(base, full, "vulkan", None, "full", amd) is None  # unknown

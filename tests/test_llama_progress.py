@@ -38,7 +38,10 @@ def test_real_run_gives_whole_run_progress_losses_and_epochs():
     assert parser.last_val_loss == pytest.approx(2.49284)
     assert train[0].val_loss is None and train[-1].val_loss is not None
     xs = [e.x for e in train]
-    assert xs == sorted(xs) and xs[-1] == 3 * 52
+    assert xs == sorted(xs) and xs[-1] == 3  # in epochs: the chart's x axis
+    assert train[26].x == pytest.approx(27 / 52)
+    assert xs[51] == pytest.approx(1.0) and xs[52 + 26] == pytest.approx(1 + 27 / 52)
+    assert [e.x for e in val][7::8] == [1.0, 2.0, 3.0]
     # ETA for the whole run: large early, zero at the end
     assert train[10].eta_seconds > 10 and events[-1].eta_seconds == pytest.approx(0)
 

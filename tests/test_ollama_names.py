@@ -1,4 +1,4 @@
-"""Ollama model-name rules (DESIGN §4) are checked before any work starts."""
+"""Ollama model-name rules (docs/ollama.md) are checked before any work starts."""
 
 from __future__ import annotations
 

@@ -82,10 +82,16 @@ def test_parameters_not_given_are_inherited_from_the_base(ollama, tmp_path):
 def test_an_existing_model_is_kept_unless_forced(ollama, tmp_path):
     ollama.add_model("me/tuned:v1")
     gguf = write_small_gguf(tmp_path / "m.gguf")
-    state, specs = _run(tmp_path, gguf)
-    with pytest.raises(ModelExists) as err:
-        run_pipeline(specs, state)
+    with pytest.raises(ModelExists) as err:  # refused before any work
+        _run(tmp_path, gguf)
     assert "--force" in err.value.hint and ollama.models["me/tuned:v1"]["files"] == {}
+    # ... and again right before creating, should the model appear in the meantime
+    ollama.models.pop("me/tuned:v1")
+    state, specs = _run(tmp_path, gguf, folder="later")
+    ollama.add_model("me/tuned:v1")
+    with pytest.raises(ModelExists):
+        run_pipeline(specs, state)
+    assert ollama.models["me/tuned:v1"]["files"] == {}
     state, specs = _run(tmp_path, gguf, folder="again", force=True)
     run_pipeline(specs, state)
     assert ollama.models["me/tuned:v1"]["files"] == {"m.gguf": _sha(gguf)}
@@ -194,9 +200,10 @@ def test_retrain_command_with_a_whole_gguf(ollama, tmp_path, capsys):
     assert out[0] == "Created model 'cli-model'. Run: ollama run cli-model"
     assert out[1].startswith("First answer: Hello from cli-model")
     assert ollama.models["cli-model:latest"]["parameters"]["temperature"] == 0.2
-    # A second time the name is taken: exit 1 with what to do; --force replaces it.
-    assert main(argv[:-2] + ["--workdir", str(tmp_path / "run2")]) == 1
-    assert "--force" in capsys.readouterr().err
+    # A second time the name is taken: refused before any work (exit 2) with what to do;
+    # --force replaces it.
+    assert main(argv[:-2] + ["--workdir", str(tmp_path / "run2")]) == 2
+    assert "--force" in capsys.readouterr().err and not (tmp_path / "run2").exists()
     assert main(argv[:-2] + ["--workdir", str(tmp_path / "run3"), "--force", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["model"] == "cli-model" and summary["route"] == "from-file"

@@ -1,4 +1,4 @@
-"""The TEMPLATE Forge gives Ollama renders exactly the text the trainer saw (DESIGN §5).
+"""The TEMPLATE Forge gives Ollama renders exactly the text the trainer saw (docs/ollama.md, "What Forge gives Ollama").
 
 Templates are rendered with tests/gotemplate.py (Go text/template rules, as Ollama runs them)
 and compared character for character with the data engineer's prepare output.

@@ -42,7 +42,7 @@ def test_cancel_stops_llama_finetune_and_leaves_no_orphan(signum, llama_tools, t
     run_dir = tmp_path / "run"
     cli = subprocess.Popen(
         [sys.executable, "-m", "forge_gui.cli", "train-run", "--data", str(data), "--base-gguf",
-         str(tiny_gguf["f32"]), "--name", "cancel-me", "--epochs", "50", "--lr", "1e-3",
+         str(tiny_gguf["f32"]), "--name", "cancel-me", "--method", "full", "--epochs", "50", "--lr", "1e-3",
          "--ctx", "256", "--workdir", str(run_dir), "--no-create"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -25,7 +25,7 @@ def test_train_run_trains_quantizes_and_generates(llama_tools, tiny_gguf, tmp_pa
     data = write_colour_dataset(tmp_path / "colours.jsonl", records=40)
     run_dir = tmp_path / "run"
     done = forge("train-run", "--data", str(data), "--base-gguf", str(tiny_gguf["f32"]),
-                 "--name", "tiny-colours", "--epochs", "2", "--lr", "1e-3", "--ctx", "256",
+                 "--name", "tiny-colours", "--method", "full", "--epochs", "2", "--lr", "1e-3", "--ctx", "256",
                  "--val-split", "0.1", "--workdir", str(run_dir), "--no-create", "--json")
     err = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 0, err[-3000:]
@@ -65,7 +65,7 @@ def test_train_run_trains_quantizes_and_generates(llama_tools, tiny_gguf, tmp_pa
 def test_f16_base_is_converted_to_f32_first(llama_tools, tiny_gguf, colour_data, tmp_path):
     run_dir = tmp_path / "run"
     done = forge("train", "--data", str(colour_data), "--base-gguf", str(tiny_gguf["f16"]),
-                 "--name", "tiny-f16", "--epochs", "1", "--lr", "1e-3", "--ctx", "256",
+                 "--name", "tiny-f16", "--method", "full", "--epochs", "1", "--lr", "1e-3", "--ctx", "256",
                  "--quantize", "none", "--workdir", str(run_dir), "--no-create", "--json")
     assert done.returncode == 0, done.stderr.decode()[-3000:]
     summary = json.loads(done.stdout.decode().strip().splitlines()[-1])

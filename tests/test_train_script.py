@@ -24,7 +24,7 @@ def test_script_quotes_everything_and_does_the_same_run(llama_tools, tiny_gguf, 
     monkeypatch.chdir(tmp_path)
 
     assert main(["train", "--data", str(data), "--base-gguf", str(base), "--name", "tiny-script",
-                 "--epochs", "1", "--lr", "1e-3", "--ctx", "256", "--quantize", "Q8_0",
+                 "--method", "full", "--epochs", "1", "--lr", "1e-3", "--ctx", "256", "--quantize", "Q8_0",
                  "--system", HOSTILE, "--workdir", str(out_dir), "--no-create",
                  "--write-script", str(script)]) == 0
     text = script.read_text()

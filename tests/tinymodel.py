@@ -4,8 +4,11 @@ The tokenizer is real: it is copied from the vocab-only GGUF that ships in the l
 (models/ggml-vocab-llama-spm.gguf, kept in tests/data/). Weights are random but deterministic
 by seed, so two calls with the same arguments write the same bytes.
 
-    make_tiny_model(path, dtype="f32" | "f16" | "q8_0", seed=0)
-    make_tiny_lora(path, base_path, rank=4, seed=0)
+    make_tiny_model(path, dtype="f32" | "f16" | "q8_0", seed=0, chat_template=None, wide=False)
+    make_tiny_lora(path, base_path, rank=4, seed=0, zero=False)
+
+`wide` makes every weight row 256 values long (n_embd 256, n_ff 512), the block size of the
+k-quants, so llama-quantize can write real Q4_K/Q6_K tensors instead of falling back.
 """
 
 from __future__ import annotations
@@ -58,8 +61,10 @@ def _copy_tokenizer(writer: gguf.GGUFWriter) -> int:
     return n_vocab
 
 
-def tiny_tensors(n_vocab: int, seed: int) -> dict[str, np.ndarray]:
+def tiny_tensors(n_vocab: int, seed: int, n_embd: int = N_EMBD, n_ff: int = N_FF,
+                 n_layer: int = N_LAYER) -> dict[str, np.ndarray]:
     """name -> float32 array in numpy order (rows = output features)."""
+    N_EMBD, N_FF, N_LAYER = n_embd, n_ff, n_layer  # noqa: N806 (the module's names, resized)
     rng = np.random.default_rng(seed)
 
     def w(*shape: int) -> np.ndarray:
@@ -86,27 +91,35 @@ def tiny_tensors(n_vocab: int, seed: int) -> dict[str, np.ndarray]:
     return tensors
 
 
-def _add_llama_header(writer: gguf.GGUFWriter, name: str) -> None:
+def _add_llama_header(writer: gguf.GGUFWriter, name: str, n_embd: int = N_EMBD,
+                      n_ff: int = N_FF, n_layer: int = N_LAYER) -> None:
     writer.add_name(name)
     writer.add_context_length(N_CTX_TRAIN)
-    writer.add_embedding_length(N_EMBD)
-    writer.add_block_count(N_LAYER)
-    writer.add_feed_forward_length(N_FF)
+    writer.add_embedding_length(n_embd)
+    writer.add_block_count(n_layer)
+    writer.add_feed_forward_length(n_ff)
     writer.add_head_count(N_HEAD)
     writer.add_head_count_kv(N_HEAD_KV)
-    writer.add_rope_dimension_count(N_EMBD // N_HEAD)
+    writer.add_rope_dimension_count(n_embd // N_HEAD)
     writer.add_layer_norm_rms_eps(1e-5)
 
 
-def make_tiny_model(path: Path, dtype: str = "f32", seed: int = 0) -> Path:
-    """Write a tiny Llama GGUF; 2-D weights in `dtype`, norms always F32 (as real models)."""
+def make_tiny_model(path: Path, dtype: str = "f32", seed: int = 0,
+                    chat_template: str | None = None, wide: bool = False,
+                    dims: tuple[int, int, int] | None = None) -> Path:
+    """Write a tiny Llama GGUF; 2-D weights in `dtype`, norms always F32 (as real models).
+    `chat_template`: a tokenizer.chat_template (Jinja) like an instruct model's; `dims`:
+    (n_embd, n_ff, n_layer) for a bigger random model (benchmarks)."""
     path = Path(path)
+    n_embd, n_ff, n_layer = dims or ((256, 512, N_LAYER) if wide else (N_EMBD, N_FF, N_LAYER))
     writer = gguf.GGUFWriter(path, "llama")
-    _add_llama_header(writer, f"forge-tiny-{dtype}")
+    _add_llama_header(writer, f"forge-tiny-{dtype}", n_embd, n_ff, n_layer)
     n_vocab = _copy_tokenizer(writer)
     writer.add_vocab_size(n_vocab)
     writer.add_file_type(_FILE_TYPES[dtype])
-    for name, data in tiny_tensors(n_vocab, seed).items():
+    if chat_template is not None:
+        writer.add_chat_template(chat_template)
+    for name, data in tiny_tensors(n_vocab, seed, n_embd, n_ff, n_layer).items():
         if data.ndim == 1 or dtype == "f32":
             writer.add_tensor(name, data)
         elif dtype == "f16":
@@ -122,7 +135,7 @@ def make_tiny_model(path: Path, dtype: str = "f32", seed: int = 0) -> Path:
 
 
 def make_tiny_lora(path: Path, base_path: Path, rank: int = 4, alpha: float = 8.0,
-                   seed: int = 0) -> Path:
+                   seed: int = 0, zero: bool = False) -> Path:
     """Write a GGUF LoRA adapter for `base_path` (attn_q/attn_v of every block), as
     llama-export-lora and llama.cpp's adapter loader expect: general.type=adapter,
     adapter.type=lora, tensors `<weight>.lora_a` (ne=[in, rank]) and `.lora_b` (ne=[rank, out])."""
@@ -140,6 +153,8 @@ def make_tiny_lora(path: Path, base_path: Path, rank: int = 4, alpha: float = 8.
             n_in, n_out = shapes[name]
             a = (rng.standard_normal((rank, n_in)) * 0.05).astype(np.float32)
             b = (rng.standard_normal((n_out, rank)) * 0.05).astype(np.float32)
+            if zero:  # what an untrained adapter holds: B starts at zero
+                b[:] = 0
             writer.add_tensor(f"{name}.lora_a", a)
             writer.add_tensor(f"{name}.lora_b", b)
     writer.write_header_to_file()

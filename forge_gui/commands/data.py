@@ -11,7 +11,8 @@ from forge_gui.cli import UsageError
 from forge_gui.core import paths as app_paths
 from forge_gui.core.atomic import atomic_write_bytes, atomic_write_text, same_file
 from forge_gui.core.data import (DataInputError, DataInvalid, ValidationOptions,
-                                 ValidationReport, parse_map, prepare_training_data,
+                                 ValidationReport, format_map, parse_map,
+                                 prepare_training_data,
                                  val_path_for, validate_paths)
 from forge_gui.core.data.sources import expand_paths
 from forge_gui.core.events import ProgressEvent
@@ -38,8 +39,10 @@ def register(subparsers) -> None:
     _data_options(p)
     p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
                    help="the training text to write")
-    p.add_argument("--format", default="llama.cpp", choices=["llama.cpp"],
-                   help="output format (default: llama.cpp)")
+    p.add_argument("--format", default="llama.cpp", choices=["llama.cpp", "chat-jsonl"],
+                   help="output format: llama.cpp (the plain training text, default) or "
+                        "chat-jsonl (one {\"messages\": […]} conversation a line, for LoRA "
+                        "training in a base's chat format)")
     p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
                    help="hold out this share of records into FILE's .val twin (e.g. 0.1)")
     p.add_argument("--seed", type=int, default=42, help="seed for choosing held-out records")
@@ -156,6 +159,8 @@ def print_report(report: ValidationReport, out=None) -> None:
     for schema in report.unknown_schemas:
         say()
         say(f"{schema.file}: {schema.explanation}")
+        say(f"Run again with --map {format_map(schema.suggested_map)}." if schema.suggested_map
+            else "Run again with --map new=old,... to rename them.")
     if report.error_counts:
         say()
         say("Errors by code:")
@@ -203,6 +208,8 @@ def cmd_prepare(args) -> int:
     targets = [out] + ([val_path_for(out)] if args.val_fraction > 0 else [])
     _refuse_input_as_output(args.paths, targets)
     for target in targets:
+        if target.is_dir():
+            raise UsageError(f"{target} is a folder; give a file name for the training text.")
         if target.exists() and not args.force:
             raise UsageError(f"{target} already exists; choose another file or pass --force "
                              f"to replace it.")

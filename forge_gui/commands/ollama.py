@@ -7,12 +7,13 @@ import sys
 from pathlib import Path
 
 from forge_gui.cli import UsageError
+from forge_gui.commands.cancelling import run_cancellable
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.names import validate_model_name
 from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
 from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import Step, StepFailed
+from forge_gui.core.steps import Cancelled, Step, StepFailed
 
 
 def register(subparsers) -> None:
@@ -103,16 +104,26 @@ def cmd_retrain(args) -> int:
         specs = register_specs(settings)
     except StepFailed as exc:
         raise UsageError(str(exc)) from exc
+    from forge_gui.core.name_lock import NameBusy, hold_name_for
+    try:
+        name_lock = hold_name_for(settings)  # noqa: F841 - one run per model name until we end
+    except NameBusy as exc:
+        print(f"forge-cli: {exc}", file=sys.stderr)
+        return 1
     try:
         state = RunState.create(settings, args.workdir)
-    except (FileExistsError, OSError) as exc:
-        raise UsageError(str(exc)) from exc
+    except OSError as exc:  # e.g. a full disk where the run folder goes
+        from forge_gui.core.fs_errors import describe_os_error
+        raise UsageError(describe_os_error(exc, doing="create")) from exc
     print(f"Run folder: {state.run_dir}", file=sys.stderr)
     failure: StepFailed | None = None
-    try:
-        run_pipeline(specs, state, _Printer())
+    try:  # in a worker thread: Ctrl-C stops the tools it runs (commands/cancelling.py)
+        run_cancellable(lambda cancel: run_pipeline(specs, state, _Printer(), cancel))
     except StepFailed as exc:
         failure = exc
+    except Cancelled:
+        print(f"forge-cli: cancelled; the run folder is {state.run_dir}", file=sys.stderr)
+        return 130
     a = state.artifacts
     if args.json:
         print(json.dumps({"ok": failure is None, "model": a.model, "run_dir": str(state.run_dir),
@@ -125,9 +136,9 @@ def cmd_retrain(args) -> int:
         if a.finish_command:
             print(f"To register later: {a.finish_command}", file=sys.stderr)
         return 1
-    if not args.json:
-        print(f"Created model '{a.model}'. Run: ollama run {a.model}")
-        print(f"First answer: {a.smoke_answer}")
+    out = sys.stderr if args.json else sys.stdout  # --json: stdout holds only the JSON
+    print(f"Created model '{a.model}'. Run: ollama run {a.model}", file=out)
+    print(f"First answer: {a.smoke_answer}", file=out)
     return 0
 
 

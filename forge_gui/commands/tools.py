@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forge_gui.cli import UsageError
+from forge_gui.commands.cancelling import run_cancellable
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp import build
 from forge_gui.core.steps import Cancelled, CancelToken, StepFailed
@@ -66,8 +67,9 @@ def setup_llama_cpp(args) -> int:
     if not cached and not args.json:
         print(_build_announcement(backend), file=sys.stderr)
     try:
-        bin_dir = build.ensure_tools(cuda=args.cuda, progress=None if args.json else _print_progress,
-                                     cancel=cancel, vulkan=args.vulkan)
+        bin_dir = run_cancellable(lambda token: build.ensure_tools(  # Ctrl-C stops the build
+            cuda=args.cuda, progress=None if args.json else _print_progress, cancel=token,
+            vulkan=args.vulkan), cancel)
     except StepFailed as exc:
         print(f"\nforge-cli: {exc}", file=sys.stderr)
         return 1
@@ -123,11 +125,11 @@ def _configured_tools_dir(args) -> Path | None:
     return Path(settings.tools_dir) if settings.tools_dir else None
 
 
-def tool_lines(tools: ToolSet) -> list[str]:
+def tool_lines(tools: ToolSet, building: bool = False) -> list[str]:
     lines = []
     for info in tools.tools.values():
         if info.path is None:
-            lines.append(f"  {info.name:<18} MISSING")
+            lines.append(f"  {info.name:<18} {'being built' if building else 'MISSING'}")
             continue
         detail = ", ".join(x for x in (info.version, info.flavour, info.backend, info.source) if x)
         lines.append(f"  {info.name:<18} {info.path}  [{detail}]")
@@ -135,6 +137,9 @@ def tool_lines(tools: ToolSet) -> list[str]:
             lines.append(f"  {'':<18} problem: {info.problem}")
     if tools.ready:
         lines.append("All llama.cpp tools are ready.")
+    elif building:
+        lines.append("A build of the llama.cpp tools is in progress (forge-cli setup-llama-cpp "
+                     "or the app); run doctor again when it has finished.")
     else:
         lines.append(f"Missing or unusable: {', '.join(tools.missing)}")
         lines.append(f"Fix: {tools.fix_command()}")
@@ -161,6 +166,7 @@ def doctor(args) -> int:
         payload = {"llama_cpp": {"tools": {k: v.model_dump(mode="json")
                                            for k, v in tools.tools.items()},
                                  "ready": tools.ready, "missing": tools.missing,
+                                 "building": not tools.ready and build.build_in_progress(),
                                  "fix": tools.fix_command(), "backend": backend},
                    "gpus": [g.model_dump(mode="json") for g in gpus],
                    "gpu_build": gpu.gpu_build_offer(gpus, backend),
@@ -168,7 +174,7 @@ def doctor(args) -> int:
         print(json.dumps(payload, indent=2))
     else:
         print("llama.cpp tools:")
-        for line in tool_lines(tools):
+        for line in tool_lines(tools, building=not tools.ready and build.build_in_progress()):
             print(line)
         print()
         print("GPUs:")

@@ -8,18 +8,16 @@ script doing the same with the same tools instead of running anything.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
 
 from forge_gui.cli import UsageError
+from forge_gui.commands.cancelling import run_cancellable
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
 from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import Cancelled, CancelToken, ProcessStep, Step, StepFailed
+from forge_gui.core.steps import Cancelled, ProcessStep, Step, StepFailed
 
 ALIASES = ("train-run", "train", "finetune")
 
@@ -36,21 +34,41 @@ def register(subparsers) -> None:
 
 
 def add_train_arguments(p) -> None:
-    p.add_argument("--data", type=Path, nargs="+", required=True, metavar="PATH",
+    p.add_argument("--data", type=Path, nargs="+", metavar="PATH",
                    help="training data files or folders (JSONL / JSON: Alpaca, chat, ShareGPT)")
-    p.add_argument("--name", required=True, help="the Ollama model to create")
+    p.add_argument("--name", help="the Ollama model to create")
     p.add_argument("--base", help="the base model's Ollama name (its GGUF is found locally)")
     p.add_argument("--base-gguf", type=Path, metavar="FILE", help="the base model's GGUF file")
-    p.add_argument("--trainer", default="llama.cpp", choices=["llama.cpp"])
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                   help="continue an interrupted, cancelled or failed run from where it stopped "
+                        "(LoRA training resumes from its last complete checkpoint)")
+    p.add_argument("--trainer", default="llama.cpp", choices=["llama.cpp"],
+                   help="the training backend")
+    p.add_argument("--method", default="lora", choices=["lora", "full"],
+                   help="lora (default): train an adapter on the base as it is (F16, Q8_0, "
+                        "Q4_K_M…); full: every weight of an F32 copy (needs ~16 bytes/parameter)")
+    p.add_argument("--lora-rank", type=int, default=RunSettings.model_fields["lora_rank"].default)
+    p.add_argument("--lora-alpha", type=float,
+                   default=RunSettings.model_fields["lora_alpha"].default)
+    p.add_argument("--lora-modules", default=RunSettings.model_fields["lora_modules"].default,
+                   help="layers that get an adapter (default: every linear layer)")
+    p.add_argument("--checkpoint-every", type=int,
+                   default=RunSettings.model_fields["checkpoint_every"].default, metavar="STEPS",
+                   help="LoRA: save a checkpoint every STEPS training steps (for --resume)")
+    p.add_argument("--use-adapter", action="store_true",
+                   help="LoRA: create the Ollama model FROM the base with the adapter as "
+                        "ADAPTER (Ollama 0.30+) instead of a merged copy")
     p.add_argument("--epochs", type=int, default=2)
-    p.add_argument("--lr", type=float, default=1e-5, help="learning rate (default 1e-5)")
+    p.add_argument("--lr", type=float, default=None,
+                   help="learning rate (default 1e-4 for LoRA, 1e-5 for full)")
     p.add_argument("--ctx", type=int, default=512, help="training context in tokens, a multiple of 256 (default 512)")
     p.add_argument("--val-split", type=float, default=0.05,
                    help="share of the text llama-finetune uses for validation loss")
     p.add_argument("--val-fraction", type=float, default=0.0,
                    help="share of records held out into a separate eval file")
-    p.add_argument("--quantize", default="Q8_0",
-                   help="output type: Q8_0 (default), Q4_K_M, F16, … or 'none' to keep F32")
+    p.add_argument("--quantize", default="auto",
+                   help="output type: auto (default: the base's own type for LoRA, Q8_0 for "
+                        "full), Q8_0, Q4_K_M, F16, … or 'none' to keep the trained file as is")
     p.add_argument("--map", dest="field_map", default="", metavar="NEW=OLD,…",
                    help="rename fields of your records, e.g. output=response")
     p.add_argument("--system", help="system prompt baked into the Ollama model")
@@ -72,6 +90,9 @@ def add_train_arguments(p) -> None:
 
 def settings_from_args(args) -> RunSettings:
     """RunSettings from the command line; UsageError (exit 2) for anything unusable."""
+    if not args.data or not args.name:
+        raise UsageError("give the training data (--data PATH) and the model's name (--name "
+                         "NAME), or --resume RUN_DIR to continue a run.")
     for path in args.data:
         if not path.exists():
             raise UsageError(f"{path} does not exist.")
@@ -80,7 +101,11 @@ def settings_from_args(args) -> RunSettings:
     if not args.base and not args.base_gguf:
         raise UsageError("give the base model: --base NAME (an Ollama model) or --base-gguf FILE.")
     for flag, value, ok in (("--epochs", args.epochs, args.epochs >= 1),
-                            ("--lr", args.lr, args.lr > 0),
+                            ("--lr", args.lr, args.lr is None or args.lr > 0),
+                            ("--lora-rank", args.lora_rank, 1 <= args.lora_rank <= 512),
+                            ("--lora-alpha", args.lora_alpha, 0.1 <= args.lora_alpha <= 1000),
+                            ("--checkpoint-every", args.checkpoint_every,
+                             args.checkpoint_every >= 1),
                             ("--ctx", args.ctx, args.ctx >= 256 and args.ctx % 256 == 0),
                             ("--val-split", args.val_split, 0 <= args.val_split < 1),
                             ("--val-fraction", args.val_fraction, 0 <= args.val_fraction < 1)):
@@ -95,12 +120,22 @@ def settings_from_args(args) -> RunSettings:
         field_map = parse_map(args.field_map)
     except ValueError as exc:
         raise UsageError(f"--map: {exc}") from None
-    quantize = None if args.quantize.lower() in ("none", "f32") else args.quantize.upper()
+    try:
+        from forge_gui.core.llamacpp.lora import parse_modules
+
+        parse_modules(args.lora_modules)
+    except ValueError as exc:
+        raise UsageError(f"--lora-modules: {exc}.") from None
+    quantize = (None if args.quantize.lower() in ("none", "f32") else
+                "auto" if args.quantize.lower() == "auto" else args.quantize.upper())
     extra = {"smoke_prompt": args.smoke_prompt} if args.smoke_prompt else {}
     return RunSettings(
         data=[p.resolve() for p in args.data], field_map=field_map, name=args.name,
         base=args.base, base_gguf=args.base_gguf.resolve() if args.base_gguf else None,
-        trainer=args.trainer, epochs=args.epochs, learning_rate=args.lr, ctx=args.ctx,
+        trainer=args.trainer, method=args.method, lora_rank=args.lora_rank,
+        lora_alpha=args.lora_alpha, lora_modules=args.lora_modules,
+        checkpoint_every=args.checkpoint_every, use_adapter=args.use_adapter,
+        epochs=args.epochs, learning_rate=args.lr, ctx=args.ctx,
         val_split=args.val_split, val_fraction=args.val_fraction, seed=args.seed,
         threads=args.threads, gpu_layers=args.gpu_layers, quantize=quantize, system=args.system,
         create=not args.no_create, force=args.force, tools_dir=args.tools_dir,
@@ -141,22 +176,6 @@ class ConsoleObserver(PipelineObserver):
             self.err.write(data.decode("utf-8", "replace"))
 
 
-@contextlib.contextmanager
-def _sigterm_as_interrupt():
-    """While a run is going, SIGTERM cancels it like Ctrl-C (the main thread only)."""
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGTERM"):
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def summary(state: RunState) -> dict:
     a = state.artifacts
     return {"run_dir": str(state.run_dir),
@@ -176,16 +195,54 @@ def build_specs(settings: RunSettings) -> list[StepSpec]:
 
 
 def train_run(args) -> int:
+    if args.resume is not None:
+        state, specs, start = resume_state(args.resume)
+        from forge_gui.core.name_lock import NameBusy, hold_name_for
+        try:
+            name_lock = hold_name_for(state.settings)  # noqa: F841 - held until we end
+        except NameBusy as exc:
+            print(f"forge-cli: {exc}", file=sys.stderr)
+            return 1
+        print(f"Resuming {state.run_dir} at: {specs[start].label}", file=sys.stderr, flush=True)
+        code = run_in_thread(specs, state, start)
+        return finish(state, code, args.json)
     settings = settings_from_args(args)
     specs = build_specs(settings)
     if args.write_script:
         return write_script(args.write_script, settings, args.workdir)
+    from forge_gui.core.name_lock import NameBusy, hold_name_for
+    try:
+        name_lock = hold_name_for(settings)  # noqa: F841 - one run per model name until we end
+    except NameBusy as exc:
+        print(f"forge-cli: {exc}", file=sys.stderr)
+        return 1
     try:
         state = RunState.create(settings, args.workdir)
-    except (FileExistsError, OSError) as exc:
-        raise UsageError(str(exc)) from None
+    except OSError as exc:  # e.g. a full disk where the run folder goes
+        from forge_gui.core.fs_errors import describe_os_error
+        raise UsageError(describe_os_error(exc, doing="create")) from None
     print(f"Run folder: {state.run_dir}", file=sys.stderr, flush=True)
     code = run_in_thread(specs, state)
+    return finish(state, code, args.json)
+
+
+def resume_state(run_dir: Path) -> tuple[RunState, list[StepSpec], int]:
+    """The run, its steps and the index of the first step that has not finished."""
+    from forge_gui.core.train_pipeline import resume_point
+
+    try:
+        state = RunState.load(run_dir)
+    except FileNotFoundError:
+        raise UsageError(f"{run_dir} is not a Forge run folder (it has no run.json).") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{run_dir / 'run.json'} cannot be read: {exc}") from None
+    if state.record.status == "done":
+        raise UsageError(f"The run in {run_dir} has already finished.")
+    specs = build_specs(state.settings)
+    return state, specs, resume_point(state, specs)
+
+
+def finish(state: RunState, code: int, as_json: bool) -> int:
     a = state.artifacts
     if code == 0:
         if a.completion_answer:
@@ -199,49 +256,31 @@ def train_run(args) -> int:
                 print(f"First answer: {a.smoke_answer}", file=sys.stderr)
     if a.finish_command and not a.model and code in (0, 1) and a.modelfile:
         print(f"\nTo register the model with Ollama, run:\n  {a.finish_command}", file=sys.stderr)
-    if args.json:
+    if code in (1, 130):
+        print(f"Resume it with: forge-cli train-run --resume {state.run_dir}", file=sys.stderr)
+    if as_json:
         print(json.dumps(summary(state)))
     return code
 
 
-def run_in_thread(specs: list[StepSpec], state: RunState) -> int:
+def run_in_thread(specs: list[StepSpec], state: RunState, start: int = 0) -> int:
     """Run the pipeline in a worker thread so Ctrl-C (or SIGTERM) in the main thread cancels it:
-    the tools' process trees are stopped and the run is marked cancelled."""
-    cancel = CancelToken()
-    finished = threading.Event()
-    outcome: dict[str, BaseException | None] = {"error": None}
-
-    def work() -> None:
-        try:
-            run_pipeline(specs, state, ConsoleObserver(specs), cancel)
-        except BaseException as exc:  # handed to the main thread
-            outcome["error"] = exc
-        finally:
-            finished.set()
-
-    threading.Thread(target=work, name="forge-run", daemon=True).start()
-    with _sigterm_as_interrupt():
-        # Event.wait, not Thread.join: a join interrupted by Ctrl-C may return early.
-        while not finished.is_set():
-            try:
-                finished.wait(0.2)
-            except KeyboardInterrupt:
-                if not cancel.cancelled:
-                    cancel.cancel()
-                    print("\nCancelling…", file=sys.stderr, flush=True)
-    error = outcome["error"]
-    if error is None:
-        return 0
-    if isinstance(error, Cancelled):
+    the tools' process trees are stopped and the run is marked cancelled (commands/cancelling.py)."""
+    try:
+        run_cancellable(lambda cancel: run_pipeline(specs, state, ConsoleObserver(specs), cancel,
+                                                  start=start))
+    except Cancelled:
         print(f"forge-cli: cancelled; the run folder is {state.run_dir}", file=sys.stderr)
         return 130
-    if type(error).__name__ == "DataInputError":  # an unreadable input path: usage, exit 2
-        raise UsageError(str(error))
-    if isinstance(error, StepFailed):
+    except StepFailed as error:
         print(f"\nforge-cli: {error}", file=sys.stderr)
         print(f"The run folder is {state.run_dir}", file=sys.stderr)
         return 1
-    raise error
+    except Exception as error:
+        if type(error).__name__ == "DataInputError":  # an unreadable input path: usage, exit 2
+            raise UsageError(str(error)) from None
+        raise
+    return 0
 
 
 def write_script(path: Path, settings: RunSettings, workdir: Path | None) -> int:

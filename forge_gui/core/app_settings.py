@@ -26,6 +26,7 @@ class AppSettings(BaseModel):
     ollama_host: str | None = None
     preset: str = "balanced"
     last_base: str | None = None
+    last_base_gguf: str | None = None  # the GGUF file chosen as the base, when one was
     quantize: str | None = "Q8_0"
     window_geometry: str | None = None  # hex of QWidget.saveGeometry()
 

@@ -24,5 +24,6 @@ class ProgressEvent(BaseModel):
     loss: float | None = None
     val_loss: float | None = None
     accuracy: float | None = None
-    # Where the loss point sits on the x axis of the chart (global batch index or fraction).
+    # Where the loss point sits on the x axis of the chart (training: in epochs, 1.5 = half
+    # way through the second).
     x: float | None = None

@@ -15,13 +15,17 @@ before it: their results are in state.artifacts.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
 from forge_gui.core.events import ProgressEvent
+from forge_gui.core.fs_errors import describe_os_error
 from forge_gui.core.process import run_process_step
 from forge_gui.core.run import RunState
 from forge_gui.core.steps import Cancelled, CancelToken, FunctionStep, ProcessStep, Step, StepFailed
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -63,8 +67,12 @@ def run_one(spec: StepSpec, state: RunState, observer: PipelineObserver,
         state.mark(spec.key, "cancelled", "Cancelled by the user.")
         raise
     except StepFailed as exc:
-        state.mark(spec.key, "failed", str(exc))
+        _mark_failed(state, spec.key, str(exc))
         raise
+    except OSError as exc:  # a file could not be read or written: one sentence (docs/training.md)
+        failure = StepFailed(describe_os_error(exc, doing="use"))
+        _mark_failed(state, spec.key, failure.message)
+        raise failure from exc
     except Exception as exc:  # a bug or an OS error: still leave a consistent run.json
         state.mark(spec.key, "failed", f"{type(exc).__name__}: {exc}")
         raise
@@ -72,15 +80,27 @@ def run_one(spec: StepSpec, state: RunState, observer: PipelineObserver,
     observer.step_finished(spec)
 
 
+def _mark_failed(state: RunState, key: str, message: str) -> None:
+    """Record the failure in run.json; on a full disk that may fail too, and the user must
+    still hear the first cause, not the second."""
+    try:
+        state.mark(key, "failed", message)
+    except OSError as exc:
+        log.warning("could not record the failure of step %s in run.json: %s", key, exc)
+
+
 def run_pipeline(specs: list[StepSpec], state: RunState, observer: PipelineObserver | None = None,
                  cancel: CancelToken | None = None, start: int = 0) -> None:
     """Run specs[start:] in order; the run is 'done' when the last one is."""
+    from forge_gui.core.run_lock import hold_run_lock
+
     observer = observer or PipelineObserver()
     cancel = cancel or CancelToken()
-    for spec in specs[start:]:
-        run_one(spec, state, observer, cancel)
-    state.record.status = "done"
-    state.save()
+    with hold_run_lock(state.run_dir):  # run.lock: a killed run reads as interrupted
+        for spec in specs[start:]:
+            run_one(spec, state, observer, cancel)
+        state.record.status = "done"
+        state.save()
 
 
 __all__ = ["StepSpec", "PipelineObserver", "run_one", "run_pipeline", "FunctionStep", "ProcessStep"]

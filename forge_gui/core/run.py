@@ -18,7 +18,12 @@ from pydantic import BaseModel, Field
 from forge_gui import __version__
 from forge_gui.core import paths
 from forge_gui.core.atomic import atomic_write_text
+from forge_gui.core.evaluate import EvaluationResult
 from forge_gui.core.steps import ProcessStep, Step
+
+LORA_MODULES = "attn_q,attn_k,attn_v,attn_o,ffn_gate,ffn_up,ffn_down"
+LORA_LR = 1e-4  # the usual LoRA rate; full fine-tuning moves every weight and needs ~10x less
+FULL_LR = 1e-5
 
 StepStatus = Literal["pending", "running", "done", "skipped", "failed", "cancelled"]
 
@@ -31,9 +36,12 @@ class RunSettings(BaseModel):
     name: str  # the Ollama model to create
     base: str | None = None  # an Ollama model name, e.g. "llama3.2:1b-instruct-fp16"
     base_gguf: Path | None = None  # a GGUF file chosen directly (wins over resolving `base`)
-    trainer: str = "llama.cpp"
+    trainer: str = "llama.cpp"  # the backend; `method` says what it trains
+    # lora: llama-finetune-lora trains an adapter on the base as it is (F16, Q8_0, k-quants);
+    # full: upstream llama-finetune trains every weight of an F32 copy (docs/training.md).
+    method: Literal["lora", "full"] = "lora"
     epochs: int = 2
-    learning_rate: float = 1e-5
+    learning_rate: float | None = None  # None: the method's default (LORA_LR / FULL_LR)
     ctx: int = 512
     val_split: float = 0.05  # llama-finetune's -val-split: share of windows used for val loss
     val_fraction: float = 0.0  # records held out of training into a separate eval file
@@ -41,7 +49,9 @@ class RunSettings(BaseModel):
     optimizer: Literal["adamw", "sgd"] = "adamw"
     threads: int | None = None  # None: physical cores
     gpu_layers: int | None = None  # -ngl for GPU builds
-    quantize: str | None = "Q8_0"  # output type; None keeps the trained F32 file
+    # Output type: "auto" = the base's own type for LoRA, Q8_0 for full fine-tuning;
+    # None keeps the trained file as it is.
+    quantize: str | None = "auto"
     system: str | None = None
     parameters: dict[str, str] = Field(default_factory=dict)
     create: bool = True  # register with Ollama at the end
@@ -52,6 +62,18 @@ class RunSettings(BaseModel):
     # Register an existing fine-tune (forge-cli retrain): a GGUF, GGUF LoRA or PEFT folder.
     adapter: Path | None = None
     use_adapter: bool = False  # ADAPTER instead of merging, where the Ollama server allows it
+    # LoRA: rank, alpha and the layers that get an adapter (all linear layers learn; the
+    # attention-only default of the tool barely moves a model, docs/training.md).
+    lora_rank: int = 16
+    lora_alpha: float = 32.0
+    lora_modules: str = LORA_MODULES
+    checkpoint_every: int = 50  # training steps between checkpoints (resume starts there)
+
+    @property
+    def lr(self) -> float:
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return LORA_LR if self.method == "lora" else FULL_LR
 
 
 class StepRecord(BaseModel):
@@ -87,6 +109,10 @@ class RunArtifacts(BaseModel):
     val_loss_last: float | None = None
     finish_command: str | None = None  # how to register by hand when Ollama was not reached
     adapter_file: Path | None = None  # the adapter as resolved (a folder may name one file)
+    chat_format: str | None = None  # the training text's format (core/chat_format.py)
+    chat_format_note: str | None = None  # why that format, for the user
+    resumed_from: Path | None = None  # the checkpoint the last training attempt started from
+    evaluation: EvaluationResult | None = None  # held-out loss and answers, before and after
     route: str | None = None  # how it reaches Ollama: from-file / merge / adapter
 
 
@@ -99,6 +125,7 @@ class RunRecord(BaseModel):
     settings: RunSettings
     steps: list[StepRecord] = Field(default_factory=list)
     artifacts: RunArtifacts = Field(default_factory=RunArtifacts)
+    notes: list[str] = Field(default_factory=list)  # what the user should know about the run
 
 
 def _now() -> str:
@@ -175,6 +202,12 @@ class RunState:
         if status in ("failed", "cancelled"):
             self.record.status = status
         self.save()
+
+    def record_note(self, note: str) -> None:
+        """Keep a sentence the user should read (a format chosen, records skipped) in run.json."""
+        if note not in self.record.notes:
+            self.record.notes.append(note)
+            self.save()
 
     def record_command(self, step: Step) -> None:
         """Write the exact argv (and extra env) of a process step to commands/<key>.json."""

@@ -1,4 +1,4 @@
-"""A pipeline step is a value: front ends run it, core builds it (DESIGN §1).
+"""A pipeline step is a value: front ends run it, core builds it (docs/architecture.md).
 
 Two kinds:
 - ProcessStep: an external tool. argv list (never a shell string), cwd, extra env, the files it

@@ -1,8 +1,12 @@
-"""The steps of a training run, as StepSpecs (core builds, front ends run; DESIGN §1).
+"""The steps of a training run, as StepSpecs (core builds, front ends run; docs/training.md).
 
-    base → validate → prepare → convert (F16/BF16 only) → preflight → train → check
-         → quantize → completion (one prompt through llama-completion)
-         → [Ollama: Modelfile, create, smoke — core/ollama/register.py]
+    lora: base → validate → prepare → preflight → train (adapter) → check → merge
+          → quantize → completion → [Ollama: Modelfile, create, smoke]
+    full: base → validate → prepare → convert (F16/BF16) → preflight → train → check
+          → quantize → completion → [Ollama: Modelfile, create, smoke]
+
+The Ollama steps are in core/ollama/register.py. A LoRA run that registers with ADAPTER (on
+request, where the server runs GGUF adapters) skips merge and quantize: the base stays as it is.
 
 Each spec builds its step from the run state when its turn comes, reading what earlier steps
 left in state.artifacts, so the GUI can retry a failed step without redoing the ones before.
@@ -20,29 +24,43 @@ from forge_gui.core.llamacpp.gguf_info import check_same_model, human_size, insp
 from forge_gui.core.llamacpp.tool_steps import (
     SMOKE_TOKENS, SmokeResult, check_memory, check_windows, convert_to_f32_step, count_tokens,
     quantize_step, smoke_argv, smoke_step, tokenize_argv, training_ctx)
-from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, get_trainer
+from forge_gui.core.llamacpp.trainer import (LORA_VAL_SPLIT, TrainRequest, TrainResult,
+                                             trainer_for)
 from forge_gui.core.pipeline import StepSpec
 from forge_gui.core.run import RunSettings, RunState
 from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 
 TRAINED_NAME = "trained-f32.gguf"
+ADAPTER_NAME = "adapter.gguf"
+MERGED_NAME = "merged.gguf"
 PREPARED_NAME = "train.txt"
+PREPARED_CHAT_NAME = "train.jsonl"
+CHAT_TEMPLATE_NAME = "chat_template.jinja"
+CHECKPOINTS = "checkpoints"
+MIN_CONVERSATIONS = 3  # llama-finetune-lora skips each epoch's first sample: 2 train nothing
 
 
 def train_specs(settings: RunSettings) -> list[StepSpec]:
     """Every step of a run for `settings`, the Ollama steps (Modelfile, create, smoke) last."""
+    lora = settings.method == "lora"
+    quant = settings.quantize or "F32"
     specs = [
         StepSpec("base", "Check the base model", _base),
         StepSpec("validate", "Validate the training data", _validate),
         StepSpec("prepare", "Prepare the training text", _prepare),
-        StepSpec("convert", "Convert the base to F32", _convert),
+        *([] if lora else [StepSpec("convert", "Convert the base to F32", _convert)]),
         StepSpec("preflight", "Count tokens and check memory", _preflight),
-        StepSpec("train", "Fine-tune", _train),
-        StepSpec("check", "Check the trained model", _check),
-        StepSpec("quantize", f"Quantize to {settings.quantize or 'F32'}", _quantize),
+        StepSpec("train", "Train a LoRA adapter" if lora else "Fine-tune", _train),
+        StepSpec("check", "Check the trained adapter" if lora else "Check the trained model",
+                 _check),
+        *([StepSpec("merge", "Merge the adapter into the base", _merge)] if lora else []),
+        StepSpec("quantize", "Quantize (the base's own type)" if quant == "auto"
+                 else f"Quantize to {quant}", _quantize),
         StepSpec("completion", "Try one prompt (llama-completion)", _completion),
     ]
-    return specs + ollama_specs(settings)
+    from forge_gui.core.evaluate import eval_specs
+
+    return specs + eval_specs(settings) + ollama_specs(settings)
 
 
 def ollama_specs(settings: RunSettings) -> list[StepSpec]:
@@ -50,6 +68,17 @@ def ollama_specs(settings: RunSettings) -> list[StepSpec]:
     from forge_gui.core.ollama.register import register_specs
 
     return register_specs(settings)
+
+
+def resume_point(state: RunState, specs: list[StepSpec]) -> int:
+    """Index of the first step that has not finished (done or skipped): where a resumed run
+    starts. Earlier steps' results are in state.artifacts; a LoRA train step picks up its last
+    complete checkpoint by itself."""
+    finished = {rec.key for rec in state.record.steps if rec.status in ("done", "skipped")}
+    for index, spec in enumerate(specs):
+        if spec.key not in finished:
+            return index
+    return len(specs) - 1
 
 
 def tools_for(state: RunState) -> ToolSet:
@@ -83,16 +112,27 @@ def resolve_base(settings: RunSettings) -> Path:
 
 def _base(state: RunState) -> FunctionStep:
     def work(progress: ProgressCallback, cancel: CancelToken) -> None:
+        from forge_gui.core.chat_format import PLAIN, detect
+
         path = resolve_base(state.settings)
         info = inspect_gguf(path)
-        trainer = get_trainer(state.settings.trainer)
-        if trainer.needs_f32_base and info.trainability in ("quantized", "not-a-model"):
-            raise StepFailed(f"{path.name} cannot be fine-tuned by llama-finetune.",
-                             info.explain_trainability())
-        state.artifacts.base_gguf = path
-        progress(ProgressEvent(step="base", fraction=1.0, message=(
+        trainer = trainer_for(state.settings)
+        if info.trainability == "not-a-model" or (
+                trainer.needs_f32_base and info.trainability == "quantized"):
+            raise StepFailed(f"{path.name} cannot be fine-tuned by {trainer.tool}.",
+                             info.explain_for(state.settings.method))
+        a = state.artifacts
+        a.base_gguf = path
+        if not trainer.needs_f32_base:  # LoRA trains the base as it is (no convert step)
+            a.train_base_gguf = path
+        fmt, why = (detect(info.chat_template) if trainer.produces_adapter else
+                    (PLAIN, "Full fine-tuning trains Forge's plain-text format."))
+        a.chat_format, a.chat_format_note = fmt.key, why
+        state.record_note(why)
+        progress(ProgressEvent(step="base", message=(
             f"{info.architecture}, {info.parameters / 1e6:.1f}M parameters, "
-            f"{info.file_type or '?'}: {info.explain_trainability()}")))
+            f"{info.file_type or '?'}: {info.explain_for(state.settings.method)}")))
+        progress(ProgressEvent(step="base", fraction=1.0, message=why))
     return _function("base", "Check the base model", state, work)
 
 
@@ -109,8 +149,8 @@ def _validate(state: RunState) -> FunctionStep:
         options_cls, _, validate_paths = _data_api()
         options = options_cls(field_map=state.settings.field_map)
         report = validate_paths(state.settings.data, options, progress, cancel)
-        (state.run_dir / "data-report.json").write_text(report.model_dump_json(indent=2) + "\n",
-                                                        "utf-8")
+        atomic_write_text(state.run_dir / "data-report.json",
+                          report.model_dump_json(indent=2) + "\n")
         if not report.ok:
             counts = ", ".join(f"{code}: {n}" for code, n in report.error_counts.items())
             raise StepFailed(f"The training data has {report.invalid} invalid record(s) and "
@@ -122,13 +162,17 @@ def _validate(state: RunState) -> FunctionStep:
 
 def _prepare(state: RunState) -> FunctionStep:
     def work(progress: ProgressCallback, cancel: CancelToken) -> None:
+        from forge_gui.core.chat_format import FORMATS
+
         options_cls, prepare, _ = _data_api()
-        s = state.settings
-        result = prepare(s.data, state.run_dir / PREPARED_NAME,
-                         options=options_cls(field_map=s.field_map),
-                         fmt=get_trainer(s.trainer).data_format, val_fraction=s.val_fraction,
+        s, a = state.settings, state.artifacts
+        fmt = FORMATS[a.chat_format or "plain"]
+        out = state.run_dir / (PREPARED_CHAT_NAME if fmt.chat else PREPARED_NAME)
+        result = prepare(s.data, out, options=options_cls(field_map=s.field_map),
+                         fmt=trainer_for(s).data_format(fmt.chat), val_fraction=s.val_fraction,
                          seed=s.seed, progress=progress, cancel=cancel)
-        a = state.artifacts
+        if fmt.jinja_template:  # the tool renders the conversations with exactly this
+            atomic_write_text(state.run_dir / CHAT_TEMPLATE_NAME, fmt.jinja_template)
         a.prepared_train, a.prepared_val = result.out, result.val_out
         a.samples, a.held_out = result.samples, result.held_out
     return _function("prepare", "Prepare the training text", state, work)
@@ -136,7 +180,7 @@ def _prepare(state: RunState) -> FunctionStep:
 
 def _convert(state: RunState):
     info = inspect_gguf(state.artifacts.base_gguf)
-    if info.trainability == "ready" or not get_trainer(state.settings.trainer).needs_f32_base:
+    if info.trainability == "ready" or not trainer_for(state.settings).needs_f32_base:
         state.artifacts.train_base_gguf = info.path
         return None
     out = state.run_dir / "base-f32.gguf"
@@ -148,7 +192,11 @@ def _preflight(state: RunState) -> FunctionStep:
     def work(progress: ProgressCallback, cancel: CancelToken) -> None:
         s, a = state.settings, state.artifacts
         tools = tools_for(state)
-        tools.path("llama-finetune")  # fail here, before anything long, when it is missing
+        trainer = trainer_for(s)
+        tools.path(trainer.tool)  # fail here, before anything long, when it is missing
+        if trainer.produces_adapter:
+            _preflight_lora(state, tools, progress, cancel)
+            return
         progress(ProgressEvent(step="preflight", message="Counting tokens with the base's vocabulary"))
         record_argv(state, "preflight", tokenize_argv(tools, a.train_base_gguf, a.prepared_train))
         a.tokens = count_tokens(tools, a.train_base_gguf, a.prepared_train, cancel)
@@ -160,21 +208,98 @@ def _preflight(state: RunState) -> FunctionStep:
     return _function("preflight", "Count tokens and check memory", state, work)
 
 
+def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
+                    cancel: CancelToken) -> None:
+    """Enough data to train (the tool aborts, or saves an untouched adapter, when there is too
+    little) and enough memory, checked before training starts."""
+    from forge_gui.core.chat_format import FORMATS
+    from forge_gui.core.llamacpp import lora
+
+    s, a = state.settings, state.artifacts
+    ctx = training_ctx(s.ctx)
+    base = inspect_gguf(a.train_base_gguf)
+    fmt = FORMATS[a.chat_format or "plain"]
+    progress(ProgressEvent(step="preflight", message="Counting tokens with the base's vocabulary"))
+    if fmt.chat:
+        a.tokens, a.windows = _count_conversations(state, tools, fmt, ctx, progress, cancel)
+    else:
+        record_argv(state, "preflight", tokenize_argv(tools, a.train_base_gguf, a.prepared_train))
+        a.tokens = count_tokens(tools, a.train_base_gguf, a.prepared_train, cancel)
+        a.windows = check_windows(a.tokens, ctx, LORA_VAL_SPLIT)
+    need = lora.training_memory_bytes(base, ctx, lora.parse_modules(s.lora_modules), s.lora_rank)
+    check_memory(base, ctx, progress, "preflight", need=need)
+    unit = "conversations" if fmt.chat else "windows"
+    progress(ProgressEvent(step="preflight", fraction=1.0, message=(
+        f"{a.tokens} tokens → {a.windows} {unit} of {ctx} tokens, trained in {fmt.label}")))
+
+
+def _count_conversations(state: RunState, tools: ToolSet, fmt, ctx: int,
+                         progress: ProgressCallback, cancel: CancelToken) -> tuple[int, int]:
+    """(tokens, conversations that fit the context). Each conversation is one training sample
+    of `ctx` tokens; longer ones are skipped by the tool, so say how many and what to change.
+    Tokens are counted for the whole rendered text with the base's vocabulary and shared out
+    by length (one llama-tokenize call, not one per record)."""
+    import json as _json
+
+    a = state.artifacts
+    texts = []
+    with open(a.prepared_train, encoding="utf-8") as fh:
+        for line in fh:
+            messages = _json.loads(line)["messages"]
+            texts.append(fmt.render((m["role"], m["content"]) for m in messages))
+    rendered = state.run_dir / "train.rendered.txt"
+    atomic_write_text(rendered, "\n".join(texts))
+    record_argv(state, "preflight", tokenize_argv(tools, a.train_base_gguf, rendered))
+    tokens = count_tokens(tools, a.train_base_gguf, rendered, cancel)
+    chars = sum(len(t) for t in texts) or 1
+    per = [tokens * len(t) / chars for t in texts]
+    fitting = sum(1 for n in per if n <= ctx)
+    longest = max(per, default=0)
+    if fitting < MIN_CONVERSATIONS:
+        better = training_ctx(int(longest * 1.1) + 1)
+        raise StepFailed(
+            f"Only {fitting} of {len(texts)} conversations fit in a training context of {ctx} "
+            f"tokens; training needs at least {MIN_CONVERSATIONS}.",
+            (f"Raise the context to {better} tokens, or add more (shorter) conversations."
+             if len(texts) >= MIN_CONVERSATIONS else
+             f"Add more conversations: {len(texts)} is too few to train on."))
+    if fitting < len(texts):
+        note = (f"{len(texts) - fitting} of {len(texts)} conversations are longer than the "
+                f"context of {ctx} tokens and will be skipped; a context of "
+                f"{training_ctx(int(longest * 1.1) + 1)} keeps them.")
+        state.record_note(note)
+        progress(ProgressEvent(step="preflight", message=note))
+    return tokens, fitting
+
+
 def _train(state: RunState):
     s, a = state.settings, state.artifacts
-    output = state.run_dir / TRAINED_NAME
+    trainer = trainer_for(s)
+    output = state.run_dir / (ADAPTER_NAME if trainer.produces_adapter else TRAINED_NAME)
     if output.exists():  # a retry: never train on top of an old result
         output.unlink()
     result = TrainResult()
     request = TrainRequest(train_text=a.prepared_train, base=inspect_gguf(a.train_base_gguf),
                            output=output, settings=s, tools=tools_for(state),
                            log_path=state.log_path("train"))
-    step = get_trainer(s.trainer).build_step(request, result)
+    if trainer.produces_adapter:
+        from forge_gui.core.llamacpp import lora
+
+        template = state.run_dir / CHAT_TEMPLATE_NAME
+        request.chat_template = template if template.is_file() else None
+        request.checkpoint_dir = state.run_dir / CHECKPOINTS
+        request.resume_from = lora.latest_complete_checkpoint(request.checkpoint_dir)
+        a.resumed_from = request.resume_from
+        state.save()
+    step = trainer.build_step(request, result)
     inner_check = step.check
 
     def check(code: int) -> None:
         inner_check(code)
-        a.trained_gguf = result.output
+        if trainer.produces_adapter:
+            a.adapter_file = result.output
+        else:
+            a.trained_gguf = result.output
         a.train_loss_first = result.train_loss_first
         a.train_loss_last = result.train_loss_last
         a.val_loss_last = result.val_loss_last
@@ -185,15 +310,56 @@ def _train(state: RunState):
 
 def _check(state: RunState) -> FunctionStep:
     def work(progress: ProgressCallback, cancel: CancelToken) -> None:
+        from forge_gui.core.llamacpp import lora
+
         a = state.artifacts
-        got = check_same_model(inspect_gguf(a.train_base_gguf), a.trained_gguf)
         loss = ""
         if a.train_loss_first is not None and a.train_loss_last is not None:
             loss = f"; train loss {a.train_loss_first:.3f} → {a.train_loss_last:.3f}"
+        if trainer_for(state.settings).produces_adapter:
+            got = lora.check_adapter(inspect_gguf(a.train_base_gguf), a.adapter_file)
+            pairs = sum(1 for n in got.tensor_names if n.endswith(".lora_a"))
+            progress(ProgressEvent(step="check", fraction=1.0, message=(
+                f"LoRA adapter for {got.architecture}: {pairs} layers, "
+                f"{human_size(got.size_bytes)}{loss}")))
+            return
+        got = check_same_model(inspect_gguf(a.train_base_gguf), a.trained_gguf)
         progress(ProgressEvent(step="check", fraction=1.0, message=(
             f"{got.architecture}, {len(got.tensor_names)} tensors, "
             f"{human_size(got.size_bytes)}{loss}")))
     return _function("check", "Check the trained model", state, work)
+
+
+def _merge(state: RunState):
+    """The adapter into the base (llama-export-lora), unless it reaches Ollama as ADAPTER."""
+    from forge_gui.core.ollama.register import adapter_route, export_lora_tool, merge_step
+
+    a = state.artifacts
+    a.route, why = adapter_route(state)
+    state.record_note(why)
+    if a.route == "adapter":
+        return None
+    out = state.run_dir / MERGED_NAME
+    out.unlink(missing_ok=True)
+
+    def done(path: Path) -> None:
+        a.trained_gguf = path
+
+    return merge_step(export_lora_tool(state.settings.tools_dir), a.train_base_gguf,
+                      a.adapter_file, out, state.log_path("merge"), done)
+
+
+def output_type(settings: RunSettings, base_path: Path) -> str:
+    """The llama-quantize type of the output: "auto" is the base's own type for LoRA (a
+    Q4_K_M base gives a Q4_K_M model) and Q8_0 for full fine-tuning (near-lossless)."""
+    qtype = (settings.quantize or "F32").upper()
+    if qtype != "AUTO":
+        return qtype
+    if settings.method != "lora":
+        return "Q8_0"
+    file_type = inspect_gguf(base_path).file_type or ""
+    name = file_type.removeprefix("MOSTLY_").removeprefix("ALL_")
+    return name if name and not name.startswith("GUESSED") else "Q8_0"
 
 
 def context_fix(state: RunState) -> list[str]:
@@ -208,36 +374,47 @@ def context_fix(state: RunState) -> list[str]:
 
 def _quantize(state: RunState):
     a = state.artifacts
-    qtype = (state.settings.quantize or "F32").upper()
+    if a.route == "adapter":  # the base stays as it is; Ollama applies the adapter
+        a.output_gguf = None
+        return None
+    qtype = output_type(state.settings, a.base_gguf or a.train_base_gguf)
     overrides = context_fix(state)
-    if qtype == "F32" and not overrides:
-        a.output_gguf = a.trained_gguf
+    weights = set(inspect_gguf(a.trained_gguf).tensor_types) - {"F32"}
+    if (weights <= {qtype} or (qtype == "F32" and not weights)) and not overrides:
+        a.output_gguf = a.trained_gguf  # already that type (e.g. an F16 base merged)
         return None
     out = state.run_dir / f"model-{qtype}.gguf"
     a.output_gguf = out
+    # A merge into a quantized base holds that base's quantized tensors: they are copied as
+    # they are, only the merged (F16) ones are quantized, but the tool wants the flag.
     return quantize_step(tools_for(state), a.trained_gguf, out, qtype, "quantize",
                          f"Quantize to {qtype}", state.log_path("quantize"),
+                         allow_requantize=bool(weights - {"F16", "BF16"}),
                          overrides=overrides)
 
 
-def smoke_prompt_text(settings: RunSettings) -> str:
+def smoke_prompt_text(settings: RunSettings, chat_format: str | None = None) -> str:
     """The smoke prompt rendered in the training format, up to where the answer starts."""
-    from forge_gui.core.data.render import render_turns
+    from forge_gui.core.chat_format import FORMATS
 
-    turns = []
-    if settings.system:
-        turns.append(("system", settings.system, None))
-    turns += [("user", settings.smoke_prompt, None), ("assistant", "", None)]
-    return render_turns(tuple(turns)).removesuffix("\n")
+    messages = [("system", settings.system)] if settings.system else []
+    return FORMATS[chat_format or "plain"].prompt([*messages, ("user", settings.smoke_prompt)])
 
 
 def _completion(state: RunState) -> FunctionStep:
+    from forge_gui.core.chat_format import FORMATS
+
+    a = state.artifacts
     result = SmokeResult()
-    tools, prompt = tools_for(state), smoke_prompt_text(state.settings)
-    step = smoke_step(tools, state.artifacts.output_gguf, prompt, result, state.settings.seed,
-                      log=state.log_path("completion"))
-    record_argv(state, "completion", smoke_argv(tools, state.artifacts.output_gguf, prompt,
-                                                state.settings.seed, SMOKE_TOKENS))
+    fmt = FORMATS[a.chat_format or "plain"]
+    tools, prompt = tools_for(state), smoke_prompt_text(state.settings, fmt.key)
+    # ADAPTER route: no merged file; the base runs with the adapter applied at load.
+    model, lora_file = ((a.base_gguf, a.adapter_file) if a.route == "adapter"
+                        else (a.output_gguf, None))
+    step = smoke_step(tools, model, prompt, result, state.settings.seed,
+                      log=state.log_path("completion"), stop=fmt.stop_marker, lora=lora_file)
+    record_argv(state, "completion", smoke_argv(tools, model, prompt, state.settings.seed,
+                                                SMOKE_TOKENS, fmt.stop_marker, lora_file))
     inner = step.run
 
     def run(progress: ProgressCallback, cancel: CancelToken) -> None:
@@ -256,31 +433,42 @@ def write_script(settings: RunSettings, path: Path, workdir: Path | None = None)
     from forge_gui.core import paths
     from forge_gui.core.llamacpp.script import final_name, render_script
     from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, render_modelfile
-    from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
     from forge_gui.core.run import _slug
 
     path = Path(path)
     if path.exists():
         raise StepFailed(f"{path} already exists; choose a new file name for the script.")
+    from forge_gui.core.chat_format import PLAIN, detect
+    from forge_gui.core.llamacpp.script import script_tools
+
     base = resolve_base(settings)
     info = inspect_gguf(base)
-    if info.trainability in ("quantized", "not-a-model"):
-        raise StepFailed(f"{base.name} cannot be fine-tuned.", info.explain_trainability())
+    lora = settings.method == "lora"
+    if info.trainability == "not-a-model" or (not lora and info.trainability == "quantized"):
+        raise StepFailed(f"{base.name} cannot be fine-tuned.", info.explain_for(settings.method))
     tools = find_tools(settings.tools_dir)
-    for name in ("llama-finetune", "llama-quantize", "llama-tokenize", "llama-completion"):
+    for name in script_tools(settings.method):
         tools.path(name)
     out_dir = Path(workdir or paths.runs_dir() / f"script-{_slug(settings.name)}").resolve()
-    override = (f"{info.architecture}.context_length=int:{info.context_length}"
-                if info.context_length else None)
-    final = final_name(settings, override)
+    fmt = detect(info.chat_template)[0] if lora else PLAIN
+    override = lora_qtype = None
+    if lora:  # the merge holds the base's types, merged tensors F16 (docs/training.md)
+        qtype = output_type(settings, base)
+        merged = (set(info.tensor_types) - {"F32"}) | ({"F16"} if info.tensor_types.keys()
+                                                       - {"F32", "F16"} else set())
+        lora_qtype = None if merged <= {qtype} else qtype
+    elif info.context_length:
+        override = f"{info.architecture}.context_length=int:{info.context_length}"
+    final = final_name(settings, override, lora_qtype)
     try:
         modelfile = render_modelfile(Modelfile(
-            from_=f"./{final}", template=TEMPLATE, system=settings.system,
-            parameters=stop_parameters() + list(settings.parameters.items())))
+            from_=f"./{final}", template=fmt.go_template, system=settings.system,
+            parameters=fmt.stop_parameters() + list(settings.parameters.items())))
     except ModelfileError as exc:
         raise StepFailed(str(exc)) from exc
-    text = render_script(settings, base, tools, out_dir, info.trainability == "convert",
-                         modelfile, smoke_prompt_text(settings), override)
+    text = render_script(settings, base, tools, out_dir, info.trainability == "convert" and not lora,
+                         modelfile, smoke_prompt_text(settings, fmt.key), override, info, fmt,
+                         lora_qtype)
     atomic_write_text(path, text)
     path.chmod(0o755)
     return path

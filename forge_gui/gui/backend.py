@@ -22,12 +22,31 @@ def validate(paths: list[Path], field_map: dict[str, str], progress=None, cancel
     return data.validate_paths(list(paths), options, progress=progress, cancel=cancel)
 
 
-def preview(paths: list[Path], field_map: dict[str, str], limit: int = 3) -> list[str]:
-    """The first valid records, rendered exactly as the trainer will see them."""
+def preview(paths: list[Path], field_map: dict[str, str], limit: int = 3) -> list[tuple]:
+    """The first valid records' turns ((role, content, input), …), for render_preview."""
     from forge_gui.core import data
     options = data.ValidationOptions(field_map=field_map)
     convs = itertools.islice(data.iter_conversations(list(paths), options), limit)
-    return [data.render_conversation(conv) for conv in convs]
+    return [tuple((t.role, t.content, t.input) for t in conv.turns) for conv in convs]
+
+
+def render_preview(records: list[tuple], chat_format: str = "plain") -> str:
+    """Records rendered exactly as the trainer will see them, in the run's training format."""
+    from forge_gui.core.chat_format import FORMATS, messages_of
+    fmt = FORMATS[chat_format]
+    if fmt.chat:  # one conversation a sample, the template's own separators
+        return "\n\n".join(fmt.render(messages_of(turns)) for turns in records)
+    from forge_gui.core.data.render import SAMPLE_SEPARATOR, render_turns
+    return SAMPLE_SEPARATOR.join(render_turns(turns) for turns in records)
+
+
+def training_format_for(info, method: str = "lora") -> tuple[str, str]:
+    """(format key, the sentence saying why) a base is trained in (core/chat_format.py)."""
+    from forge_gui.core.chat_format import PLAIN, detect
+    if method != "lora":
+        return PLAIN.key, "Full fine-tuning trains Forge's plain-text format."
+    fmt, why = detect(info.chat_template if info is not None else None)
+    return fmt.key, why
 
 
 def read_source_line(file: str | Path, line: int, limit: int = 20_000) -> str:
@@ -100,10 +119,9 @@ def validate_model_name(name: str) -> str | None:
 
 
 def same_model(a: str, b: str) -> bool:
-    """Ollama's view: 'x' and 'x:latest' are one model."""
-    def full(n: str) -> str:
-        return n if ":" in n.rsplit("/", 1)[-1] else f"{n}:latest"
-    return full(a) == full(b)
+    """Ollama's view: 'x' and 'x:latest' are one model, and so are 'X' and 'x'."""
+    from forge_gui.core.ollama.names import model_key
+    return model_key(a) == model_key(b)
 
 
 def pipeline_specs(settings) -> list:
@@ -119,6 +137,34 @@ def write_script(settings, path: Path) -> None:
 def generate(host: str, model: str, prompt: str) -> str:
     from forge_gui.core.ollama import client
     return client.OllamaClient(host).generate(model, prompt)
+
+
+def default_lora_modules() -> str:
+    from forge_gui.core.run import LORA_MODULES
+    return LORA_MODULES
+
+
+def training_memory(info, ctx: int, rank: int, modules: str) -> dict[str, int | None]:
+    """{"lora": bytes, "full": bytes or None when full fine-tuning cannot train it}."""
+    from forge_gui.core.llamacpp import lora
+
+    try:
+        names = lora.parse_modules(modules)
+    except ValueError:
+        names = lora.parse_modules(default_lora_modules())
+    full = None if info.trainability == "quantized" else info.training_memory_bytes(ctx)
+    return {"lora": lora.training_memory_bytes(info, ctx, names, rank), "full": full}
+
+
+def lora_modules_problem(text: str) -> str | None:
+    """core's sentence for a --lora-modules value it refuses (the CLI says the same)."""
+    from forge_gui.core.llamacpp.lora import parse_modules
+
+    try:
+        parse_modules(text)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def preflight(paths: list[Path], field_map: dict[str, str], toolset, base_gguf: Path, ctx: int,
@@ -137,3 +183,36 @@ def preflight(paths: list[Path], field_map: dict[str, str], toolset, base_gguf: 
                                    progress=progress, cancel=cancel)
         tokens = tool_steps.count_tokens(toolset, Path(base_gguf), out, cancel)
     return tokens, tool_steps.check_windows(tokens, ctx, val_split)
+
+
+# --- runs and evaluation (core/runs_index.py, core/evaluate.py) ----------------------------
+
+def list_runs(root: Path | None = None) -> list:
+    from forge_gui.core import runs_index
+    return runs_index.list_runs(root)
+
+
+def delete_run(run_dir: Path) -> None:
+    from forge_gui.core import runs_index
+    runs_index.delete_run(Path(run_dir))
+
+
+def run_loss_points(run_dir: Path, epochs: int | None = None):
+    from forge_gui.core import runs_index
+    return runs_index.loss_points(Path(run_dir), epochs)
+
+
+def run_settings(run_dir: Path):
+    """The RunSettings of a run folder (its run.json)."""
+    from forge_gui.core.run import RunState
+    return RunState.load(Path(run_dir)).settings
+
+
+def load_evaluation(run_dir: Path, artifacts=None):
+    from forge_gui.core import evaluate
+    return evaluate.load_evaluation(Path(run_dir), artifacts)
+
+
+def register_again(run_dir: Path, name: str, progress=None, cancel=None):
+    from forge_gui.core import runs_index
+    return runs_index.register_again(Path(run_dir), name, progress, cancel)

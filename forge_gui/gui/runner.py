@@ -29,6 +29,9 @@ from forge_gui.gui.tasks import BackgroundTask
 def failure_text(exc: BaseException) -> str:
     if isinstance(exc, StepFailed):
         return str(exc)
+    if isinstance(exc, OSError):  # a file could not be read or written: one sentence
+        from forge_gui.core.fs_errors import describe_os_error
+        return describe_os_error(exc, doing="use")
     return f"{type(exc).__name__}: {exc}"
 
 
@@ -61,6 +64,9 @@ class PipelineRunner(QObject):
         """Run specs[index:]; index > 0 retries from a failed step."""
         if self.running:
             raise RuntimeError("the runner is already running")
+        from forge_gui.core.run_lock import acquire_run_lock
+
+        self._run_lock = acquire_run_lock(self.state.run_dir)  # RunBusy: another one runs it
         self.running, self.cancelling = True, False
         self.state.record.status = "running"
         self._run(index)
@@ -241,6 +247,8 @@ class PipelineRunner(QObject):
         self._finish("cancelled")
 
     def _finish(self, outcome: str) -> None:
+        if getattr(self, "_run_lock", None) is not None:
+            self._run_lock.release()
         self._task = None
         self.running = False
         self.cancelling = False

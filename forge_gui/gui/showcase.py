@@ -20,6 +20,7 @@ from forge_gui.gui.palette import dark_palette
 from forge_gui.gui.wizard import ForgeWizard
 
 PAGE_FILES = ["1-data", "2-base-model", "3-trainer", "4-name", "5-run", "6-done"]
+RUNS_FILE = "7-runs"
 SAMPLE_MODELS = ["llama3.2:1b-instruct-fp16", "qwen2.5:0.5b-instruct-fp16", "llama3.2:3b",
                  "my-assistant:latest"]
 
@@ -76,15 +77,16 @@ def simulate_run(wizard: ForgeWizard) -> None:
         page.steps.addItem(f"✔ {spec.label}")
     page.progress.setValue(1000)
     page.chart.clear()
+    page.chart.set_epochs(2)
     lines = []
     for epoch in range(2):
         for batch in range(1, 23):
             x = epoch * 22 + batch
             loss = 2.2 + 8.0 * math.exp(-x / 12) + 0.15 * math.sin(x * 1.7)
-            page.chart.add_point(x, loss, None)
+            page.chart.add_point(epoch + batch / 22, loss, None)  # x in epochs
             lines.append(f"train: data={batch:07d}/0000022 loss={loss:.5f}±0.10865 acc={20 + x:.2f}±1.04% "
                          f"t=00:00:{x:02d} ETA=00:00:{44 - x:02d}")
-        page.chart.add_point(x, None, 2.6 + 4.0 * math.exp(-epoch))
+        page.chart.add_point(epoch + 1, None, 2.6 + 4.0 * math.exp(-epoch))
         lines.append(f"val:   data=0000002/0000002 loss={2.6 + 4.0 * math.exp(-epoch):.5f}±0.2")
     page.log.append_lines(lines)
     page.log.flush()
@@ -100,6 +102,78 @@ def simulate_done(wizard: ForgeWizard) -> None:
                              smoke_answer="Hello! I'm your new assistant — how can I help today?")
     wizard.done_page.show_result(_simulated_settings(wizard), artifacts,
                                  Path("~/.local/share/Forge/runs/20260101-120000-support-bot").expanduser())
+    wizard.done_page.compare.set_result(simulated_evaluation())
+
+
+def simulate_runs_window(wizard: ForgeWizard):
+    """The Runs window with a few runs as they would be listed (the sample's run selected)."""
+    from forge_gui.core.runs_index import RunSummary
+
+    root = Path("~/.local/share/Forge/runs").expanduser()
+    data = [str(sample_data())]
+    base = SAMPLE_MODELS[0]
+    runs = [
+        RunSummary(run_dir=root / "20260101-120000-support-bot", status="done",
+                   created="2026-01-01T12:00:00+01:00", name="support-bot", model="support-bot:latest",
+                   base=base, method="full (llama.cpp)", data=data, epochs=2,
+                   train_loss_first=10.2, train_loss_last=2.32, base_loss=math.log(90.0),
+                   tuned_loss=math.log(52.0), duration_seconds=1834,
+                   output_gguf=str(root / "20260101-120000-support-bot" / "model-Q8_0.gguf")),
+        RunSummary(run_dir=root / "20251231-181500-support-bot", status="interrupted",
+                   created="2025-12-31T18:15:00+01:00", name="support-bot", base=base,
+                   method="full (llama.cpp)", data=data, epochs=3, train_loss_first=10.3,
+                   train_loss_last=4.1, duration_seconds=912, step="Fine-tune",
+                   message="Stopped during “Fine-tune” (Forge was closed or killed)."),
+        RunSummary(run_dir=root / "20251230-094000-notes-helper", status="failed",
+                   created="2025-12-30T09:40:00+01:00", name="notes-helper", base="llama3.2:3b",
+                   method="full (llama.cpp)", data=data, duration_seconds=3, step="Check the base model",
+                   message="llama3.2:3b is quantized (Q4_K_M): use an unquantized tag."),
+        RunSummary(run_dir=root / "20251229-160500-tiny-test", status="cancelled",
+                   created="2025-12-29T16:05:00+01:00", name="tiny-test",
+                   base="qwen2.5:0.5b-instruct-fp16", method="full (llama.cpp)", data=data,
+                   train_loss_first=11.0, train_loss_last=7.9, duration_seconds=64),
+    ]
+    window = wizard.show_runs(on_resume=lambda run_dir: None)
+    window.resize(1000, 640)
+    window.set_runs(runs)
+    window.select(runs[0].run_dir)
+    train = [(epoch + batch / 22, 2.2 + 8.0 * math.exp(-(epoch * 22 + batch) / 12))
+             for epoch in range(2) for batch in range(1, 23)]
+    window.chart.set_points(train, [(1.0, 2.6 + 4.0), (2.0, 2.6 + 4.0 * math.exp(-1))])
+    window.chart.set_reference(runs[0].base_loss)
+    window.compare.set_result(simulated_evaluation())
+    window.state.setText(str(runs[0].run_dir))
+    return window
+
+
+def simulated_evaluation():
+    """What the evaluate step (core/evaluate.py) leaves for the sample run."""
+    from forge_gui.core.evaluate import AnswerRow, EvaluationResult, HeldOutLoss
+
+    blob = Path("~/.ollama/models/blobs/sha256-74701a8c35f6").expanduser()
+    run = Path("~/.local/share/Forge/runs/20260101-120000-support-bot").expanduser()
+    rows = [("How do I reset my password?",
+             "Open Settings → Account, choose “Reset password” and follow the e-mail link.",
+             "To reset your password, you can usually find an option on the login page. If you "
+             "need further help, please contact",
+             "Open Settings → Account, choose “Reset password” and follow the link we e-mail you."),
+            ("Can I change my plan mid-month?",
+             "Yes. The change applies at once and the difference is prorated.",
+             "Many services allow plan changes. Please check the terms of your provider.",
+             "Yes — the new plan starts at once and you pay the prorated difference."),
+            ("Where do I find my invoices?",
+             "Under Billing → Invoices; each one can be downloaded as PDF.",
+             "Invoices are typically sent by email or available in your account.",
+             "Under Billing → Invoices, where each one downloads as a PDF.")]
+    return EvaluationResult(
+        base_gguf=blob, tuned_gguf=run / "model-Q8_0.gguf", eval_file=run / "train.val.txt",
+        eval_tokens=2840, held_out_records=12, train_ctx=512, ctx=512,
+        base=HeldOutLoss(gguf=blob, perplexity=90.0, perplexity_error=4.1, loss=math.log(90.0)),
+        tuned=HeldOutLoss(gguf=run / "model-Q8_0.gguf", perplexity=52.0, perplexity_error=2.3,
+                          loss=math.log(52.0)),
+        prompts_source="held-out records (train.val.txt)",
+        answers=[AnswerRow(prompt=p, rendered=p, reference=r, base=b, tuned=t)
+                 for p, r, b, t in rows])
 
 
 def prepare_showcase(wizard: ForgeWizard) -> None:
@@ -141,6 +215,12 @@ def take_screenshots(out_dir: Path) -> list[Path]:
             path = out_dir / f"{name}{suffix}.png"
             wizard.grab().save(str(path))
             written.append(path)
+        runs = simulate_runs_window(wizard)
+        QCoreApplication.processEvents()
+        path = out_dir / f"{RUNS_FILE}{suffix}.png"
+        runs.grab().save(str(path))
+        written.append(path)
+        runs.close()
         wizard.hide()
         wizard.deleteLater()
     app.setStyle(style)

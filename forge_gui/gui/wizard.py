@@ -46,6 +46,10 @@ class ForgeWizard(QWizard):
                             (QWizard.WizardButton.CancelButton, "Cancel"),
                             (QWizard.WizardButton.FinishButton, "Finish")):
             self.button(which).setAccessibleName(name)
+        self.setButtonText(QWizard.WizardButton.CustomButton1, "R&uns…")  # the Runs window
+        self.setOption(QWizard.WizardOption.HaveCustomButton1, True)
+        self.button(QWizard.WizardButton.CustomButton1).setAccessibleName("Show every run")
+        self.customButtonClicked.connect(lambda _: self.show_runs())
         # QWizard sets Back itself on every page change: the Run page corrects it afterwards
         self.currentIdChanged.connect(lambda _: self.run_page._update_back())
         self.resize(900, 700)
@@ -67,6 +71,14 @@ class ForgeWizard(QWizard):
         return [self.data_page, self.base_page, self.trainer_page, self.name_page,
                 self.run_page, self.done_page]
 
+    def update_training_format(self) -> None:
+        """The Data page previews the format the run will train in: the base's chat format
+        for LoRA where Forge can train it, else Forge's plain format (core/chat_format.py)."""
+        from forge_gui.gui import backend
+
+        key, why = backend.training_format_for(self.base_page.info, self.trainer_page.method_key)
+        self.data_page.set_chat_format(key, why)
+
     def run_settings(self):
         """The recipe of the run (RunSettings), from what every page holds now."""
         from forge_gui.core.run import RunSettings  # pydantic models: loaded when first needed
@@ -76,6 +88,14 @@ class ForgeWizard(QWizard):
             page.contribute(values)
         values.setdefault("ollama_host", self.app_settings.ollama_host)
         return RunSettings(**values)
+
+    def show_runs(self, on_resume=None):
+        """The Runs window (gui/runs_window.py); on_resume(run_dir) resumes a run."""
+        from forge_gui.gui.runs_window import RunsWindow
+
+        self.runs_window = RunsWindow(self, on_resume=on_resume)
+        self.runs_window.show()
+        return self.runs_window
 
     def set_back_enabled(self, enabled: bool) -> None:
         self.button(QWizard.WizardButton.BackButton).setEnabled(enabled)

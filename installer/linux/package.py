@@ -26,20 +26,23 @@ DESCRIPTION = """Fine-tune a local language model and run it in Ollama
  Forge turns your training data and a base model into a fine-tuned model you can
  `ollama run`: a desktop wizard (forge-gui) and a command line (forge-cli) over the
  llama.cpp tools, which are included."""
+
+
+def _qt_libs():
+    """installer/linux/qt_libs.py: the one list of Qt's system libraries (make run checks it)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("forge_qt_libs", HERE / "qt_libs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_QT = _qt_libs()
 # Libraries Qt's xcb/wayland plugins load that may be missing on the build machine (then
 # `ldd` cannot resolve them and dpkg cannot name their package).
-KNOWN_PACKAGES = {
-    "libxcb-cursor.so.0": "libxcb-cursor0", "libxkbcommon-x11.so.0": "libxkbcommon-x11-0",
-    "libxcb-icccm.so.4": "libxcb-icccm4", "libxcb-image.so.0": "libxcb-image0",
-    "libxcb-keysyms.so.1": "libxcb-keysyms1", "libxcb-render-util.so.0": "libxcb-render-util0",
-    "libxcb-xkb.so.1": "libxcb-xkb1", "libwayland-cursor.so.0": "libwayland-cursor0",
-    "libwayland-client.so.0": "libwayland-client0", "libwayland-egl.so.1": "libwayland-egl1",
-    "libEGL.so.1": "libegl1", "libGL.so.1": "libgl1", "libfontconfig.so.1": "libfontconfig1",
-    "libxkbcommon.so.0": "libxkbcommon0", "libdbus-1.so.3": "libdbus-1-3",
-}
+KNOWN_PACKAGES = {**_QT.XCB_LIBRARIES, **_QT.WAYLAND_LIBRARIES}
 # What the offscreen and xcb platforms need on any desktop, whatever ldd found here.
-BASE_DEPENDS = ["libegl1", "libgl1", "libfontconfig1", "libxkbcommon0", "libxkbcommon-x11-0",
-                "libxcb-cursor0", "libdbus-1-3"]
+BASE_DEPENDS = list(_QT.PACKAGES)
 
 
 def deb_version(version: str) -> str:

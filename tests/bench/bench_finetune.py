@@ -52,7 +52,7 @@ class Sink(PipelineObserver):
 def prepare(workdir: Path, args) -> RunState:
     model = Path(args.model) if args.model else make_tiny_model(workdir / "tiny-f32.gguf", "f32")
     data = write_colour_dataset(workdir / "data.jsonl", records=args.records)
-    settings = RunSettings(data=[data], name="bench", base_gguf=model, epochs=args.epochs,
+    settings = RunSettings(data=[data], name="bench", base_gguf=model, method="full", epochs=args.epochs,
                            learning_rate=1e-3, ctx=256, create=False)
     state = RunState.create(settings, workdir / "run")
     specs = {s.key: s for s in train_specs(settings)}

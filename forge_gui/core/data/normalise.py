@@ -13,6 +13,7 @@ Rules (docs/data.md):
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 Turns = tuple[tuple[str, str, "str | None"], ...]
@@ -82,7 +83,58 @@ def normalise(obj: Any) -> tuple[str, Turns, frozenset[str], list[tuple[str, str
     else:
         raise UnknownFormat(tuple(sorted(obj)))
     turns, warnings = _finish(turns)
+    warnings = check_text(turns, warnings)
     return fmt, turns, frozenset(extra), warnings
+
+
+# Control characters other than tab and line breaks are refused; the format's own markers in
+# a text are warned about (docs/data.md, "Text the format cannot carry").
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MARKERS = ("### Instruction:", "### Input:", "### Response:", "### System:")
+_MARKER = re.compile("|".join(re.escape(m) for m in MARKERS))
+_CONTROL_NAMES = {0x00: "NUL", 0x08: "backspace", 0x0c: "form feed", 0x1b: "escape",
+                  0x7f: "delete"}
+# The raw JSON line may hold one of the above (an escaped control character, a raw DEL, a
+# marker): the fast path leaves such lines to `normalise`, which decides precisely.
+SUSPECT_BYTES = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|\\[bf]|\x7f|### "
+                           rb"(?:Instruction|Input|Response|System):")
+
+
+def _what(turns: Turns, n: int, part: str | None = None) -> str:
+    role = turns[n][0]
+    kind = {"system": "the system message", "user": "the question",
+            "assistant": "the answer"}[role]
+    if part == "input":
+        kind = "the input"
+    return kind if len(turns) <= 2 else f"{kind} (turn {n + 1})"
+
+
+def check_text(turns: Turns, warnings: list[tuple[str, str]] | None
+               ) -> list[tuple[str, str]] | None:
+    """Reject control characters, warn about the format's markers inside a text."""
+    for n, (role, content, inp) in enumerate(turns):
+        for part, text in (("content", content), ("input", inp)):
+            if not text:
+                continue
+            bad = CONTROL.search(text)
+            if bad:
+                code = ord(bad.group())
+                name = _CONTROL_NAMES.get(code)
+                char = f"U+{code:04X}" + (f" ({name})" if name else "")
+                raise Reject("control_character",
+                             f"has the control character {char} in {_what(turns, n, part)}; "
+                             f"it is not text and would end up in the training text. Remove "
+                             f"it from the record.")
+            marker = _MARKER.search(text)
+            if marker:
+                warnings = warnings or []
+                warnings.append(("format_marker",
+                                 f"has '{marker.group()}' in {_what(turns, n, part)}: the "
+                                 f"training text marks turns with it, so the model learns a "
+                                 f"false turn boundary there (and Ollama stops answering at "
+                                 f"'### Instruction:' and '### System:'). Reword it, e.g. "
+                                 f"without the '###'."))
+    return warnings
 
 
 def _text(value: Any, what: str, required: bool = True) -> str:

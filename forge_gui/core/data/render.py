@@ -1,4 +1,4 @@
-"""The training text of one sample (the format the Ollama TEMPLATE reproduces, DESIGN §5).
+"""The training text of one sample (the format the Ollama TEMPLATE reproduces, docs/ollama.md).
 
     ### System:\n{system}\n\n                       only when there is a system message
     ### Instruction:\n{user}\n\n### Input:\n{input or (none)}\n\n### Response:\n{answer}\n

@@ -21,8 +21,8 @@ import orjson
 from forge_gui.core.data import mapping, parallel, render
 from forge_gui.core.data.models import (FileReport, Issue, Stats, UnknownSchema,
                                         ValidationOptions, ValidationReport)
-from forge_gui.core.data.normalise import (Reject, Turns, UnknownFormat, fast_normalise,
-                                           normalise)
+from forge_gui.core.data.normalise import (SUSPECT_BYTES, Reject, Turns, UnknownFormat,
+                                           fast_normalise, normalise)
 from forge_gui.core.data.sources import BOM, JsonProblem, expand_paths, loads, sniff
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.steps import CancelToken
@@ -155,10 +155,9 @@ class Scanner:
             if self.cancel is not None:
                 self.cancel.raise_if_cancelled()
             if self.progress is not None:
-                done_mb, total_mb = self.done_bytes / 1e6, self.total_bytes / 1e6
                 self.progress(ProgressEvent(
                     step=self.step, fraction=min(1.0, self.done_bytes / self.total_bytes),
-                    message=f"Read {done_mb:.0f} of {total_mb:.0f} MB"))
+                    message=f"Read {size_text(self.done_bytes)} of {size_text(self.total_bytes)}"))
 
     def records(self) -> Iterator[tuple[str, int, Turns]]:
         """Valid records as (file, line, turns); the report is complete once exhausted.
@@ -212,7 +211,7 @@ class Scanner:
             self._tick(0)
         if self.progress is not None:
             self.progress(ProgressEvent(step=self.step, fraction=1.0,
-                                        message=f"Read {self.done_bytes / 1e6:.0f} MB"))
+                                        message=f"Read {size_text(self.done_bytes)}"))
         self._finish()
 
     def sample_blocks(self, sizes: bool = False) -> Iterator[render.SampleBlock]:
@@ -243,6 +242,7 @@ class Scanner:
         readline = fh.readline
         loads = orjson.loads
         fast = None if self.options.field_map else fast_normalise
+        suspect = SUSPECT_BYTES.search
         accept = self._accept
         line = 0
         tell = fh.tell
@@ -285,7 +285,8 @@ class Scanner:
                         except orjson.JSONDecodeError:
                             obj = _UNPARSED
                         else:
-                            result = fast(obj)
+                            # control characters or format markers: the precise path decides
+                            result = None if suspect(raw) else fast(obj)
                     if result is not None:
                         n_fast += 1
                         fmt, turns, length, chars, exchanges = result
@@ -532,12 +533,14 @@ class Scanner:
             explanation = (f"Found {count} record{'s' if count != 1 else ''} (first: line "
                            f"{line}) with the keys {', '.join(keys)}, which fit none of the "
                            f"formats Forge reads ({mapping.EXPECTED}).")
+            # Said without a front end's control: the CLI adds its --map, the Data page its
+            # Field mapping box.
             if suggested:
-                explanation += (f" They can be read as Alpaca records (run again with "
-                                f"--map {mapping.format_map(suggested)}).")
+                explanation += (f" They can be read as Alpaca records with the field mapping "
+                                f"{mapping.format_map(suggested)}.")
             else:
-                explanation += (" Rename fields with --map new=old (for example "
-                                "--map instruction=prompt,output=completion).")
+                explanation += (" Rename their fields with a field mapping new=old (for example "
+                                "instruction=prompt,output=completion).")
             report.unknown_schemas.append(UnknownSchema(
                 file=file, first_line=line, records=count, keys=list(keys),
                 expected=mapping.EXPECTED, suggested_map=suggested, explanation=explanation))
@@ -547,8 +550,7 @@ class Scanner:
             plural = "s" if count != 1 else ""
             self.warn(file, line, "unknown_keys",
                       f"Found {count} record{plural} (first: line {line}) with keys that are not "
-                      f"used for training: {', '.join(sorted(keys))}; they are ignored "
-                      f"(--strict makes this an error).")
+                      f"used for training: {', '.join(sorted(keys))}; they are ignored.")
         if self.valid == 0 and not self._error_counts:
             first = str(self.files[0]) if self.files else ""
             self.error(first, 0, "no_records", "No training records were found in the input.")
@@ -574,6 +576,17 @@ class Scanner:
             length_percentiles=percentiles,
             token_percentiles={k: approx_tokens(v) for k, v in percentiles.items()},
             duplicates=self._dups, duplicate_check_complete=not self._seen.full)
+
+
+def size_text(n: int) -> str:
+    """Bytes for a person: '812 bytes', '12 KB', '3.4 MB', '120 MB' (never '0 MB')."""
+    if n < 1000:
+        return f"{n} byte{'' if n == 1 else 's'}"
+    for unit, scale in (("KB", 1e3), ("MB", 1e6), ("GB", 1e9)):
+        value = n / scale
+        if value < 999.5 or unit == "GB":
+            return f"{value:.1f} {unit}" if value < 9.95 else f"{value:.0f} {unit}"
+    return f"{n} bytes"
 
 
 def approx_tokens(chars: int) -> int:

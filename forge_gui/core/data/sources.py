@@ -1,18 +1,23 @@
 """Which files an input path stands for, and how to read their bytes into JSON values.
 
 Folders: every *.jsonl and *.json inside, recursively, in sorted order; everything else is
-listed as skipped with the reason. A file named explicitly is always read.
+listed as skipped with the reason, and so are entries that are not regular files (a FIFO
+would block the reader forever) and symbolic link loops (docs/data.md). A file named
+explicitly is always read.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from pathlib import Path
 
 import orjson
 
 from forge_gui.core.data.models import DataInputError, SkippedPath
+from forge_gui.core.fs_errors import os_error_cause
 
 DATA_SUFFIXES = (".jsonl", ".json")
 BOM = b"\xef\xbb\xbf"
@@ -20,13 +25,36 @@ _CONTROL_BYTES = [b for b in range(32) if b not in (9, 10, 13)]
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
 
 
+def unreadable_reason(path: Path) -> str | None:
+    """Why `path` is not read as a data file (a FIFO would block forever, a symlink loop
+    cannot be opened), or None for a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a symbolic link loop; not read"
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            return "a symbolic link to nothing; not read"
+        return f"cannot be read: {os_error_cause(exc)}"
+    if stat.S_ISREG(mode):
+        return None
+    kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    return f"{kind}, not a regular file; not read"
+
+
 def expand_paths(paths: list[Path]) -> tuple[list[Path], list[SkippedPath]]:
     files: list[Path] = []
     skipped: list[SkippedPath] = []
+
+    def walk_error(exc: OSError) -> None:  # a folder inside that cannot be listed
+        skipped.append(SkippedPath(path=str(exc.filename),
+                                   reason=f"cannot be read: {os_error_cause(exc)}"))
+
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            for root, dirs, names in os.walk(path):
+            for root, dirs, names in os.walk(path, onerror=walk_error):
                 for hidden in sorted(d for d in dirs if d.startswith(".")):
                     skipped.append(SkippedPath(path=str(Path(root) / hidden),
                                                reason="hidden folder"))
@@ -36,14 +64,18 @@ def expand_paths(paths: list[Path]) -> tuple[list[Path], list[SkippedPath]]:
                     if name.startswith("."):
                         skipped.append(SkippedPath(path=str(child), reason="hidden file"))
                     elif child.suffix.lower() in DATA_SUFFIXES:
-                        files.append(child)
+                        reason = unreadable_reason(child)
+                        if reason is None:
+                            files.append(child)
+                        else:
+                            skipped.append(SkippedPath(path=str(child), reason=reason))
                     else:
                         skipped.append(SkippedPath(path=str(child),
                                                    reason="not a .jsonl or .json file"))
         elif path.is_file():
             files.append(path)
-        elif path.exists():
-            raise DataInputError(f"{path} is neither a file nor a folder.")
+        elif os.path.lexists(path):
+            raise DataInputError(f"{path} is {unreadable_reason(path) or 'not a file'}.")
         else:
             raise DataInputError(f"{path} does not exist.")
     unique: list[Path] = []

@@ -39,7 +39,7 @@ SDIST_SHA256 = "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e
 PYPI_JSON = f"https://pypi.org/pypi/llama-cpp-python/{LLAMA_CPP_PYTHON_VERSION}/json"
 
 UPSTREAM_TOOLS = ("llama-finetune", "llama-export-lora", "llama-quantize", "llama-tokenize",
-                  "llama-completion")
+                  "llama-completion", "llama-perplexity")
 LORA_TOOLS = ("llama-finetune-lora",)
 TOOL_NAMES = UPSTREAM_TOOLS + LORA_TOOLS
 # The cache folder names both pins: a new pin of either source is a new build.
@@ -123,6 +123,22 @@ def _build_lock(path: Path):
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_in_progress() -> bool:
+    """True while some process holds a build lock (doctor says so rather than MISSING)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    for lock in tools_cache_root().glob("build-*.lock"):
+        with open(lock, "a+b") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                return True
+            fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
 
 
 def _build(backend: str, root: Path, report: ProgressCallback, cancel: CancelToken) -> Path:

@@ -1,9 +1,10 @@
-"""Find the llama.cpp tools and tell what each one is (DESIGN §3).
+"""Find the llama.cpp tools and tell what each one is (docs/training.md).
 
 Order: the folder the user configured, the tools bundled in the frozen app, PATH, the build
 cache. A binary's flavour is probed from its `--help`, never guessed from its file name:
   upstream  — llama-finetune full fine-tuning (-opt/-lr/-val-split; writes a whole model)
-  lora      — llama-finetune-lora style fork (--lora-rank, --output-adapter)
+  lora      — llama-finetune-lora from the qvac-fabric fork (--lora-rank, --output-adapter):
+              Forge's LoRA trainer
   legacy    — the removed `finetune` (--lora-out, --model-base): writes GGLA, refused
 """
 
@@ -160,7 +161,10 @@ def probe(name: str, source: Source, path: Path) -> ToolInfo:
     info = ToolInfo(name=name, path=path, source=source, version=version,
                     backend=stamp.get("backend") or backend,
                     flavour=classify_help(name, help_text))
-    if stamp and not info.version:
+    if stamp and name in build.LORA_TOOLS and stamp.get("lora_fork"):
+        # the fork's archive has no git metadata: its --version says "0 (unknown)"
+        info.version = f"qvac-fabric {stamp['lora_fork'].rsplit('@', 1)[-1][:7]}"
+    elif stamp and not info.version:
         info.version = f"llama-cpp-python {stamp.get('llama_cpp_python')}"
     if not help_text:
         info.problem = f"{path} did not run (is it built for this computer?)."
@@ -172,6 +176,9 @@ def probe(name: str, source: Source, path: Path) -> ToolInfo:
                         "upstream full fine-tune llama-finetune.")
     elif name == "llama-finetune" and info.flavour != "upstream":
         info.problem = f"{path} does not look like llama.cpp's llama-finetune (its --help differs)."
+    elif name == "llama-finetune-lora" and info.flavour != "lora":
+        info.problem = (f"{path} does not look like the LoRA trainer llama-finetune-lora (its "
+                        "--help has no --lora-rank).")
     return info
 
 

@@ -1,5 +1,5 @@
 """What a GGUF file is, read with the `gguf` package: architecture, size, weight types, and
-whether upstream llama-finetune can train it (only F32 tensors are trained, DESIGN §3)."""
+whether upstream llama-finetune can train it (only F32 tensors are trained, docs/training.md)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,20 @@ from forge_gui.core.steps import StepFailed
 
 GGLA_MAGIC = b"algg"  # legacy LoRA files: b"ggla" stored little-endian
 GGUF_MAGIC = b"GGUF"
+_KNOWN_STARTS = {b"PK\x03\x04": "a ZIP archive", b"\x89HDF": "an HDF5 file",
+                 b"{": "JSON text", b"\x80\x02": "a Python pickle"}
+
+
+def describe_start(magic: bytes) -> str:
+    """What a file's first bytes say, for a person (never a Python bytes repr)."""
+    if not magic:
+        return "it is empty"
+    for start, what in _KNOWN_STARTS.items():
+        if magic.startswith(start):
+            return f"it looks like {what}"
+    if all(32 <= b < 127 for b in magic):
+        return f'it starts with the text "{magic.decode("ascii")}"'
+    return f"it starts with the bytes {magic.hex(' ')}"
 FLOAT_TYPES = {"F32", "F16", "BF16"}
 
 Trainability = Literal["ready", "convert", "quantized", "not-a-model"]
@@ -31,10 +45,12 @@ class GGUFInfo(BaseModel):
     parameters: int
     tensor_types: dict[str, int]  # type name -> tensor count
     tensor_names: list[str]
+    tensor_shapes: dict[str, list[int]] = {}  # name -> ne ([in, out] for a 2-D weight)
     file_type: str | None = None
     context_length: int | None = None
     vocab_size: int | None = None
     has_chat_template: bool = False
+    chat_template: str | None = None  # tokenizer.chat_template (Jinja), when it has one
 
     @property
     def trainability(self) -> Trainability:
@@ -62,6 +78,14 @@ class GGUFInfo(BaseModel):
                     "in -fp16) or the original F16/BF16 GGUF.")
         return (f"This file is a GGUF {self.general_type}, not a model; choose the base model "
                 "GGUF instead.")
+
+    def explain_for(self, method: str) -> str:
+        """What training this file with a method ("lora" or "full") takes, in a sentence."""
+        if method != "lora" or self.trainability == "not-a-model":
+            return self.explain_trainability()
+        types = ", ".join(sorted(set(self.tensor_types) - {"F32"})) or "F32"
+        return (f"Trainable with LoRA as it is: the {types} weights stay as they are and only a "
+                "small adapter is trained, then merged into a copy of the base.")
 
     @property
     def f32_bytes(self) -> int:
@@ -106,7 +130,7 @@ def _inspect_cached(path: Path, mtime_ns: int, size: int) -> GGUFInfo:
                          "Nothing reads GGLA any more (llama.cpp and Ollama dropped it in 2024). "
                          "Train again with current tools.")
     if magic != GGUF_MAGIC:
-        raise StepFailed(f"{path} is not a GGUF file (it starts with {magic!r}).")
+        raise StepFailed(f"{path} is not a GGUF file ({describe_start(magic)}).")
     try:
         header = read_header(path)
     except (HeaderError, OSError, struct.error) as exc:
@@ -131,9 +155,12 @@ def _inspect_cached(path: Path, mtime_ns: int, size: int) -> GGUFInfo:
         architecture=arch, name=name if isinstance(name, str) else None,
         parameters=sum(t.n_elements for t in header.tensors),
         tensor_types=dict(types), tensor_names=[t.name for t in header.tensors],
+        tensor_shapes={t.name: list(t.shape) for t in header.tensors},
         file_type=file_type_name, context_length=ctx if isinstance(ctx, int) else None,
         vocab_size=int(vocab) if isinstance(vocab, int) else None,
         has_chat_template="tokenizer.chat_template" in fields,
+        chat_template=template if isinstance(template := fields.get("tokenizer.chat_template"),
+                                             str) else None,
     )
 
 

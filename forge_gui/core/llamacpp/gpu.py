@@ -6,7 +6,7 @@
     default_gpu_layers(backend, value) -> the -ngl to pass (999 on a GPU build unless set)
     corrected_estimate(estimate)       -> the training estimate scaled by what was measured
     fit_on_gpu(estimate, free, layers, weights) -> GpuFit: fits, or how many layers do
-    gpu_memory_check(base, ctx, backend, ngl) -> GpuFit | None, for the preflight
+    gpu_memory_check(base, estimate, backend, ngl, method) -> GpuFit | None, for the preflight
     missing_for_build(backend)         -> (problem, what to install) before a GPU build
 
 The parsers are pure and tested on output captured from real machines (tests/data/gpu/).
@@ -294,31 +294,39 @@ class GpuFit(BaseModel):
                 "or a shorter context.")
 
 
-def fit_on_gpu(estimate_bytes: int, free_bytes: int, layers: int, weights_bytes: int) -> GpuFit:
+def layer_bytes(base, method: str = "full") -> int:
+    """The part of a training estimate that is spread over the layers: for a full fine-tune
+    the weights, gradients and two AdamW moments (4 x the F32 model), for LoRA the base as
+    stored (the adapter and its optimizer state are small)."""
+    return base.size_bytes if method == "lora" else 4 * base.f32_bytes
+
+
+def fit_on_gpu(estimate_bytes: int, free_bytes: int, layers: int, spread_bytes: int) -> GpuFit:
     """Check a training estimate against a GPU's free memory.
 
-    estimate_bytes: GGUFInfo.training_memory_bytes(ctx) (uncorrected; corrected here).
-    weights_bytes: the F32 model size (GGUFInfo.f32_bytes). Weights, gradients and the two
-    AdamW moments (4x it) are spread over the layers; the rest (activations, buffers) stays
-    whole, so a layer costs 4 x weights / layers.
+    estimate_bytes: the trainer's estimate (uncorrected; corrected here).
+    spread_bytes: the part of it spread over the layers (layer_bytes()); the rest
+    (activations, buffers) stays whole, so a layer costs spread_bytes / layers.
     """
     need = corrected_estimate(estimate_bytes)
     layers = max(0, layers)
     if need <= free_bytes or layers == 0:
         fit = layers if need <= free_bytes else 0
         return GpuFit(need=need, free=free_bytes, layers=layers, layers_fit=fit)
-    per_layer = corrected_estimate(4 * weights_bytes) / layers
+    per_layer = corrected_estimate(spread_bytes) / layers
     fixed = max(0, need - per_layer * layers)
     fit = int((free_bytes - fixed) // per_layer) if per_layer > 0 else 0
     return GpuFit(need=need, free=free_bytes, layers=layers,
                   layers_fit=max(0, min(layers - 1, fit)))
 
 
-def gpu_memory_check(base, ctx: int, tools_backend: str | None, gpu_layers: int | None = None,
+def gpu_memory_check(base, estimate_bytes: int, tools_backend: str | None,
+                     gpu_layers: int | None = None, method: str = "full",
                      gpus: list[GPU] | None = None) -> GpuFit | None:
-    """For the preflight: `base` (a GGUFInfo) trained at `ctx`, against the free memory of the
-    GPU the tools will use. None when training runs on the CPU (CPU tools, -ngl 0) or when no
-    such GPU reports its free memory (Apple's unified memory, Intel, drivers without it)."""
+    """For the preflight: training `base` (a GGUFInfo) with `method` ("full" or "lora"), whose
+    estimate is `estimate_bytes`, against the free memory of the GPU the tools will use.
+    None when training runs on the CPU (CPU tools, -ngl 0) or when no such GPU reports its
+    free memory (Apple's unified memory, Intel, drivers without it)."""
     if not default_gpu_layers(tools_backend, gpu_layers):
         return None
     gpus = detect_gpus() if gpus is None else gpus
@@ -326,8 +334,8 @@ def gpu_memory_check(base, ctx: int, tools_backend: str | None, gpu_layers: int 
                  and (g.api == tools_backend or tools_backend == "vulkan")), None)
     if card is None:
         return None
-    return fit_on_gpu(base.training_memory_bytes(ctx), card.memory_free,
-                      count_layers(base.tensor_names), base.f32_bytes)
+    return fit_on_gpu(estimate_bytes, card.memory_free, count_layers(base.tensor_names),
+                      layer_bytes(base, method))
 
 
 # --- building for the GPU -----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Parse upstream llama-finetune's progress output into ProgressEvents (DESIGN §3).
+"""Parse upstream llama-finetune's progress output into ProgressEvents (docs/training.md).
 
 llama-finetune redraws one status line per phase with '\\r':
 
@@ -30,6 +30,9 @@ _STATUS = re.compile(
 )
 # common's lr scheduler logs "epoch 0 lr=1e-05" once per epoch (epoch counted from 0).
 _EPOCH_LOG = re.compile(r"\bepoch\s+(?P<e>\d+(?:\.\d+)?)\s+lr=")
+# llama-finetune-lora logs "Starting epoch 1 (step 40, lr=…)" before each epoch, also the one a
+# resumed run starts in: the epoch is taken from there rather than counted.
+_LORA_EPOCH = re.compile(r"Starting epoch (?P<e>\d+) \(step")
 
 
 def _number(text: str | None) -> float | None:
@@ -67,10 +70,14 @@ class FinetuneProgressParser:
         self.first_loss: float | None = None
         self.last_loss: float | None = None
         self.last_val_loss: float | None = None
+        self.next_epoch: int | None = None  # announced by the tool (1-based)
 
     def __call__(self, line: str) -> ProgressEvent | None:
         m = _STATUS.match(line)
         if m is None:
+            announced = _LORA_EPOCH.search(line)
+            if announced:
+                self.next_epoch = min(int(announced.group("e")) + 1, self.epochs)
             return None
         phase, i, n = m.group("phase").lower(), int(m.group("i")), int(m.group("n"))
         self._advance(phase, i)
@@ -102,13 +109,16 @@ class FinetuneProgressParser:
 
     def _advance(self, phase: str, i: int) -> None:
         """Notice a new phase or a new epoch from the sequence of status lines."""
-        new_phase = phase != self.phase or i < self.last_i
+        new_phase = phase != self.phase or i < self.last_i or (
+            phase == "train" and self.next_epoch is not None)
         if new_phase:
             if self.phase is not None:
                 self.done_seconds += self.phase_seconds
             self.phase_seconds = 0.0
-            if phase == "train":
-                self.epoch = min(self.epoch + 1, self.epochs) if self.phase else 1
+            if phase == "train" and self.next_epoch is not None:
+                self.epoch, self.next_epoch = self.next_epoch, None
+            elif phase == "train":
+                self.epoch = min(self.epoch + 1, self.epochs) if self.epoch else 1
         self.phase, self.last_i = phase, i
 
     def _train_share(self) -> float:
@@ -125,9 +135,11 @@ class FinetuneProgressParser:
         return min(1.0, max(0.0, (self.epoch - 1 + done_in_epoch) / self.epochs))
 
     def _x(self, phase: str, i: int) -> float:
-        """Global batch index across epochs: train batches only (val points sit at epoch end)."""
+        """Where the point sits in epochs (the chart's x axis): 1.5 is half way through the
+        second epoch; val points sit at their epoch's end."""
         n_train = self.n_train or 0
-        return float((self.epoch - 1) * n_train + (i if phase == "train" else n_train))
+        within = (i / n_train if n_train else 1.0) if phase == "train" else 1.0
+        return float(self.epoch - 1 + min(1.0, within))
 
     def _eta(self, fraction: float) -> float | None:
         elapsed = self.done_seconds + self.phase_seconds

@@ -23,9 +23,11 @@ from forge_gui.core.llamacpp.trainer import TrainRequest, get_trainer
 from forge_gui.core.run import RunSettings
 
 # Placeholders put into argv by the builders, turned into shell variables when rendered.
+_TOOL_VARS = {"llama-finetune": "LLAMA_FINETUNE", "llama-finetune-lora": "LLAMA_FINETUNE_LORA",
+              "llama-export-lora": "LLAMA_EXPORT_LORA", "llama-quantize": "LLAMA_QUANTIZE",
+              "llama-tokenize": "LLAMA_TOKENIZE", "llama-completion": "LLAMA_COMPLETION"}
 _VARS = {"@@TRAIN_BASE@@": "TRAIN_BASE", "@@BASE_GGUF@@": "BASE_GGUF", "@@OUT@@": "OUT_DIR",
-         "@@llama-finetune@@": "LLAMA_FINETUNE", "@@llama-quantize@@": "LLAMA_QUANTIZE",
-         "@@llama-tokenize@@": "LLAMA_TOKENIZE", "@@llama-completion@@": "LLAMA_COMPLETION"}
+         **{f"@@{name}@@": var for name, var in _TOOL_VARS.items()}}
 _OUT = "@@OUT@@/"
 
 
@@ -44,13 +46,24 @@ def shell_line(argv: list[str]) -> str:
 
 def _placeholder_tools() -> ToolSet:
     return ToolSet(tools={name: ToolInfo(name=name, path=Path(f"@@{name}@@"))
-                          for name in ("llama-finetune", "llama-quantize", "llama-tokenize",
-                                       "llama-completion")})
+                          for name in _TOOL_VARS})
+
+
+def script_tools(method: str) -> tuple[str, ...]:
+    """The tools a script for this method runs (they must be usable when it is written)."""
+    first = ("llama-finetune-lora", "llama-export-lora") if method == "lora" else (
+        "llama-finetune",)
+    return (*first, "llama-quantize", "llama-tokenize", "llama-completion")
 
 
 def _comment(label: str, value: object) -> str:
     # json.dumps keeps a hostile value on one line (no newline can end the comment early)
     return f"# {label:<8} {json.dumps(value, ensure_ascii=False)}"
+
+
+def _qtype(settings: RunSettings) -> str:
+    qtype = (settings.quantize or "F32").upper()
+    return "Q8_0" if qtype == "AUTO" else qtype  # scripts are full fine-tunes (Q8_0 default)
 
 
 def forge_command() -> list[str]:
@@ -59,20 +72,33 @@ def forge_command() -> list[str]:
     return [sys.executable, "-m", "forge_gui.cli"]
 
 
-def final_name(settings: RunSettings, context_override: str | None) -> str:
-    qtype = (settings.quantize or "F32").upper()
+def final_name(settings: RunSettings, context_override: str | None,
+               lora_qtype: str | None = None) -> str:
+    """The file Ollama gets. LoRA: the merge, or its quantized copy when `lora_qtype` (the
+    output type, when it differs from what the merge holds) is set."""
+    if settings.method == "lora":
+        return f"model-{lora_qtype}.gguf" if lora_qtype else "merged.gguf"
+    qtype = _qtype(settings)
     return f"model-{qtype}.gguf" if qtype != "F32" or context_override else "trained-f32.gguf"
 
 
 def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_dir: Path,
                   convert: bool, modelfile_text: str, smoke_prompt: str,
-                  context_override: str | None = None) -> str:
+                  context_override: str | None = None, base: GGUFInfo | None = None,
+                  chat_format=None, lora_qtype: str | None = None) -> str:
     """The bash script for one run. `modelfile_text` refers to the model as ./FILE.
-    `context_override` (KEY=int:N) restores the base's context length while quantizing."""
+    `context_override` (KEY=int:N) restores the base's context length while quantizing.
+    LoRA runs also take the base's info (its weight types), the chat format and the output
+    type when the merge must be quantized."""
     s = settings
-    qtype = (s.quantize or "F32").upper()
-    final = final_name(s, context_override)
-    outputs = ["train.txt", "trained-f32.gguf"] + ([final] if final != "trained-f32.gguf" else [])
+    lora = s.method == "lora"
+    qtype = lora_qtype if lora else _qtype(s)
+    final = final_name(s, context_override, lora_qtype)
+    chat = bool(chat_format is not None and chat_format.chat)
+    data_name = "train.jsonl" if chat else "train.txt"
+    trained = "adapter.gguf" if lora else "trained-f32.gguf"
+    outputs = [data_name, trained] + (["merged.gguf"] if lora else [])
+    outputs += [final] if final not in outputs else []
     lines = [
         "#!/usr/bin/env bash",
         f"# Forge training run, written by forge-cli {__version__} on "
@@ -89,10 +115,8 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
         f"MODEL_NAME={shlex.quote(s.name)}",
         f"FORGE=({' '.join(shlex.quote(a) for a in forge_command())})",
     ]
-    for name, var in (("llama-finetune", "LLAMA_FINETUNE"), ("llama-quantize", "LLAMA_QUANTIZE"),
-                      ("llama-tokenize", "LLAMA_TOKENIZE"),
-                      ("llama-completion", "LLAMA_COMPLETION")):
-        lines.append(f"{var}={shlex.quote(str(tools.path(name)))}")
+    for name in script_tools(s.method):
+        lines.append(f"{_TOOL_VARS[name]}={shlex.quote(str(tools.path(name)))}")
     ctx = training_ctx(s.ctx)
     min_tokens = ctx + 1 + ctx // 2
     lines += [
@@ -105,53 +129,71 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
         "",
         'echo "==> Prepare the training text"',
     ]
-    prepare = ["prepare-training-data", "-o", _OUT + "train.txt",
-               "--format", get_trainer(s.trainer).data_format,
+    trainer = get_trainer(s.method)
+    prepare = ["prepare-training-data", "-o", _OUT + data_name,
+               "--format", trainer.data_format(chat),
                "--val-fraction", f"{s.val_fraction:g}", "--seed", str(s.seed)]
     if s.field_map:
         prepare += ["--map", ",".join(f"{k}={v}" for k, v in s.field_map.items())]
     prepare += ["--", *[str(p) for p in s.data]]  # "--": a data path may start with "-"
     lines.append('"${FORGE[@]}" ' + shell_line(prepare))
+    if chat:  # llama-finetune-lora renders each conversation with exactly this template
+        lines.append(f'printf "%s" {shlex.quote(chat_format.jinja_template)} '
+                     '> "$OUT_DIR/chat_template.jinja"')
     lines += ["", 'TRAIN_BASE="$BASE_GGUF"']
     if convert:
         lines += ['echo "==> Convert the base to F32 (llama-finetune trains F32 weights only)"',
                   shell_line(["@@llama-quantize@@", "@@BASE_GGUF@@", _OUT + "base-f32.gguf",
                               "F32"]),
                   'TRAIN_BASE="$OUT_DIR/base-f32.gguf"']
-    tokenize = tokenize_argv(_placeholder_tools(), Path("@@TRAIN_BASE@@"),
-                             Path(_OUT + "train.txt"))
+    if not chat:  # a conversation file is checked by the tool itself
+        tokenize = tokenize_argv(_placeholder_tools(), Path("@@TRAIN_BASE@@"),
+                                 Path(_OUT + data_name))
+        lines += [
+            "",
+            'echo "==> Count tokens"',
+            f"TOKENS=$({shell_line(tokenize)} | sed -n 's/^Total number of tokens: //p')",
+            'echo "$TOKENS tokens"',
+            f'if [ "$TOKENS" -le {min_tokens} ]; then',
+            f'  echo "Too little text to train at a context of {ctx}: use a shorter --ctx or '
+            f'add data." >&2',
+            "  exit 1",
+            "fi",
+        ]
+    lines += ["", 'echo "==> Train a LoRA adapter"' if lora else 'echo "==> Fine-tune"']
+    types = dict(base.tensor_types) if base is not None else {}
+    request = TrainRequest(train_text=Path(_OUT + data_name),
+                           base=GGUFInfo.model_construct(path=Path("@@TRAIN_BASE@@"),
+                                                         tensor_types=types),
+                           output=Path(_OUT + trained), settings=s, tools=_placeholder_tools())
+    if lora:
+        request.checkpoint_dir = Path(_OUT + "checkpoints")
+        request.chat_template = Path(_OUT + "chat_template.jinja") if chat else None
     lines += [
-        "",
-        'echo "==> Count tokens"',
-        f"TOKENS=$({shell_line(tokenize)} | sed -n 's/^Total number of tokens: //p')",
-        f'echo "$TOKENS tokens"',
-        f'if [ "$TOKENS" -le {min_tokens} ]; then',
-        f'  echo "Too little text to train at a context of {ctx}: use a shorter --ctx or add '
-        f'data." >&2',
+        shell_line(trainer.argv(request)),
+        f'if [ ! -s "$OUT_DIR/{trained}" ]; then',
+        f'  echo "{trainer.tool} wrote no {"adapter" if lora else "model"}." >&2',
         "  exit 1",
         "fi",
-        "",
-        'echo "==> Fine-tune"',
     ]
-    request = TrainRequest(train_text=Path(_OUT + "train.txt"),
-                           base=GGUFInfo.model_construct(path=Path("@@TRAIN_BASE@@")),
-                           output=Path(_OUT + "trained-f32.gguf"), settings=s,
-                           tools=_placeholder_tools())
-    lines += [
-        shell_line(get_trainer(s.trainer).argv(request)),
-        'if [ ! -s "$OUT_DIR/trained-f32.gguf" ]; then',
-        '  echo "llama-finetune wrote no model." >&2',
-        "  exit 1",
-        "fi",
-    ]
-    if final != "trained-f32.gguf":
+    if lora:
+        lines += ["", 'echo "==> Merge the adapter into the base"',
+                  shell_line(["@@llama-export-lora@@", "-m", "@@BASE_GGUF@@", "--lora",
+                              _OUT + trained, "-o", _OUT + "merged.gguf"])]
+        if lora_qtype:
+            requant = ["--allow-requantize"] if set(types) - {"F32", "F16", "BF16"} else []
+            lines += ["", f'echo "==> Quantize to {qtype}"',
+                      shell_line(["@@llama-quantize@@", *requant, _OUT + "merged.gguf",
+                                  _OUT + final, qtype])]
+    elif final != "trained-f32.gguf":
         fix = ["--override-kv", context_override] if context_override else []
         lines += ["", f'echo "==> Quantize to {qtype}"',
                   shell_line(["@@llama-quantize@@", *fix, _OUT + "trained-f32.gguf",
                               _OUT + final, qtype])]
+    stop = chat_format.stop_marker if chat_format is not None else None
     lines += ["", 'echo "==> Try one prompt"',
               shell_line(smoke_argv(_placeholder_tools(), Path(_OUT + final), smoke_prompt,
-                                    s.seed, 48)),
+                                    s.seed, 48, stop)),
               "", 'echo "==> Write the Modelfile"',
               f'printf "%s" {shlex.quote(modelfile_text)} > "$OUT_DIR/Modelfile"']
     if s.create:

@@ -104,7 +104,7 @@ def training_ctx(ctx: int) -> int:
 
 
 def training_windows(tokens: int, ctx: int) -> int:
-    """Windows llama-finetune cuts the text into: (tokens - ctx - 1) / (ctx / 2) (DESIGN §3)."""
+    """Windows llama-finetune cuts the text into: (tokens - ctx - 1) / (ctx / 2) (docs/training.md)."""
     ctx = training_ctx(ctx)
     stride = ctx // 2
     return max(0, (tokens - ctx - 1) // stride)
@@ -140,8 +140,11 @@ def check_windows(tokens: int, ctx: int, val_split: float) -> int:
                      f"(llama-finetune needs more than {ctx + 1 + ctx // 2} tokens).", hint)
 
 
-def check_memory(base: GGUFInfo, ctx: int, progress: ProgressCallback, step: str) -> int:
-    need = base.training_memory_bytes(ctx)
+def check_memory(base: GGUFInfo, ctx: int, progress: ProgressCallback, step: str,
+                 need: int | None = None) -> int:
+    """Refuse when training needs more than this computer's RAM; `need` defaults to the full
+    fine-tuning estimate (LoRA passes its own, core/llamacpp/lora.py)."""
+    need = need if need is not None else base.training_memory_bytes(ctx)
     mem = psutil.virtual_memory()
     if need > mem.total:
         raise StepFailed(f"Training this model needs about {human_size(need)} of memory; this "
@@ -163,18 +166,25 @@ class SmokeResult:
     tokens: int | None = None  # tokens generated, from llama-completion's timing report
 
 
-def smoke_argv(tools: ToolSet, model: Path, prompt: str, seed: int, n_predict: int) -> list[str]:
-    return [str(tools.path("llama-completion")), "-m", str(model), "-p", prompt,
+def smoke_argv(tools: ToolSet, model: Path, prompt: str, seed: int, n_predict: int,
+               stop: str | None = None, lora: Path | None = None) -> list[str]:
+    """llama-completion with the prompt in the training format; `stop` ends the answer where
+    the training text ends a turn; `lora` applies an adapter at load (no merged file)."""
+    argv = [str(tools.path("llama-completion")), "-m", str(model), "-p", prompt,
             "-n", str(n_predict), "--temp", "0", "--seed", str(seed), "-no-cnv",
-            "--no-display-prompt", "-r", STOP_MARKER, "-c", "1024"]
+            "--no-display-prompt", "-r", stop or STOP_MARKER, "-c", "1024"]
+    if lora is not None:
+        argv += ["--lora", str(lora)]
+    return argv
 
 
 def smoke_step(tools: ToolSet, model: Path, prompt: str, result: SmokeResult, seed: int,
-               n_predict: int = SMOKE_TOKENS, log: Path | None = None) -> FunctionStep:
+               n_predict: int = SMOKE_TOKENS, log: Path | None = None, stop: str | None = None,
+               lora: Path | None = None) -> FunctionStep:
     """One prompt in the training format through llama-completion. A FunctionStep, not a
     ProcessStep: the answer is on stdout and the tool's log on stderr, and front ends merge
     the two for process steps."""
-    argv = smoke_argv(tools, model, prompt, seed, n_predict)
+    argv = smoke_argv(tools, model, prompt, seed, n_predict, stop, lora)
 
     def run(progress: ProgressCallback, cancel: CancelToken) -> None:
         progress(ProgressEvent(step="completion", message="Generating an answer"))
@@ -182,7 +192,7 @@ def smoke_step(tools: ToolSet, model: Path, prompt: str, result: SmokeResult, se
         if code != 0:
             raise StepFailed(f"llama-completion could not run the model (exit code {code}).",
                              f"The tool's output is in {log}." if log else None)
-        result.answer = extract_answer(out)
+        result.answer = extract_answer(out, stop or STOP_MARKER)
         m = _EVAL_RUNS.search(err)
         result.tokens = int(m.group(1)) + 1 if m else None  # + the token of the prompt pass
         progress(ProgressEvent(step="completion", fraction=1.0, message=f"Answer: {result.answer!r}"))
@@ -217,8 +227,8 @@ def run_capture(argv: list[str], cancel: CancelToken, log: Path | None) -> tuple
                 err.read().decode("utf-8", "replace"))
 
 
-def extract_answer(output: str) -> str:
+def extract_answer(output: str, stop: str = STOP_MARKER) -> str:
     """The generated text without the end marker and whatever follows the stop marker."""
     text = output.replace("[end of text]", "")
-    cut = text.find(STOP_MARKER)
+    cut = text.find(stop)
     return (text[:cut] if cut >= 0 else text).strip()

@@ -1,8 +1,12 @@
 """Trainers: prepared data + base + settings -> one pipeline step.
 
-A Trainer says what it needs (a plain-text file, an F32 base) and builds a ProcessStep
+A Trainer says what it needs (an F32 base or the base as it is) and builds a ProcessStep
 (argv, expected output, progress parser, result check). Front ends only ever see the step, so a
-new trainer (the LoRA fork, Axolotl, Unsloth) is a new class registered in TRAINERS.
+new trainer (Axolotl, Unsloth) is a new class registered in TRAINERS, keyed by method.
+
+    full — upstream llama-finetune: every weight of an F32 model; writes a whole model
+    lora — llama-finetune-lora (qvac-fabric fork): an adapter on the base as stored (F16,
+           Q8_0, k-quants); writes a GGUF LoRA that the pipeline merges (docs/training.md)
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from forge_gui.core.steps import ProcessStep, StepFailed
 
 @dataclass
 class TrainRequest:
-    train_text: Path  # the prepared training text (plain text, DESIGN §5 format)
+    train_text: Path  # the prepared training data (plain text, or chat JSONL for LoRA)
     base: GGUFInfo  # the model the trainer starts from (already in a trainable form)
-    output: Path  # where the trained model must appear
+    output: Path  # where the trained model (full) or adapter (lora) must appear
     settings: RunSettings
     tools: ToolSet
     log_path: Path | None = None
+    chat_template: Path | None = None  # lora, chat format: the Jinja template to render with
+    checkpoint_dir: Path | None = None  # lora: where checkpoints go
+    resume_from: Path | None = None  # lora: a complete checkpoint to continue from
 
 
 @dataclass
@@ -43,10 +50,19 @@ class TrainResult:
 
 
 class Trainer(ABC):
-    key: str
+    key: str  # the method: "full" or "lora"
+    tool: str  # the llama.cpp tool it runs
     label: str
-    data_format: str  # what prepare_training_data writes for it
     needs_f32_base: bool
+    produces_adapter: bool
+
+    def data_format(self, chat: bool) -> str:
+        """What prepare_training_data writes for it (core/data/prepare.py FORMATS)."""
+        return "llama.cpp"
+
+    @abstractmethod
+    def argv(self, request: TrainRequest) -> list[str]:
+        """The exact command line (recorded in the run's commands/ and the script)."""
 
     @abstractmethod
     def build_step(self, request: TrainRequest, result: TrainResult) -> ProcessStep:
@@ -60,10 +76,11 @@ def physical_cores() -> int:
 class LlamaFinetuneTrainer(Trainer):
     """Upstream llama.cpp `llama-finetune`: full fine-tuning, writes a whole model (-o)."""
 
-    key = "llama.cpp"
-    label = "llama.cpp (llama-finetune, full fine-tune)"
-    data_format = "llama.cpp"
+    key = "full"
+    tool = "llama-finetune"
+    label = "Full fine-tune (llama-finetune)"
     needs_f32_base = True
+    produces_adapter = False
 
     def argv(self, request: TrainRequest) -> list[str]:
         s = request.settings
@@ -75,7 +92,7 @@ class LlamaFinetuneTrainer(Trainer):
             "-o", str(request.output),  # without -o it writes nothing and still exits 0
             "-c", ctx, "-b", ctx, "-ub", ctx,  # equal, a multiple of 256 (see training_ctx)
             "--epochs", str(s.epochs),
-            "-lr", f"{s.learning_rate:g}",
+            "-lr", f"{s.lr:g}",
             "-val-split", f"{s.val_split:g}",
             "-opt", s.optimizer,
             "-t", str(s.threads or physical_cores()),
@@ -107,16 +124,105 @@ class LlamaFinetuneTrainer(Trainer):
                            parse_line=parser, check=check, log_path=request.log_path)
 
 
-TRAINERS: dict[str, type[Trainer]] = {LlamaFinetuneTrainer.key: LlamaFinetuneTrainer}
+# Q4_0 and k-quant weights abort on CPU (GGML_ASSERT(*cur_backend_id != -1)) unless the CPU
+# backend keeps them unrepacked; F32/F16/BF16/Q8_0 do not need it (docs/training.md).
+_NO_REPACK_FREE = {"F32", "F16", "BF16", "Q8_0"}
 
 
-def get_trainer(key: str) -> Trainer:
+class LoraTrainer(Trainer):
+    """llama-finetune-lora from the qvac-fabric fork: a LoRA adapter on the base as stored."""
+
+    key = "lora"
+    tool = "llama-finetune-lora"
+    label = "LoRA (llama-finetune-lora)"
+    needs_f32_base = False
+    produces_adapter = True
+
+    def data_format(self, chat: bool) -> str:
+        return "chat-jsonl" if chat else "llama.cpp"
+
+    def argv(self, request: TrainRequest) -> list[str]:
+        s = request.settings
+        ctx = str(training_ctx(s.ctx))
+        argv = [
+            str(request.tools.path(self.tool)),
+            "-m", str(request.base.path),
+            "-f", str(request.train_text),
+            "--output-adapter", str(request.output),
+            "-c", ctx, "-b", ctx, "-ub", ctx,
+            "-fa", "off",  # no backward pass for flash attention: the default aborts
+            "--num-epochs", str(s.epochs),
+            "--learning-rate", f"{s.lr:g}",
+            "--lora-rank", str(s.lora_rank),
+            "--lora-alpha", f"{s.lora_alpha:g}",
+            "--lora-modules", s.lora_modules,
+            "--lora-seed", str(s.seed),
+            "--seed", str(s.seed),
+            "-t", str(s.threads or physical_cores()),
+        ]
+        if request.checkpoint_dir is not None:
+            argv += ["--checkpoint-save-steps", str(s.checkpoint_every),
+                     "--checkpoint-save-dir", str(request.checkpoint_dir)]
+        else:
+            argv += ["--checkpoint-save-steps", "0"]
+        if request.resume_from is not None:
+            argv += ["--resume-from", str(request.resume_from)]
+        if request.chat_template is not None:
+            argv += ["--assistant-loss-only", "--chat-template", str(request.chat_template)]
+        if set(request.base.tensor_types) - _NO_REPACK_FREE:
+            argv.append("--no-repack")
+        if s.gpu_layers is not None:
+            argv += ["-ngl", str(s.gpu_layers)]
+        return argv
+
+    def build_step(self, request: TrainRequest, result: TrainResult) -> ProcessStep:
+        from forge_gui.core.llamacpp import lora
+
+        s = request.settings
+        parser = FinetuneProgressParser(s.epochs, LORA_VAL_SPLIT, step="train")
+
+        def parse(line: str):
+            saved = lora.saved_checkpoint(line)
+            if saved is not None and request.checkpoint_dir is not None:
+                lora.prune_checkpoints(request.checkpoint_dir)
+            return parser(line)
+
+        def check(code: int) -> None:
+            hint = f"The tool's output is in {request.log_path}." if request.log_path else None
+            if code != 0:
+                raise StepFailed(f"llama-finetune-lora failed (exit code {code}).", hint)
+            lora.check_adapter(request.base, request.output, hint)
+            result.output = request.output
+            result.train_loss_first = parser.first_loss
+            result.train_loss_last = parser.last_loss
+            result.val_loss_last = parser.last_val_loss
+
+        return ProcessStep(key="train", label="Train a LoRA adapter (llama-finetune-lora)",
+                           argv=self.argv(request), cwd=request.output.parent,
+                           outputs=[request.output], parse_line=parse, check=check,
+                           log_path=request.log_path)
+
+
+LORA_VAL_SPLIT = 0.05  # fixed in llama-finetune-lora
+
+TRAINERS: dict[str, type[Trainer]] = {LlamaFinetuneTrainer.key: LlamaFinetuneTrainer,
+                                      LoraTrainer.key: LoraTrainer}
+METHODS = tuple(TRAINERS)
+
+
+def get_trainer(method: str) -> Trainer:
+    """The trainer for a method ("lora" or "full")."""
     try:
-        return TRAINERS[key]()
+        return TRAINERS[method]()
     except KeyError:
-        raise StepFailed(f"Unknown trainer {key!r}.",
+        raise StepFailed(f"Unknown training method {method!r}.",
                          f"Available: {', '.join(sorted(TRAINERS))}.") from None
 
 
-__all__ = ["Trainer", "TrainRequest", "TrainResult", "LlamaFinetuneTrainer", "get_trainer",
-           "TRAINERS", "inspect_gguf", "physical_cores"]
+def trainer_for(settings: RunSettings) -> Trainer:
+    return get_trainer(settings.method)
+
+
+__all__ = ["Trainer", "TrainRequest", "TrainResult", "LlamaFinetuneTrainer", "LoraTrainer",
+           "get_trainer", "trainer_for", "TRAINERS", "METHODS", "inspect_gguf",
+           "physical_cores"]

@@ -1,4 +1,4 @@
-"""Registering a fine-tuned model with Ollama (DESIGN §4–5).
+"""Registering a fine-tuned model with Ollama (docs/ollama.md).
 
 names: model-name rules.  modelfile: Modelfile writer/parser.  template: the TEMPLATE and stops
 that reproduce the training text.  hashing: cached sha256.  client: the HTTP API.

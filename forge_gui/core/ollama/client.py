@@ -1,4 +1,4 @@
-"""Ollama's HTTP API (DESIGN §4), with errors that say what to do.
+"""Ollama's HTTP API (docs/ollama.md), with errors that say what to do.
 
 Base URL from the `host` argument, else OLLAMA_HOST (host, host:port, with or without
 http:// or https://), else http://127.0.0.1:11434 — read the way Ollama's own client reads it.
@@ -47,9 +47,31 @@ class ModelNotFound(OllamaHTTPError):
     pass
 
 
+class OllamaHostInvalid(OllamaError):
+    """OLLAMA_HOST (or --host) cannot be made into a URL."""
+
+
+HOST_HINT = ("Set it to host:port (for example 127.0.0.1:11434) or http://host:port, or unset "
+             "it to use the local server.")
+
+
+def _bad_host(label: str, raw: str, why: str) -> OllamaHostInvalid:
+    return OllamaHostInvalid(f"{label} is {raw!r}, which is not a server address: {why}.",
+                             HOST_HINT)
+
+
 def base_url(host: str | None = None) -> str:
-    """Ollama's reading of OLLAMA_HOST (envconfig.Host), as a URL without a trailing slash."""
-    raw = (host if host is not None else os.environ.get("OLLAMA_HOST", "")).strip()
+    """Ollama's reading of OLLAMA_HOST (envconfig.Host), as a URL without a trailing slash.
+
+    Raises OllamaHostInvalid for a value no URL can be made of (docs/ollama.md)."""
+    label = "OLLAMA_HOST" if host is None else "The Ollama host"
+    original = host if host is not None else os.environ.get("OLLAMA_HOST", "")
+    raw = original.strip()
+    odd = next((c for c in raw if not c.isprintable() or c.isspace()), None)
+    if odd is not None:
+        what = {"\n": "a line break", "\r": "a carriage return", "\t": "a tab",
+                " ": "a space"}.get(odd, f"the control character U+{ord(odd):04X}")
+        raise _bad_host(label, original, f"it contains {what}")
     scheme, sep, rest = raw.partition("://")
     default_port = DEFAULT_PORT
     if not sep:
@@ -59,10 +81,22 @@ def base_url(host: str | None = None) -> str:
     elif scheme == "https":
         default_port = 443
     hostport, _, path = rest.partition("/")
+    if sep and scheme not in ("http", "https"):
+        raise _bad_host(label, original, f"the scheme {scheme!r} is neither http nor https")
     m = re.fullmatch(r"\[(.*)\]:(\d+)|([^:\[\]]*):(\d+)", hostport)
     if m:
         name, port = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
     else:
+        bracketed = re.fullmatch(r"\[([^\[\]]*)\](:.*)?", hostport)
+        if bracketed and bracketed.group(2):
+            raise _bad_host(label, original, f"the port {bracketed.group(2)[1:]!r} is not a number")
+        if not bracketed and ("[" in hostport or "]" in hostport):
+            raise _bad_host(label, original, "its brackets around an IPv6 address do not match")
+        if not bracketed and hostport.count(":") > 1:
+            raise _bad_host(label, original, "it has more than one ':' (an IPv6 address needs "
+                                             "brackets, like [::1]:11434)")
+        if not bracketed and ":" in hostport:
+            raise _bad_host(label, original, f"the port {hostport.split(':')[1]!r} is not a number")
         name, port = hostport.strip("[]") or "127.0.0.1", str(default_port)
     if not port.isdigit() or int(port) > 65535:
         name, port = "127.0.0.1", str(DEFAULT_PORT)
@@ -71,7 +105,12 @@ def base_url(host: str | None = None) -> str:
     if ":" in name:
         name = f"[{name}]"
     url = f"{scheme}://{name}:{port}"
-    return f"{url}/{path.strip('/')}" if path.strip("/") else url
+    url = f"{url}/{path.strip('/')}" if path.strip("/") else url
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:  # whatever the checks above did not foresee
+        raise _bad_host(label, original, str(exc).rstrip(".")) from None
+    return url
 
 
 def parse_version(text: str) -> tuple[int, int, int] | None:
@@ -79,7 +118,8 @@ def parse_version(text: str) -> tuple[int, int, int] | None:
     return (int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
 
 
-# Ollama 0.34.1 stopped accepting ADAPTER when creating models (DESIGN §4).
+# Ollama 0.34.1 stopped importing PEFT (safetensors) adapters when creating models; one GGUF
+# adapter is still accepted (docs/ollama.md).
 LAST_WITHOUT_ADAPTER_SUPPORT = (0, 34, 1)
 
 

@@ -35,7 +35,8 @@ class OllamaStatus(BaseModel):
                 out.append("Registration: whole GGUF or merged adapter (ADAPTER is not accepted "
                            "by 0.34.1 and newer; Forge merges with llama-export-lora)")
         else:
-            out = [f"Ollama:       not reachable at {self.url}"]
+            out = [f"Ollama:       not reachable at {self.url}" if self.url
+                   else f"Ollama:       {self.problem}"]
             if self.hint:
                 out.append(f"              {self.hint}")
         if self.store:
@@ -47,7 +48,11 @@ class OllamaStatus(BaseModel):
 
 
 def ollama_status(host: str | None = None) -> OllamaStatus:
-    client = OllamaClient(host)
+    try:
+        client = OllamaClient(host)
+    except OllamaError as exc:  # OLLAMA_HOST (or --host) is not an address: say what is wrong
+        return OllamaStatus(url="", reachable=False, store=default_store(),
+                            store_candidates=store_dirs(), problem=exc.message, hint=exc.hint)
     status = OllamaStatus(url=client.url, reachable=False, store=default_store(),
                           store_candidates=store_dirs())
     try:

@@ -1,4 +1,4 @@
-"""Ollama's model-name rules (DESIGN §4), checked before any work starts.
+"""Ollama's model-name rules (docs/ollama.md), checked before any work starts.
 
 A name is [host/][namespace/]model[:tag]. Every part is made of letters, digits, '_', '-' and
 '.' ('.' not in the namespace; a host may also carry a ':port'); the first character is a
@@ -97,3 +97,19 @@ def parse_model_name(name: str) -> ModelName:
         raise ValueError(problem)
     host, namespace, model, tag = split_model_name(name)
     return ModelName(host or DEFAULT_HOST, namespace or DEFAULT_NAMESPACE, model, tag or DEFAULT_TAG)
+
+
+def model_key(name: str) -> str:
+    """The name as Ollama compares it: defaults filled in, case folded (Ollama treats
+    'LLAMA3.2:1B' and 'llama3.2:1b' as one model since ollama#7676; docs/ollama.md)."""
+    try:
+        full = parse_model_name(name)
+    except ValueError:
+        return name.casefold()
+    return f"{full.host}/{full.namespace}/{full.model}:{full.tag}".casefold()
+
+
+def find_same_model(name: str, existing) -> str | None:
+    """The name in `existing` that Ollama would take for `name` (and replace), if any."""
+    key = model_key(name)
+    return next((other for other in existing if other and model_key(other) == key), None)

@@ -1,4 +1,4 @@
-"""The pipeline steps that turn a fine-tune into an Ollama model (DESIGN §4–5).
+"""The pipeline steps that turn a fine-tune into an Ollama model (docs/ollama.md).
 
 register_specs(settings) -> StepSpecs, appended after the training steps (or used alone by
 `forge-cli retrain`):
@@ -25,12 +25,14 @@ from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import (ModelNotFound, OllamaClient, OllamaError,
-                                          OllamaHTTPError, OllamaNotReachable, accepts_adapters,
-                                          parse_show_parameters, supports_create_api)
+                                          OllamaHTTPError, OllamaNotReachable, base_url,
+                                          parse_show_parameters, runs_gguf_adapters,
+                                          supports_create_api)
 from forge_gui.core.ollama.hashing import file_digest
 from forge_gui.core.ollama.modelfile import (Modelfile, ModelfileError, render_modelfile,
                                              write_modelfile)
-from forge_gui.core.ollama.names import validate_model_name
+from forge_gui.core.ollama.names import (find_same_model, model_key, parse_model_name,
+                                         validate_model_name)
 from forge_gui.core.ollama.resolve import (ResolveError, Resolved, check_adapter_matches,
                                            choose_route, resolve_output)
 from forge_gui.core.ollama.store import resolve_base_gguf
@@ -139,7 +141,7 @@ def _build_resolve(state: RunState) -> FunctionStep:
         a.base_gguf = base
         version = _server_version(s)
         arch = inspect_gguf(base).architecture
-        route, why = choose_route(resolved, accepts_adapters(version or ""), s.use_adapter, arch)
+        route, why = choose_route(resolved, version, s.use_adapter, arch)
         a.route = route
         state.save()
         progress(ProgressEvent(step="resolve", message=why))
@@ -179,6 +181,22 @@ def _merge_for(state: RunState) -> ProcessStep:
                       state.log_path("merge"), done)
 
 
+def adapter_route(state: RunState) -> tuple[str, str]:
+    """How a trained GGUF LoRA reaches Ollama: ("adapter" | "merge", why). ADAPTER only when
+    asked for and the server runs GGUF adapters (0.30+); merging works everywhere."""
+    s = state.settings
+    if not s.use_adapter:
+        return "merge", ("The adapter is merged into the base with llama-export-lora (works on "
+                         "every Ollama version).")
+    version = _server_version(s) if s.create else None
+    if version and runs_gguf_adapters(version):
+        return "adapter", (f"Ollama {version} runs GGUF adapters: the model is created FROM "
+                           "the base with the adapter as ADAPTER (no second copy of the base).")
+    why = (f"Ollama {version} is older than 0.30 and cannot run a GGUF adapter" if version else
+           "Ollama was not reached (or --no-create) to check that it runs adapters")
+    return "merge", f"{why}, so the adapter is merged into the base instead."
+
+
 def _build_merge(state: RunState) -> ProcessStep | None:
     return _merge_for(state) if state.artifacts.route == "merge" else None
 
@@ -202,8 +220,11 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, Pa
     """The Modelfile and the local files it refers to: {"model" | "adapter": [paths]}.
 
     A PEFT adapter is a folder: its config and weights go to Ollama as separate blobs."""
+    from forge_gui.core.chat_format import FORMATS
+
     s, a = state.settings, state.artifacts
-    parameters = stop_parameters()
+    fmt = FORMATS[a.chat_format or "plain"]  # the format the model was trained in
+    parameters = fmt.stop_parameters()
     parameters += _inherited_parameters(s) if inherit else []
     parameters += list(s.parameters.items())
     files: dict[str, list[Path]] = {}
@@ -221,7 +242,7 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, Pa
         gguf_path = Path(a.output_gguf).resolve()
         files["model"] = [gguf_path]
         mf = Modelfile(from_=str(gguf_path))
-    mf.template, mf.system, mf.parameters = TEMPLATE, s.system, parameters
+    mf.template, mf.system, mf.parameters = fmt.go_template, s.system, parameters
     return mf, files
 
 
@@ -348,10 +369,9 @@ def _build_register(state: RunState) -> FunctionStep:
                                   "(it needs 0.5.5 or newer).",
                                   "Update Ollama, or register by hand with its own command: "
                                   f"{a.finish_command}")
-            existed = client.exists(s.name)
+            existed = existing_model(client, s.name)
             if existed and not s.force:
-                raise ModelExists(f"A model named '{s.name}' already exists in Ollama.",
-                                  "Choose another name, or replace it (--force on the CLI).")
+                raise model_exists(s.name, existed)
             try:
                 try:
                     _create(client, state, progress, cancel)
@@ -406,9 +426,49 @@ def _build_smoke(state: RunState) -> FunctionStep:
 
 # ---------------------------------------------------------------------------- specs
 
+def preflight_server(settings: RunSettings) -> None:
+    """Before any work (docs/ollama.md): the Ollama address must be one, and the name must not
+    be a model that exists (compared as Ollama compares names) unless settings.force. When
+    Ollama cannot be reached now the register step checks again before creating."""
+    if settings.create:
+        base_url(settings.ollama_host)  # raises OllamaHostInvalid, a StepFailed
+    if settings.force:
+        return
+    try:
+        with _client(settings) as client:
+            taken = existing_model(client, settings.name)
+    except OllamaError:
+        return
+    if taken:
+        raise model_exists(settings.name, taken)
+
+
+def existing_model(client: OllamaClient, name: str) -> str | None:
+    """The model Ollama would replace when creating `name`, as Ollama lists it, or None."""
+    found = find_same_model(name, (m.get("name") or m.get("model") for m in client.list_models()))
+    if found is None and client.exists(name):  # a server that lists names some other way
+        found = name
+    return found
+
+
+def _spelled(name: str) -> str:
+    try:
+        return parse_model_name(name).short
+    except ValueError:
+        return name
+
+
+def model_exists(name: str, taken: str) -> "ModelExists":
+    same = "" if model_key(taken) == model_key(name) and _spelled(taken) == _spelled(name) else \
+        f" as '{taken}' (Ollama does not tell upper and lower case apart)"
+    return ModelExists(f"A model named '{name}' already exists in Ollama{same}.",
+                       "Choose another name, or replace it (--force on the CLI).")
+
+
 def register_specs(settings: RunSettings) -> list[StepSpec]:
     """The Ollama steps for a run. Raises StepFailed now for a bad name or parameter."""
     preflight(settings)
+    preflight_server(settings)
     specs: list[StepSpec] = []
     if settings.adapter is not None:
         specs += [StepSpec("resolve", "Check the adapter and the base", _build_resolve),

@@ -3,7 +3,7 @@
 Accepted: a whole-model GGUF; a GGUF LoRA (general.type = adapter); a PEFT folder
 (adapter_config.json + adapter_model.safetensors|.bin); a folder holding exactly one
 .gguf/.bin adapter; a single adapter file. Legacy GGLA files are recognised by their magic and
-refused with an explanation. Routes (DESIGN §4):
+refused with an explanation. Routes (docs/ollama.md):
   whole GGUF -> FROM the file
   GGUF LoRA  -> merge into the base with llama-export-lora, FROM the merged file (works on every
                 Ollama); ADAPTER only if the server is older than 0.34.1 and the user asks
@@ -18,7 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from forge_gui.core.llamacpp.gguf_info import GGLA_MAGIC, GGUF_MAGIC, inspect_gguf
+from forge_gui.core.llamacpp.gguf_info import (GGLA_MAGIC, GGUF_MAGIC, describe_start,
+                                               inspect_gguf)
 from forge_gui.core.steps import StepFailed
 
 Kind = Literal["whole", "gguf-lora", "peft"]
@@ -65,7 +66,7 @@ def _resolve_file(path: Path) -> Resolved:
         raise _ggla_error(path)
     if magic != GGUF_MAGIC:
         raise ResolveError(f"{path} is neither a GGUF file nor a GGUF LoRA adapter "
-                           f"(it starts with {magic!r}).", FOLDER_HINT)
+                           f"({describe_start(magic)}).", FOLDER_HINT)
     info = inspect_gguf(path)
     kind: Kind = "gguf-lora" if info.general_type == "adapter" else "whole"
     return Resolved(kind=kind, path=path, architecture=info.architecture)

@@ -1,4 +1,4 @@
-"""Ollama's local model store: from a model name to the GGUF blob on disk (DESIGN §4).
+"""Ollama's local model store: from a model name to the GGUF blob on disk (docs/ollama.md).
 
 <models>/manifests/<host>/<namespace>/<model>/<tag> is JSON whose layer with mediaType
 application/vnd.ollama.image.model names the blob <models>/blobs/sha256-<hex>: the GGUF.

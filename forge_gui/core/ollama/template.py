@@ -1,4 +1,4 @@
-"""The TEMPLATE and stop parameters that reproduce Forge's training text (DESIGN §5).
+"""The TEMPLATE and stop parameters that reproduce Forge's training text (docs/ollama.md, "What Forge gives Ollama").
 
 The trainer saw, for each record (forge_gui.core.data.render_conversation):
 

@@ -84,6 +84,9 @@ class BasePage(ForgePage):
             self.host.setText(backend.ollama_host(settings.ollama_host))
         if not self.models and not self._tasks.get("list"):
             self.refresh()
+        if self.info is None and not self.file_edit.text() and settings.last_base_gguf \
+                and Path(settings.last_base_gguf).is_file():  # the file chosen last time
+            self.choose_file(settings.last_base_gguf)
 
     # -- Ollama ----------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -118,8 +121,9 @@ class BasePage(ForgePage):
         self.model_list.clear()
         self.model_list.setEnabled(False)
         self.ollama_error = str(exc)
+        why = getattr(exc, "message", None) or str(exc)  # it names the address already
         self.ollama_state.setText(
-            f"Ollama is not reachable at {self.host.text()}: {exc}\n"
+            f"{why}\n"
             "Start Ollama (or fix the address) and press Refresh, or choose a GGUF file below.")
         if self.use_ollama.isChecked():
             self.use_file.setChecked(True)
@@ -164,19 +168,25 @@ class BasePage(ForgePage):
         self.info = info
         self.gguf_path = Path(info.path) if info is not None else None
         self.details.setText(text)
+        wizard = self.wizard()
+        if wizard is not None and hasattr(wizard, "update_training_format"):
+            wizard.update_training_format()
         self.completeChanged.emit()
 
     def _show_info(self, info) -> None:
         size = backend.human_size(info.size_bytes)
         quant = info.file_type or ", ".join(sorted(info.tensor_types))
         ctx = info.context_length or "unknown"
-        verdict = {"ready": "✔ ready to train", "convert": "✔ trainable after a lossless conversion",
-                   "quantized": "✘ cannot be trained as it is",
-                   "not-a-model": "✘ not a model"}[info.trainability]
+        if info.trainability == "not-a-model":
+            verdicts = f"<b>✘ not a model</b>: {info.explain_trainability()}"
+        else:  # LoRA trains every model type as stored; full fine-tuning needs F32 weights
+            full = {"ready": "✔ ready", "convert": "✔ after a lossless conversion to F32",
+                    "quantized": "✘ not as it is"}[info.trainability]
+            verdicts = (f"<b>✔ trainable with LoRA</b>: {info.explain_for('lora')}"
+                        f"<br>Full fine-tune: {full}. {info.explain_trainability()}")
         text = (f"<b>{info.name or Path(info.path).name}</b> — {info.architecture}, "
                 f"{info.parameters / 1e6:,.1f} M parameters, {size}, {quant}, context {ctx}"
-                f"<br><b>{verdict}</b>: {info.explain_trainability()}"
-                f"<br><small>{info.path}</small>")
+                f"<br>{verdicts}<br><small>{info.path}</small>")
         self._set_base(info, text)
 
     def _show_problem(self, exc: BaseException) -> None:
@@ -208,7 +218,7 @@ class BasePage(ForgePage):
 
     # -- wizard ----------------------------------------------------------------------------
     def isComplete(self) -> bool:
-        return self.info is not None and self.info.trainability in ("ready", "convert")
+        return self.info is not None and self.info.trainability != "not-a-model"
 
     def contribute(self, values: dict) -> None:
         if self.use_ollama.isChecked() and self.model_list.currentItem():
@@ -223,6 +233,8 @@ class BasePage(ForgePage):
             settings.last_base = self.model_list.currentItem().text()
         if self.use_file.isChecked() and self.file_edit.text():
             settings.last_gguf_dir = str(Path(self.file_edit.text()).parent)
+        settings.last_base_gguf = (str(self.gguf_path) if self.use_file.isChecked()
+                                   and self.gguf_path else None)
 
     def ollama_host(self) -> str:
         return self.host.text().strip() or backend.ollama_host(None)

@@ -14,12 +14,20 @@ from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLa
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.wording import in_app_words
 from forge_gui.gui.widgets.drop_zone import DropZone
 from forge_gui.gui.widgets.issue_model import IssueTableModel
 from forge_gui.gui.widgets import action_button
 
 PREVIEW_RECORDS = 3
 MAX_WARNINGS_SHOWN = 500  # a list widget builds an item per row, unlike the error table
+
+
+# Held out by default when there is enough data: 10 % of the records, if that is at least
+# the 2 × 512 tokens llama-perplexity needs at the default context.
+DEFAULT_HELD_OUT = 10
+MIN_RECORDS_TO_HOLD_OUT = 20
+MIN_HELD_OUT_TOKENS = 2 * 512
 
 
 def parse_field_map(text: str) -> dict[str, str]:
@@ -41,7 +49,8 @@ class DataPage(ForgePage):
                          "holding them. Nothing you give is changed.")
         self.paths: list[Path] = []
         self.report = None
-        self.previews: list[str] = []
+        self.previews: list[tuple] = []  # the first records' turns
+        self.chat_format = "plain"  # set from the base page: the format the run trains in
         self._task: BackgroundTask | None = None
         self._last_dir: str | None = None
 
@@ -62,6 +71,9 @@ class DataPage(ForgePage):
         self.held_out.setRange(0, 50)
         self.held_out.setSuffix(" %")
         self.held_out.setDecimals(0)
+        self._held_out_chosen = False  # the user set it: no default replaces their choice
+        self._suggesting = False
+        self.held_out.valueChanged.connect(self._held_out_changed)
         self.progress = QProgressBar()
         self.progress.setAccessibleName("Validation progress")
         self.stop_button = action_button("&Stop", "Stop validation", self.stop_validation)
@@ -221,14 +233,37 @@ class DataPage(ForgePage):
         self._set_busy(False)
         self.report, self.previews = result
         self._show_report()
+        self._suggest_held_out()
         self.completeChanged.emit()
+
+    def set_chat_format(self, key: str, why: str) -> None:
+        """Show the preview in the format the run will train in, and say why."""
+        self.chat_format = key
+        self.preview.setToolTip(why)
+        self.preview.setAccessibleDescription(why)
+        self.preview.setPlainText(backend.render_preview(self.previews, key))
+    def _held_out_changed(self, _value) -> None:
+        if not self._suggesting:
+            self._held_out_chosen = True
+
+    def _suggest_held_out(self) -> None:
+        """Hold out DEFAULT_HELD_OUT % for the before/after evaluation when that share is
+        enough text for llama-perplexity (docs/training.md, "Did it get better?")."""
+        if self._held_out_chosen or self.report is None:
+            return
+        stats = self.report.stats
+        enough = (stats.records >= MIN_RECORDS_TO_HOLD_OUT
+                  and stats.approx_tokens * DEFAULT_HELD_OUT / 100 >= MIN_HELD_OUT_TOKENS)
+        self._suggesting = True
+        self.held_out.setValue(DEFAULT_HELD_OUT if enough else 0)
+        self._suggesting = False
 
     def _show_report(self) -> None:
         report = self.report
         self.error_model.set_issues([])
         self.warnings.clear()
         self.stats.clear()
-        self.preview.setPlainText("\n".join(self.previews))
+        self.preview.setPlainText(backend.render_preview(self.previews, self.chat_format))
         if report is None:
             return
         text = f"{report.valid} valid record(s), {report.invalid} rejected"
@@ -247,15 +282,16 @@ class DataPage(ForgePage):
         elif report.invalid:
             text += ("\nThe trainer refuses data with rejected records (nothing is dropped "
                      "silently): fix or remove them, then add the files again.")
-        self.summary.setText(text)
+        self.summary.setText(in_app_words(text))
         self.error_model.set_issues(report.errors)
         if report.errors_omitted:
             self.summary.setText(self.summary.text() + f"\n{report.errors_omitted} more errors are not listed.")
         shown = report.warnings[:MAX_WARNINGS_SHOWN]
-        self.warnings.addItems([f"{Path(w.file).name}:{w.line} [{w.code}] {w.message}" for w in shown])
+        self.warnings.addItems([f"{Path(w.file).name}:{w.line} [{w.code}] {in_app_words(w.message)}"
+                                for w in shown])
         if len(report.warnings) > len(shown):
-            self.warnings.addItem(f"… and {len(report.warnings) - len(shown)} more (forge-cli "
-                                  "validate --report FILE writes them all)")
+            self.warnings.addItem(f"… and {len(report.warnings) - len(shown)} more (a run writes "
+                                  "every one to data-report.json in its run folder)")
         self.stats.setPlainText(report.stats.model_dump_json(indent=2))
         self.tabs.setTabText(1, f"Errors ({report.invalid})")
         self.tabs.setTabText(2, f"Warnings ({len(report.warnings)})")

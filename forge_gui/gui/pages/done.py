@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QUrl
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
                                QVBoxLayout)
@@ -12,7 +12,19 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPla
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.wording import in_app_words
 from forge_gui.gui.widgets import action_button
+from forge_gui.gui.widgets.compare_table import CompareTable
+
+
+class QuestionEdit(QLineEdit):
+    """The ask box: Enter asks, and stops there (else it would also press Finish, the
+    dialog's default button, and close the app with the answer still coming)."""
+
+    def keyPressEvent(self, event) -> None:
+        super().keyPressEvent(event)
+        if event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+            event.accept()
 
 
 class DonePage(ForgePage):
@@ -38,7 +50,7 @@ class DonePage(ForgePage):
         self.answer.setTabChangesFocus(True)  # Tab moves on, as everywhere else
         self.answer.setReadOnly(True)
         self.answer.setAccessibleName("The model's answers")
-        self.question = QLineEdit()
+        self.question = QuestionEdit()
         self.question.setAccessibleName("Ask the model")
         self.question.setPlaceholderText("Ask your model something and press Enter")
         self.question.returnPressed.connect(self.ask)
@@ -51,6 +63,7 @@ class DonePage(ForgePage):
             "&Export as script…", "Export the run as a shell script", self._export_dialog)
         self.export_state = QLabel()
         self.export_state.setWordWrap(True)
+        self.compare = CompareTable()  # base and fine-tuned on held-out records
 
         row = QHBoxLayout()
         row.addWidget(self.command, 1)
@@ -68,6 +81,7 @@ class DonePage(ForgePage):
         layout.addWidget(QLabel("The model's answers:"))
         layout.addWidget(self.answer, 1)
         layout.addLayout(ask_row)
+        layout.addWidget(self.compare, 1)
         layout.addWidget(self.folder_label)
         layout.addLayout(folder_row)
         layout.addWidget(self.export_state)
@@ -99,6 +113,7 @@ class DonePage(ForgePage):
         self.answer.setPlainText(f"» {prompt}\n{first}\n" if first else "")
         self.question.setEnabled(registered)
         self.ask_button.setEnabled(registered)
+        self.compare.set_result(backend.load_evaluation(run_dir, artifacts))
         self.folder_label.setText(f"Everything about this run (data, commands, logs, model, "
                                   f"Modelfile, run.json) is in {run_dir}")
 
@@ -127,8 +142,15 @@ class DonePage(ForgePage):
         self.ask_button.setEnabled(True)
 
     def open_folder(self) -> None:
-        if self.run_dir:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir)))
+        if not self.run_dir:
+            return
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.run_dir))):
+            return
+        # no file manager answered: say where it is, and put the path on the clipboard
+        QGuiApplication.clipboard().setText(str(self.run_dir))
+        self.folder_label.setText(f"No file manager could open the run folder. It is "
+                                  f"{self.run_dir} (the path is copied: paste it into a "
+                                  f"terminal or a file manager).")
 
     def _export_dialog(self) -> None:
         # core refuses to write over an existing file, so the dialog need not ask
@@ -147,6 +169,7 @@ class DonePage(ForgePage):
         task = BackgroundTask(lambda p, c: backend.write_script(settings, path), self)
         task.succeeded.connect(lambda _: self.export_state.setText(
             f"✔ Wrote {path}: it repeats this run from a terminal (bash {path.name})."))
-        task.failed.connect(lambda exc: self.export_state.setText(f"✘ Could not write the script: {exc}"))
+        task.failed.connect(lambda exc: self.export_state.setText(
+            f"✘ Could not write the script: {in_app_words(str(exc))}"))
         self._export_task = task
         task.start()

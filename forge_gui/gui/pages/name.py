@@ -82,6 +82,13 @@ class NamePage(ForgePage):
         wizard = self.wizard()
         return wizard.base_page.models if wizard else []
 
+    def models_known(self) -> bool:
+        """False while Ollama's model list is unknown (not reachable, or not asked yet)."""
+        wizard = self.wizard()
+        base = wizard.base_page if wizard else None
+        return (base is not None and getattr(base, "ollama_error", None) is None
+                and not base._tasks.get("list"))
+
     def check_name(self) -> None:
         name = self.name_edit.text()
         problem = backend.validate_model_name(name)
@@ -95,6 +102,10 @@ class NamePage(ForgePage):
             self.name_state.setText(f"✘ {problem}")
         elif exists:
             self.name_state.setText(f"⚠ {name} will be replaced.")
+        elif not self.models_known():
+            self.name_state.setText(f"⚠ Ollama could not be asked whether {name} exists; "
+                                    "Forge checks again before registering and never replaces "
+                                    "a model without asking.")
         else:
             self.name_state.setText(f"✔ {name} is free.")
         self.problem = problem

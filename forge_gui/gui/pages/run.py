@@ -8,6 +8,7 @@ register later.
 
 from __future__ import annotations
 
+import math
 import time
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer
@@ -22,7 +23,8 @@ from forge_gui.gui.widgets.loss_chart import LossChart
 from forge_gui.gui.widgets import action_button
 
 # Share of the whole run's progress bar each step is worth (the rest are worth 1).
-STEP_WEIGHTS = {"train": 20, "convert": 3, "quantize": 3, "prepare": 2, "register": 3}
+STEP_WEIGHTS = {"train": 20, "convert": 3, "quantize": 3, "prepare": 2, "register": 3,
+                "merge": 2, "evaluate": 3}
 # Once this step is done the GGUF and the Modelfile are ready: a failure after it (Ollama not
 # reachable, a name clash) still leaves a usable result that can be registered later.
 MODELFILE_STEP = "modelfile"
@@ -45,6 +47,8 @@ class RunPage(ForgePage):
         self.simulated = False  # --screenshots / --self-test: show the page, start nothing
         self._preparing = None  # the BackgroundTask building the steps and the run folder
         self._stop_requested = False
+        self._eta = EtaSmoother()
+        self._name_lock = None  # held while a run that creates a model goes
 
         self.steps = QListWidget()
         self.steps.setAccessibleName("Steps of the run")
@@ -151,7 +155,23 @@ class RunPage(ForgePage):
         self._begin(index)
 
     def _begin(self, index: int) -> None:
+        from forge_gui.core.name_lock import NameBusy, hold_name_for
+
+        try:  # one run per model name at a time, released in _finished (docs/ollama.md)
+            self._name_lock = self._name_lock or hold_name_for(self.state.settings)
+        except NameBusy as exc:
+            self.outcome, self.failed_index = "failed", index
+            self._show_failure(f"{exc.message}\n{exc.hint}")
+            self.retry_button.setText("&Retry")
+            self.retry_button.show()
+            self._update_buttons()
+            return
         self.outcome, self.failed_index = None, None
+        if any(spec.key == "train" for spec in self.runner.specs[index:]):
+            # training starts over: a fresh curve, never a line from the old one's end
+            self.chart.clear()
+            self._x = 0.0
+        self._eta = EtaSmoother()
         self._started = time.monotonic()
         self.retry_button.hide()
         self.cancel_button.show()
@@ -181,6 +201,9 @@ class RunPage(ForgePage):
 
     def _step_done(self, index: int) -> None:
         self._mark(index, "done")
+        evaluation = self.state.artifacts.evaluation if self.state is not None else None
+        if self.runner.specs[index].key == "evaluate" and evaluation is not None and evaluation.base:
+            self.chart.set_reference(evaluation.base.loss)  # the base's held-out loss
 
     def _step_failed(self, index: int, why: str) -> None:
         self._mark(index, "failed")
@@ -193,6 +216,8 @@ class RunPage(ForgePage):
             self._update_progress(event.eta_seconds if event.step == "train" else None)
         if event.loss is not None or event.val_loss is not None:
             self._x = event.x if event.x is not None else self._x + 1
+            if event.epochs:
+                self.chart.set_epochs(event.epochs)
             self.chart.add_point(self._x, event.loss, event.val_loss)
         if event.message:
             self.status.setText(event.message)
@@ -204,16 +229,32 @@ class RunPage(ForgePage):
         done = sum(w * self._fractions.get(i, 0.0) for i, w in enumerate(weights))
         overall = done / sum(weights)
         self.progress.setValue(int(overall * 1000))
-        elapsed = time.monotonic() - self._started
-        if step_eta is not None:
-            self.eta.setText(f"about {_clock(step_eta)} left in training")
+        now = time.monotonic()
+        elapsed = now - self._started
+        if self.outcome is not None:  # ended: nothing is left to wait for
+            self.eta.setText("")
+        elif step_eta is not None:
+            self.eta.setText(f"about {_clock(self._smoothed('train', step_eta, now))} left "
+                             "in training")
         elif 0.02 < overall < 1.0:
-            self.eta.setText(f"about {_clock(elapsed * (1 - overall) / overall)} left")
+            left = elapsed * (1 - overall) / overall
+            self.eta.setText(f"about {_clock(self._smoothed('run', left, now))} left")
         else:
             self.eta.setText("")
 
+    def _smoothed(self, source: str, estimate: float, now: float) -> float:
+        """The shown time left; a different estimate (training's own, the run's) starts over."""
+        if self._eta.source != source:
+            self._eta = EtaSmoother()
+            self._eta.source = source
+        return self._eta.update(estimate, now)
+
     def _finished(self, outcome: str) -> None:
         self.outcome = outcome
+        self.eta.setText("")  # a failed or cancelled run has no time left either
+        if self._name_lock is not None:
+            self._name_lock.release()
+            self._name_lock = None
         self.log.flush()  # the last lines of a failed tool matter most
         self.cancel_button.hide()
         a = self.state.artifacts
@@ -226,7 +267,7 @@ class RunPage(ForgePage):
             if 0 <= index < self.steps.count():
                 self._mark(index, "cancelled")
             self.status.setText(f"Cancelled. The run folder keeps what was done: {self.state.run_dir}")
-            self.retry_button.setText("&Start again from the stopped step")
+            self.retry_button.setText(self._resume_text(index))
             self.retry_button.show()
             self.failed_index = index
         else:
@@ -240,7 +281,20 @@ class RunPage(ForgePage):
             self.retry_button.show()
         self._update_buttons()
 
+    def _resume_text(self, index: int) -> str:
+        """LoRA training goes on from its last complete checkpoint (the train step finds it)."""
+        from forge_gui.core.llamacpp import lora
+
+        if 0 <= index < len(self.runner.specs) and self.runner.specs[index].key == "train":
+            found = lora.latest_complete_checkpoint(self.state.run_dir / "checkpoints")
+            if found is not None:
+                return f"&Resume training (from step {lora.checkpoint_step(found)})"
+        return "&Start again from the stopped step"
+
     def _show_failure(self, text: str) -> None:
+        from forge_gui.gui.wording import in_app_words
+
+        text = in_app_words(text)
         self.status.setText(f"<b>✘ {text.splitlines()[0]}</b><br>" + "<br>".join(text.splitlines()[1:]))
 
     # -- user actions ----------------------------------------------------------------------
@@ -306,6 +360,29 @@ class RunPage(ForgePage):
     def cleanupPage(self) -> None:
         # Back from here (only possible when nothing runs): the next visit starts a new run.
         self.runner, self.state, self.outcome = None, None, None
+
+
+class EtaSmoother:
+    """The time left as shown: estimates jump by minutes when the machine is busy, so each
+    new one moves the shown value only part of the way (a time constant of TAU_S seconds),
+    while the shown value counts down with the clock in between."""
+
+    TAU_S = 8.0
+
+    def __init__(self) -> None:
+        self.value: float | None = None
+        self.at = 0.0
+        self.source: str | None = None  # which estimate it smooths (RunPage._smoothed)
+
+    def update(self, estimate: float, now: float) -> float:
+        if self.value is None:
+            self.value, self.at = estimate, now
+            return estimate
+        dt = max(0.0, now - self.at)
+        predicted = max(0.0, self.value - dt)
+        weight = 1 - math.exp(-dt / self.TAU_S) if dt > 0 else 0.0
+        self.value, self.at = predicted + weight * (estimate - predicted), now
+        return self.value
 
 
 def _clock(seconds: float) -> str:

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QProgressBar, QSpinBox,
+                               QHBoxLayout, QLabel, QLineEdit, QProgressBar, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from forge_gui.gui import backend
@@ -15,12 +15,17 @@ from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets import action_button
 from forge_gui.gui.widgets.gpu_panel import GpuPanel
 
-# epochs, learning rate, context, validation split
+# epochs, learning rate (full fine-tune), context, validation split; LoRA's rate is
+# LORA_LR_FACTOR times higher (an adapter starts at zero and has few weights to move).
 PRESETS = {
     "quick": (1, 2e-5, 256, 0.05),
     "balanced": (2, 1e-5, 512, 0.05),
     "thorough": (4, 5e-6, 1024, 0.10),
 }
+LORA_LR_FACTOR = 10
+# (settings value, label) of the training methods, LoRA first: it trains what people have.
+METHODS = (("lora", "LoRA adapter on the model as it is (recommended)"),
+           ("full", "Full fine-tune of every weight (F32 copy)"))
 # A CPU does very roughly this many training FLOPs a second per core (forward + backward).
 FLOPS_PER_CORE = 4e9
 
@@ -29,8 +34,8 @@ class TrainerPage(ForgePage):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.setTitle("Trainer")
-        self.setSubTitle("llama.cpp's llama-finetune trains every weight of the model on this "
-                         "computer.")
+        self.setSubTitle("LoRA trains a small adapter on your model as it is (F16, Q8_0, Q4_K_M…); "
+                         "a full fine-tune trains every weight of an F32 copy.")
         self.toolset = None
         self.tools_dir: Path | None = None
         self._task: BackgroundTask | None = None
@@ -48,6 +53,13 @@ class TrainerPage(ForgePage):
         self.gpu_panel = GpuPanel()  # GPUs, their memory, "Build for your GPU" (docs/gpu.md)
         self.gpu_panel.built.connect(lambda _: self.find_tools())
 
+        self.method = QComboBox()
+        self.method.setAccessibleName("Training method")
+        for _, label in METHODS:
+            self.method.addItem(label)
+        self.method_note = QLabel()
+        self.method_note.setWordWrap(True)
+        self.method_note.setAccessibleName("What the method needs")
         self.preset = QComboBox()
         self.preset.setAccessibleName("Preset")
         self.preset.addItems(list(PRESETS))
@@ -87,6 +99,17 @@ class TrainerPage(ForgePage):
         self.seed.setAccessibleName("Random seed")
         self.seed.setRange(0, 2**31 - 1)
         self.seed.setValue(42)
+        self.lora_rank = QSpinBox()
+        self.lora_rank.setAccessibleName("LoRA rank")
+        self.lora_rank.setRange(1, 512)
+        self.lora_rank.setValue(16)
+        self.lora_alpha = QDoubleSpinBox()
+        self.lora_alpha.setAccessibleName("LoRA alpha")
+        self.lora_alpha.setRange(0.1, 1000)
+        self.lora_alpha.setValue(32)
+        self.lora_modules = QLineEdit(backend.default_lora_modules())
+        self.lora_modules.setAccessibleName("Layers that get a LoRA adapter")
+        self.lora_modules.textChanged.connect(self.completeChanged)
         body = QWidget()
         QVBoxLayout(self.advanced).addWidget(body)
         adv = QFormLayout(body)
@@ -94,6 +117,9 @@ class TrainerPage(ForgePage):
         adv.addRow("&GPU layers:", self.gpu_layers)
         adv.addRow("O&ptimizer:", self.optimizer)
         adv.addRow("&Seed:", self.seed)
+        adv.addRow("LoRA &rank:", self.lora_rank)
+        adv.addRow("LoRA &alpha:", self.lora_alpha)
+        adv.addRow("LoRA &layers:", self.lora_modules)
         self.advanced.toggled.connect(body.setVisible)
         body.setVisible(False)
 
@@ -102,6 +128,9 @@ class TrainerPage(ForgePage):
         self.estimate.setAccessibleName("Memory and time estimate")
         self.preflight_button = action_button(
             "Count &tokens exactly", "Count tokens exactly with the base model's tokenizer", self.run_preflight)
+        self.problem_label = QLabel()
+        self.problem_label.setWordWrap(True)
+        self.problem_label.setAccessibleName("Why training cannot start")
         self.preflight_label = QLabel()
         self.preflight_label.setWordWrap(True)
         self.preflight_label.setAccessibleName("Token-exact preflight result")
@@ -116,6 +145,8 @@ class TrainerPage(ForgePage):
         tools_layout.addLayout(tools_buttons)
         tools_layout.addWidget(self.build_progress)
         form = QFormLayout()
+        form.addRow("&Method:", self.method)
+        form.addRow("", self.method_note)
         form.addRow("P&reset:", self.preset)
         form.addRow("&Epochs:", self.epochs)
         form.addRow("&Learning rate:", self.learning_rate)
@@ -127,6 +158,7 @@ class TrainerPage(ForgePage):
         layout.addLayout(form)
         layout.addWidget(self.advanced)
         layout.addWidget(self.estimate)
+        layout.addWidget(self.problem_label)
         preflight_row = QHBoxLayout()
         preflight_row.addWidget(self.preflight_button)
         preflight_row.addStretch()
@@ -134,7 +166,28 @@ class TrainerPage(ForgePage):
         layout.addWidget(self.preflight_label)
         layout.addStretch()
         self.preset.currentTextChanged.connect(self.apply_preset)
+        self.method.currentIndexChanged.connect(self._method_changed)
         self.preset.setCurrentText("balanced")
+        self._method_changed()
+
+    @property
+    def method_key(self) -> str:
+        return METHODS[self.method.currentIndex()][0]
+
+    def _method_changed(self) -> None:
+        lora = self.method_key == "lora"
+        for box in (self.lora_rank, self.lora_alpha, self.lora_modules):
+            box.setEnabled(lora)
+        # llama-finetune-lora holds 5 % of the windows back for validation, always.
+        self.val_split.setEnabled(not lora)
+        self.val_split.setToolTip("LoRA training always keeps 5 % for its validation loss."
+                                  if lora else "")
+        self.apply_preset(self.preset.currentText())
+        self.update_estimate()
+        wizard = self.wizard()
+        if wizard is not None and hasattr(wizard, "update_training_format"):
+            wizard.update_training_format()
+        self.completeChanged.emit()
 
     def initializePage(self) -> None:
         settings = self.forge().app_settings
@@ -150,10 +203,11 @@ class TrainerPage(ForgePage):
 
     def apply_preset(self, name: str) -> None:
         epochs, lr, ctx, val = PRESETS[name]
+        lora = self.method_key == "lora"
         self.epochs.setValue(epochs)
-        self.learning_rate.setValue(lr)
+        self.learning_rate.setValue(lr * LORA_LR_FACTOR if lora else lr)
         self.ctx.setValue(ctx)
-        self.val_split.setValue(val)
+        self.val_split.setValue(0.05 if lora else val)
 
     # -- tools -----------------------------------------------------------------------------
     def find_tools(self) -> None:
@@ -257,9 +311,16 @@ class TrainerPage(ForgePage):
             return
         import psutil
 
-        self.gpu_panel.show_need(info, self.ctx.value())
-        need = info.training_memory_bytes(self.ctx.value())
         have = psutil.virtual_memory().total
+        needs = backend.training_memory(info, self.ctx.value(), self.lora_rank.value(),
+                                        self.lora_modules.text())
+        self.method_note.setText(
+            f"LoRA needs about {backend.human_size(needs['lora'])} of memory"
+            + (f", a full fine-tune about {backend.human_size(needs['full'])}"
+               if needs["full"] else ", a full fine-tune cannot train this quantized model")
+            + f" (this computer has {backend.human_size(have)}).")
+        need = needs[self.method_key] or 0
+        self.gpu_panel.show_need(need, info, self.method_key)  # against the GPU's free memory
         text = (f"Training needs about <b>{backend.human_size(need)}</b> of memory "
                 f"(this computer has {backend.human_size(have)}).")
         if need > have:
@@ -273,11 +334,28 @@ class TrainerPage(ForgePage):
         self.estimate.setText(text)
 
     # -- wizard ----------------------------------------------------------------------------
+    def problem(self) -> str | None:
+        """Why the run cannot start with these choices, in the page's own words."""
+        info = self.wizard().base_page.info if self.wizard() else None
+        if self.method_key == "full" and info is not None and info.trainability == "quantized":
+            return ("A full fine-tune cannot train this quantized model: choose LoRA, or an "
+                    "unquantized base on the Base model page.")
+        if self.method_key == "lora":
+            problem = backend.lora_modules_problem(self.lora_modules.text())
+            if problem:
+                return f"LoRA layers: {problem}."
+        return None
+
     def isComplete(self) -> bool:
-        return self.toolset is not None and self.toolset.ready
+        problem = self.problem()
+        self.problem_label.setText(f"<b>✘ {problem}</b>" if problem else "")
+        return self.toolset is not None and self.toolset.ready and problem is None
 
     def contribute(self, values: dict) -> None:
-        values.update(epochs=self.epochs.value(), learning_rate=self.learning_rate.value(),
+        values.update(method=self.method_key, lora_rank=self.lora_rank.value(),
+                      lora_alpha=self.lora_alpha.value(),
+                      lora_modules=self.lora_modules.text().strip(),
+                      epochs=self.epochs.value(), learning_rate=self.learning_rate.value(),
                       ctx=self.ctx.value(), val_split=self.val_split.value(),
                       optimizer=self.optimizer.currentText(), seed=self.seed.value(),
                       threads=self.threads.value() or None,

@@ -27,7 +27,7 @@ class GpuPanel(QGroupBox):
         self.offer: str | None = None  # "cuda" / "vulkan" when a GPU build would help
         self._task: BackgroundTask | None = None
         self.building = False
-        self.need: tuple[int, int, int] | None = None  # estimate, layers, F32 weights (bytes)
+        self.need: tuple[int, int, int] | None = None  # estimate, layers, spread (bytes)
 
         self.label = QLabel("Looking for GPUs…")
         self.label.setWordWrap(True)
@@ -89,12 +89,12 @@ class GpuPanel(QGroupBox):
         self.label.setText("<br>".join(rows))
         self.build_button.setVisible(bool(self.offer) and not self.building)
 
-    def show_need(self, info, ctx: int) -> None:
-        """The base model's training estimate, checked against the GPU's free memory."""
+    def show_need(self, estimate: int, info, method: str = "full") -> None:
+        """The training estimate of `info` with `method`, checked against the GPU's memory."""
         from forge_gui.core.llamacpp import gpu
 
-        self.need = None if info is None else (info.training_memory_bytes(ctx),
-                                               gpu.count_layers(info.tensor_names), info.f32_bytes)
+        self.need = None if info is None or not estimate else (
+            estimate, gpu.count_layers(info.tensor_names), gpu.layer_bytes(info, method))
         self.refresh()
 
     def fit(self):
@@ -105,8 +105,8 @@ class GpuPanel(QGroupBox):
                     None)
         if card is None or self.need is None:
             return None
-        estimate, layers, weights = self.need
-        return gpu.fit_on_gpu(estimate, card.memory_free, layers, weights)
+        estimate, layers, spread = self.need
+        return gpu.fit_on_gpu(estimate, card.memory_free, layers, spread)
 
     @staticmethod
     def _memory(g) -> str:
@@ -157,7 +157,7 @@ class GpuPanel(QGroupBox):
 
     def _end_build(self) -> None:
         self.building = False
-        self.need: tuple[int, int, int] | None = None  # estimate, layers, F32 weights (bytes)
+        self.need: tuple[int, int, int] | None = None  # estimate, layers, spread (bytes)
         self.progress.hide()
         self.cancel_button.hide()
         self.cancel_button.setEnabled(True)

@@ -1,0 +1,608 @@
+"""Did it get better? The base and the fine-tuned model on the held-out records.
+
+Two measures, both with the real llama.cpp tools and the model's own tokenizer:
+
+- **Held-out loss**: `llama-perplexity` on the held-out text (train.val.txt, the records
+  prepare kept out of training, in the training format), for the base and for the
+  fine-tuned GGUF, at the training context. Its "Final estimate: PPL = X" gives the loss
+  ln(X): the mean cross-entropy per token, in the same unit as the training loss.
+  llama-perplexity scores chunks of `ctx` tokens and needs at least 2 × ctx tokens; with a
+  shorter held-out text a smaller context is used and recorded, and below 2 × MIN_EVAL_CTX
+  there is no loss, with a sentence saying why.
+- **Answers side by side**: N held-out prompts (default 5), rendered exactly as in training,
+  through `llama-completion` for both models with the same stops, seed and greedy sampling,
+  next to the reference answer from the data.
+
+The result is an EvaluationResult, written to `evaluation.json` and as a readable report
+`compare.md` in the run folder (and into run.json's artifacts where RunArtifacts has an
+`evaluation` field). See docs/training.md, "Did it get better?".
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+import math
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from forge_gui.core.atomic import atomic_write_text
+from forge_gui.core.events import ProgressEvent
+from forge_gui.core.llamacpp.discover import ToolSet, find_tools
+from forge_gui.core.llamacpp.tool_steps import (
+    STOP_MARKER, count_tokens, extract_answer, run_capture, smoke_argv, training_ctx)
+from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+
+# This module must not import core/run.py or core/pipeline.py at import time: RunArtifacts
+# (core/run.py) holds an `evaluation: EvaluationResult | None` field.
+
+log = logging.getLogger(__name__)
+
+EVAL_KEY = "evaluate"
+EVAL_LABEL = "Compare with the base model on held-out records"
+REPORT_NAME = "compare.md"
+RESULT_NAME = "evaluation.json"
+DEFAULT_PROMPTS = 5
+ANSWER_TOKENS = 64
+MIN_EVAL_CTX = 64  # below this a "loss" says little about answers of a few sentences
+RESPONSE_MARKER = "### Response:\n"
+
+
+class HeldOutLoss(BaseModel):
+    """One model's loss on the held-out text (llama-perplexity's final estimate)."""
+
+    gguf: Path
+    perplexity: float
+    perplexity_error: float | None = None  # llama-perplexity's "+/-"
+    loss: float  # ln(perplexity): mean cross-entropy per token, nats
+    chunks: int | None = None  # chunks of `ctx` tokens scored (their second halves)
+
+
+class AnswerRow(BaseModel):
+    prompt: str  # the question as the user wrote it (the last user turn)
+    rendered: str  # the exact text both models were given
+    reference: str | None = None  # the answer in the data
+    base: str = ""
+    tuned: str = ""
+
+
+class EvaluationResult(BaseModel):
+    """The before/after figures of a run (evaluation.json; run.json artifacts.evaluation)."""
+
+    created: str | None = None
+    base_gguf: Path | None = None
+    tuned_gguf: Path | None = None
+    eval_file: Path | None = None  # the held-out text the loss was measured on
+    eval_tokens: int | None = None
+    held_out_records: int | None = None
+    train_ctx: int | None = None
+    ctx: int | None = None  # the context the loss was measured at (train_ctx when possible)
+    base: HeldOutLoss | None = None
+    tuned: HeldOutLoss | None = None
+    loss_note: str | None = None  # why there is no loss, or why the context is smaller
+    prompts_source: str = ""  # where the prompts of the table came from
+    answers: list[AnswerRow] = Field(default_factory=list)
+    seed: int = 42
+    max_tokens: int = ANSWER_TOKENS
+    report: Path | None = None
+
+    @property
+    def loss_change(self) -> float | None:
+        """tuned − base held-out loss (negative: the fine-tune fits the held-out data better)."""
+        if self.base is None or self.tuned is None:
+            return None
+        return self.tuned.loss - self.base.loss
+
+    def headline(self) -> str:
+        """One sentence about the held-out loss, for the Done page and the CLI."""
+        if self.base is None or self.tuned is None:
+            return self.loss_note or "No held-out loss was measured."
+        change = self.loss_change or 0.0
+        verdict = ("lower: the fine-tuned model fits the held-out records better"
+                   if change < -0.01 else
+                   "higher: the fine-tune made the held-out records less likely (over-fitting?)"
+                   if change > 0.01 else "about the same")
+        return (f"Held-out loss {self.base.loss:.3f} (base) → {self.tuned.loss:.3f} "
+                f"(fine-tuned), {verdict}. Perplexity {self.base.perplexity:.2f} → "
+                f"{self.tuned.perplexity:.2f}.")
+
+
+def _now() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+# --- llama-perplexity ----------------------------------------------------------------------
+
+class TextTooShort(StepFailed):
+    """The held-out text is shorter than llama-perplexity needs (2 x the context)."""
+
+
+def perplexity_argv(tools: ToolSet, model: Path, text: Path, ctx: int,
+                    threads: int | None = None, gpu_layers: int | None = None,
+                    lora: Path | None = None) -> list[str]:
+    """One sequence of `ctx` tokens per batch (-b ctx): n_batch must divide into chunks.
+    `lora`: a GGUF LoRA adapter applied to `model` (the fine-tune when it is only an adapter)."""
+    argv = [str(tools.path("llama-perplexity")), "-m", str(model), *_lora_args(lora),
+            "-f", str(text), "-c", str(ctx), "-b", str(ctx)]
+    if threads:
+        argv += ["-t", str(threads)]
+    if gpu_layers is not None:
+        argv += ["-ngl", str(gpu_layers)]
+    return argv
+
+
+_FINAL = re.compile(r"Final estimate:\s*PPL\s*=\s*([0-9.eE+-]+|nan|inf)\s*\+/-\s*([0-9.eE+-]+|nan|inf)")
+_TOO_SHORT = re.compile(r"you need at least (\d+) tokens to evaluate perplexity with a context of (\d+)")
+_ONLY = re.compile(r"tokenizes to only (\d+) tokens")
+_CHUNKS = re.compile(r"over (\d+) chunks, n_ctx=(\d+)")
+
+
+def parse_perplexity(output: str) -> tuple[float, float | None] | None:
+    """(PPL, its +/-) from llama-perplexity's last "Final estimate" line, None without one."""
+    found = _FINAL.findall(output)
+    if not found:
+        return None
+    ppl, err = found[-1]
+    try:
+        value, error = float(ppl), float(err)
+    except ValueError:
+        return None
+    return value, (error if math.isfinite(error) else None)
+
+
+def eval_ctx(tokens: int, train_ctx: int) -> int | None:
+    """The largest context ≤ train_ctx (halving) that llama-perplexity accepts for `tokens`
+    tokens (it needs 2 × ctx), not below MIN_EVAL_CTX; None when even that is too long."""
+    ctx = train_ctx
+    while ctx >= MIN_EVAL_CTX:
+        if tokens >= 2 * ctx:
+            return ctx
+        ctx //= 2
+    return None
+
+
+def _lora_args(lora: Path | None) -> list[str]:
+    return ["--lora", str(lora)] if lora else []
+
+
+def too_short_sentence(tokens: int, need: int, ctx: int) -> str:
+    return (f"The held-out text is {tokens} tokens; llama-perplexity needs at least {need} "
+            f"(twice a context of {ctx}), so no held-out loss was measured. Hold out more "
+            f"records (--val-fraction, or the Data page's \"Held out for evaluation\").")
+
+
+def held_out_loss(tools: ToolSet, model: Path, text: Path, ctx: int, cancel: CancelToken,
+                  log_file: Path | None = None, threads: int | None = None,
+                  gpu_layers: int | None = None, lora: Path | None = None) -> HeldOutLoss:
+    """Run llama-perplexity; StepFailed with a sentence when it gives no final estimate
+    (TextTooShort when the text is shorter than 2 x ctx tokens)."""
+    argv = perplexity_argv(tools, model, text, ctx, threads, gpu_layers, lora)
+    code, out, err = run_until_complete(
+        argv, cancel, log_file, lambda o, e: bool(_FINAL.search(e + o) or _TOO_SHORT.search(e)))
+    both = out + "\n" + err
+    parsed = parse_perplexity(both)
+    if parsed is None:
+        short = _TOO_SHORT.search(both)
+        if short:  # it prints this and exits 0
+            only = _ONLY.search(both)
+            got = int(only.group(1)) if only else 0
+            raise TextTooShort(too_short_sentence(got, int(short.group(1)), int(short.group(2))))
+        hint = f"The tool's output is in {log_file}." if log_file else None
+        if code == 0:
+            raise StepFailed(f"llama-perplexity measured {model.name} but its result was lost "
+                             f"{ATTEMPTS} times (its log ends early when the computer is very "
+                             "busy).", (hint or "") + " Try 'forge-cli compare RUN_DIR' later.")
+        raise StepFailed(f"llama-perplexity could not measure {model.name} "
+                         f"(exit code {code}).", hint)
+    ppl, error = parsed
+    if not math.isfinite(ppl) or ppl <= 0:
+        raise StepFailed(f"llama-perplexity gave {model.name} a perplexity of {ppl}: the model "
+                         "produces no usable probabilities (a broken or diverged model).")
+    chunks = _CHUNKS.search(both)
+    return HeldOutLoss(gguf=lora or model, perplexity=ppl, perplexity_error=error, loss=math.log(ppl),
+                       chunks=int(chunks.group(1)) if chunks else None)
+
+
+# llama.cpp's tools log through a background thread that is not flushed when they exit
+# (common/log.cpp leaks the logger on purpose, llama.cpp issue 22142): on a busy computer the
+# last lines, e.g. llama-perplexity's "Final estimate", can be lost while the exit code is 0.
+# A run whose output lacks its last expected line is therefore run again, a few times.
+ATTEMPTS = 3
+
+
+def run_until_complete(argv: list[str], cancel: CancelToken, log_file: Path | None,
+                       complete, attempts: int = ATTEMPTS) -> tuple[int, str, str]:
+    """run_capture until complete(stdout, stderr) or a non-zero exit; the last try's result."""
+    for attempt in range(1, attempts + 1):
+        code, out, err = run_capture(argv, cancel, None)
+        _append_log(log_file, argv, out, err)
+        if code != 0 or complete(out, err):
+            return code, out, err
+        log.warning("%s ended (exit code 0) without its last output lines (try %d of %d)",
+                    Path(argv[0]).name, attempt, attempts)
+    return code, out, err
+
+
+def _append_log(log_file: Path | None, argv: list[str], out: str, err: str) -> None:
+    if log_file is None:
+        return
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "a", encoding="utf-8") as fh:
+        fh.write("$ " + " ".join(argv) + "\n" + err + ("\n--- stdout ---\n" + out if out else "")
+                 + "\n")
+
+
+# --- prompts -------------------------------------------------------------------------------
+
+_EXCHANGE = re.compile(
+    r"(?P<prompt>(?:### System:\n(?:(?!\n\n### ).)*\n\n)?### Instruction:\n(?P<question>.*?)"
+    r"\n\n### Input:\n(?P<input>.*?)\n\n### Response:\n)(?P<answer>.*?)\n(?=\n### (?:Instruction|System):\n|\n*\Z)",
+    re.S)
+
+
+def exchanges_from_text(text: str, limit: int | None = None) -> list[AnswerRow]:
+    """Prompts and reference answers from a prepared training text (one per exchange; a
+    prompt that repeats an earlier one is skipped: it would get the same answers)."""
+    rows: list[AnswerRow] = []
+    seen: set[str] = set()
+    for m in _EXCHANGE.finditer(text):
+        if m.group("prompt") in seen:
+            continue
+        seen.add(m.group("prompt"))
+        question = m.group("question")
+        if m.group("input") not in ("(none)", ""):
+            question += "\n\n" + m.group("input")
+        rows.append(AnswerRow(prompt=question, rendered=m.group("prompt"),
+                              reference=m.group("answer").strip()))
+        if limit is not None and len(rows) >= limit:
+            break
+    return rows
+
+
+def _row_from_turns(turns: tuple) -> AnswerRow | None:
+    """The last user turn as the prompt (earlier ones as context), the answer after it as the
+    reference; rendered as in training (core/data/render.py)."""
+    from forge_gui.core.data.render import render_turns
+
+    last_user = max((i for i, t in enumerate(turns) if t[0] == "user"), default=None)
+    if last_user is None:
+        return None
+    reference = next((t[1] for t in turns[last_user + 1:] if t[0] == "assistant"), None)
+    # the conversation up to the last question, its answer left empty: "…### Response:\n"
+    rendered = render_turns(tuple(turns[:last_user + 1]) + (("assistant", "", None),))
+    _, question, inp = turns[last_user]
+    return AnswerRow(prompt=question + (f"\n\n{inp}" if inp else ""),
+                     rendered=rendered.removesuffix("\n"), reference=reference)
+
+
+def prompts_from_file(path: Path, limit: int, field_map: dict[str, str] | None = None) -> list[AnswerRow]:
+    """--prompts FILE: JSONL/JSON records (any format Forge reads; their answers become the
+    references) or plain text, one prompt a line."""
+    path = Path(path)
+    if not path.is_file():
+        raise StepFailed(f"{path} does not exist or is not a file.")
+    if path.suffix.lower() in (".jsonl", ".json", ".ndjson"):
+        from forge_gui.core.data import ValidationOptions, iter_conversations
+
+        rows = []
+        for conv in iter_conversations([path], ValidationOptions(field_map=field_map or {})):
+            row = _row_from_turns(tuple((t.role, t.content, t.input) for t in conv.turns))
+            if row is not None:
+                rows.append(row)
+            if len(rows) >= limit:
+                break
+        if not rows:
+            raise StepFailed(f"{path} holds no record with a question Forge can read.",
+                             "Run 'forge-cli validate-training-data' on it to see why.")
+        return rows
+    try:
+        lines = [ln.strip() for ln in path.read_text("utf-8").splitlines() if ln.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise StepFailed(f"{path} cannot be read as UTF-8 text ({exc}).") from None
+    if not lines:
+        raise StepFailed(f"{path} is empty: give one prompt a line, or JSONL records.")
+    return [r for r in (_row_from_turns((("user", q, None),)) for q in lines[:limit])
+            if r is not None]
+
+
+# --- answers -------------------------------------------------------------------------------
+
+_TOO_LONG = re.compile(r"prompt is too long \((\d+) tokens, max (\d+)\)")
+
+
+def answer(tools: ToolSet, model: Path, rendered: str, seed: int, max_tokens: int,
+           cancel: CancelToken, log_file: Path | None = None, ctx: int = 1024,
+           lora: Path | None = None, stop: str = STOP_MARKER) -> str:
+    """One greedy completion of `rendered` (the training format), cut at the next turn."""
+    argv = smoke_argv(tools, model, rendered, seed, max_tokens, stop)
+    argv[argv.index("-c") + 1] = str(ctx)  # room for a held-out record as long as training's
+    if lora:
+        argv[argv.index("-m") + 2:argv.index("-m") + 2] = _lora_args(lora)
+    # its timing report comes after the generated text: without it the text may be cut short
+    code, out, err = run_until_complete(argv, cancel, log_file, lambda o, e: "eval time" in e)
+    if code != 0 and (long := _TOO_LONG.search(err)):
+        return (f"(not asked: the prompt is {long.group(1)} tokens, more than the "
+                f"{long.group(2)} that fit in a context of {ctx})")
+    if code != 0:
+        raise StepFailed(f"llama-completion could not run {model.name} (exit code {code}).",
+                         f"The tool's output is in {log_file}." if log_file else None)
+    return extract_answer(out, stop)
+
+
+def chat_inputs(fmt, conversations: Path, run_dir: Path, limit: int) -> tuple[Path, list[AnswerRow]]:
+    """A chat-format run's held-out JSONL -> (its training text for llama-perplexity, prompts
+    rendered in that format with their reference answers) (core/chat_format.py)."""
+    rendered, rows = [], []
+    with open(conversations, encoding="utf-8") as fh:
+        for line in fh:
+            messages = [(m["role"], m["content"]) for m in json.loads(line)["messages"]]
+            rendered.append(fmt.render(messages))
+            users = [i for i, (role, _) in enumerate(messages) if role == "user"]
+            if users and len(rows) < limit:
+                last = users[-1]
+                reference = next((c for r, c in messages[last + 1:] if r == "assistant"), None)
+                rows.append(AnswerRow(prompt=messages[last][1],
+                                      rendered=fmt.prompt(messages[:last + 1]),
+                                      reference=reference))
+    text = run_dir / "heldout.rendered.txt"
+    atomic_write_text(text, "\n".join(rendered))
+    return text, rows
+
+
+# --- the whole evaluation ------------------------------------------------------------------
+
+def _pick(*paths: Path | None) -> Path | None:
+    return next((Path(p) for p in paths if p and Path(p).is_file()), None)
+
+
+def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None,
+             progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+             prompts: list[AnswerRow] | None = None, prompts_source: str | None = None,
+             n_prompts: int = DEFAULT_PROMPTS, measure_loss: bool = True,
+             previous: EvaluationResult | None = None,
+             log_file: Path | None = None) -> EvaluationResult:
+    """Measure the base and the fine-tuned model of a run (see the module docstring).
+
+    settings / artifacts: the run's RunSettings and RunArtifacts (read with getattr, so a
+    run.json of another version works). `prompts` overrides the held-out ones. `previous`:
+    an earlier result whose losses are reused when the models and the text are the same."""
+    progress = progress or (lambda event: None)
+    cancel = cancel or CancelToken()
+    tools = tools or find_tools(getattr(settings, "tools_dir", None))
+    base = _pick(getattr(artifacts, "base_gguf", None), getattr(artifacts, "train_base_gguf", None))
+    # the ADAPTER route keeps no merged file: the adapter on the base is the fine-tune
+    tuned = _pick(getattr(artifacts, "output_gguf", None), getattr(artifacts, "trained_gguf", None),
+                  getattr(artifacts, "adapter_file", None))
+    if base is None:
+        raise StepFailed("The base model's GGUF of this run is not there any more "
+                         f"({getattr(artifacts, 'base_gguf', None) or 'never recorded'}).")
+    if tuned is None:
+        raise StepFailed("This run has no fine-tuned model to compare (it did not get that far, "
+                         "or its GGUF was deleted).")
+    # A fine-tune that is only a GGUF LoRA adapter runs on the base it was trained on.
+    tuned_model, lora = tuned, None
+    if _is_adapter(tuned):
+        tuned_model = _pick(getattr(artifacts, "train_base_gguf", None), base) or base
+        lora = tuned
+    seed = int(getattr(settings, "seed", 42) or 42)
+    val = _pick(getattr(artifacts, "prepared_val", None))
+    from forge_gui.core.chat_format import FORMATS
+
+    fmt = FORMATS.get(getattr(artifacts, "chat_format", None) or "plain", FORMATS["plain"])
+    if fmt.chat and val is not None and prompts is None:  # conversations, not a text
+        val, prompts = chat_inputs(fmt, val, run_dir, n_prompts)
+        prompts_source = prompts_source or f"held-out conversations ({val.name})"
+    train_ctx = training_ctx(int(getattr(settings, "ctx", 512) or 512))
+    result = EvaluationResult(created=_now(), base_gguf=base, tuned_gguf=tuned, eval_file=val,
+                              held_out_records=getattr(artifacts, "held_out", None),
+                              train_ctx=train_ctx, seed=seed)
+    threads = getattr(settings, "threads", None)
+    if not threads:
+        from forge_gui.core.llamacpp.trainer import physical_cores
+        threads = physical_cores()
+    gpu_layers = getattr(settings, "gpu_layers", None)
+
+    def say(fraction: float, message: str) -> None:
+        progress(ProgressEvent(step=EVAL_KEY, fraction=fraction, message=message))
+
+    # 1. held-out loss
+    if val is None:
+        result.loss_note = ("Nothing was held out of training, so there is no held-out loss. "
+                            "Hold out a share of the records (--val-fraction 0.1, or the Data "
+                            "page's \"Held out for evaluation\") to measure it.")
+    elif previous is not None and _same_loss_inputs(previous, base, tuned, val):
+        for field in ("eval_tokens", "ctx", "base", "tuned", "loss_note"):
+            setattr(result, field, getattr(previous, field))
+    elif not measure_loss:
+        result.loss_note = "The held-out loss was not measured this time."
+    else:
+        say(0.02, "Counting the held-out tokens")
+        result.eval_tokens = count_tokens(tools, base, val, cancel)
+        ctx = eval_ctx(result.eval_tokens, train_ctx)
+        if ctx is None:
+            result.loss_note = too_short_sentence(result.eval_tokens, 2 * MIN_EVAL_CTX, MIN_EVAL_CTX)
+        else:
+            result.ctx = ctx
+            if ctx != train_ctx:
+                result.loss_note = (f"Measured at a context of {ctx} tokens, not the training "
+                                    f"context of {train_ctx}: the held-out text is "
+                                    f"{result.eval_tokens} tokens and llama-perplexity needs "
+                                    f"twice the context.")
+            for i, (which, model) in enumerate((("base", base), ("tuned", tuned))):
+                say(0.05 + 0.2 * i, f"Held-out loss of the {'base' if i == 0 else 'fine-tuned'} "
+                                    f"model (llama-perplexity, context {ctx})")
+                try:
+                    loss = held_out_loss(tools, tuned_model if which == "tuned" else model, val,
+                                         ctx, cancel, log_file, threads, gpu_layers,
+                                         lora if which == "tuned" else None)
+                except TextTooShort as exc:
+                    result.base = result.tuned = None  # tokens differ from the count: rare
+                    result.loss_note = str(exc)
+                    break
+                setattr(result, which, loss)
+            if result.base and result.tuned:
+                say(0.45, result.headline())
+
+    # 2. answers side by side
+    if prompts is None:
+        if val is not None:
+            prompts = exchanges_from_text(_head(val), n_prompts)
+            prompts_source = prompts_source or f"held-out records ({val.name})"
+        else:
+            train = _pick(getattr(artifacts, "prepared_train", None))
+            prompts = exchanges_from_text(_head(train), n_prompts) if train else []
+            prompts_source = prompts_source or ("training records (nothing was held out, so "
+                                                "these show what was learnt, not generalisation)")
+    result.prompts_source = prompts_source or "given prompts"
+    max_tokens = result.max_tokens
+    answer_ctx = max(1024, train_ctx + max_tokens)
+    for i, row in enumerate(prompts[:n_prompts]):
+        cancel.raise_if_cancelled()
+        say(0.5 + 0.5 * i / max(1, len(prompts[:n_prompts])),
+            f"Answers {i + 1}/{len(prompts[:n_prompts])}: base and fine-tuned")
+        row = row.model_copy()
+        row.base = answer(tools, base, row.rendered, seed, max_tokens, cancel, log_file, answer_ctx,
+                          stop=fmt.stop_marker)
+        row.tuned = answer(tools, tuned_model, row.rendered, seed, max_tokens, cancel, log_file,
+                           answer_ctx, lora, stop=fmt.stop_marker)
+        result.answers.append(row)
+    say(1.0, result.headline())
+    return result
+
+
+def _head(path: Path, limit: int = 2 << 20) -> str:
+    """The first `limit` bytes of a (maybe very large) prepared text: enough for N prompts."""
+    with open(path, "rb") as fh:
+        return fh.read(limit).decode("utf-8", "replace")
+
+
+def _is_adapter(path: Path) -> bool:
+    from forge_gui.core.llamacpp.gguf_info import inspect_gguf
+
+    try:
+        return inspect_gguf(path).general_type == "adapter"
+    except Exception as exc:  # noqa: BLE001 - not readable here: llama.cpp will say why
+        log.warning("cannot read the header of %s: %s", path, exc)
+        return False
+
+
+def _same_loss_inputs(previous: EvaluationResult, base: Path, tuned: Path, val: Path) -> bool:
+    return (previous.base is not None and previous.tuned is not None
+            and previous.base_gguf == base and previous.tuned_gguf == tuned
+            and previous.eval_file == val)
+
+
+# --- the report ----------------------------------------------------------------------------
+
+def _cell(text: str | None, width: int = 400) -> str:
+    if text is None:
+        return "—"
+    text = text.strip() or "(nothing)"
+    if len(text) > width:
+        text = text[:width - 1] + "…"
+    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("\r", "")
+            .replace("\n", "<br>"))
+
+
+def render_markdown(result: EvaluationResult, title: str = "") -> str:
+    """compare.md: the figures, then one table row per prompt."""
+    lines = [f"# {title or 'Base and fine-tuned model, side by side'}", ""]
+    lines += [f"- Base model: `{result.base_gguf}`", f"- Fine-tuned model: `{result.tuned_gguf}`"]
+    if result.eval_file:
+        lines.append(f"- Held-out text: `{result.eval_file}`"
+                     + (f" ({result.held_out_records} records" if result.held_out_records else "")
+                     + (f", {result.eval_tokens} tokens)" if result.eval_tokens and result.held_out_records
+                        else ")" if result.held_out_records else ""))
+    lines += ["", "## Held-out loss", ""]
+    if result.base and result.tuned:
+        lines += ["| | loss (nats/token) | perplexity |", "|---|---:|---:|"]
+        for name, fig in (("base", result.base), ("fine-tuned", result.tuned)):
+            err = f" ± {fig.perplexity_error:.2f}" if fig.perplexity_error is not None else ""
+            lines.append(f"| {name} | {fig.loss:.4f} | {fig.perplexity:.3f}{err} |")
+        lines += ["", result.headline()]
+        lines.append(f"Measured with llama-perplexity at a context of {result.ctx} tokens "
+                     f"(training used {result.train_ctx}).")
+    if result.loss_note and not (result.base and result.tuned and result.ctx == result.train_ctx):
+        lines += ["", result.loss_note]
+    lines += ["", "## Answers", "",
+              f"Prompts: {result.prompts_source}. Both models got the same text, rendered as in "
+              f"training, greedy sampling (temperature 0), seed {result.seed}, at most "
+              f"{result.max_tokens} tokens, stopped at the next `{STOP_MARKER}`.", ""]
+    if result.answers:
+        lines += ["| # | prompt | reference | base | fine-tuned |", "|---|---|---|---|---|"]
+        for i, row in enumerate(result.answers, 1):
+            lines.append(f"| {i} | {_cell(row.prompt)} | {_cell(row.reference)} | "
+                         f"{_cell(row.base)} | {_cell(row.tuned)} |")
+    else:
+        lines.append("No prompts to compare.")
+    return "\n".join(lines) + "\n"
+
+
+def save_result(run_dir: Path, result: EvaluationResult, title: str = "") -> EvaluationResult:
+    """Write compare.md and evaluation.json into the run folder (atomically)."""
+    run_dir = Path(run_dir)
+    result.report = run_dir / REPORT_NAME
+    atomic_write_text(result.report, render_markdown(result, title))
+    atomic_write_text(run_dir / RESULT_NAME, result.model_dump_json(indent=2) + "\n")
+    return result
+
+
+def load_evaluation(run_dir: Path, artifacts=None) -> EvaluationResult | None:
+    """A run's evaluation: run.json's artifacts.evaluation when present, else evaluation.json."""
+    found = getattr(artifacts, "evaluation", None) if artifacts is not None else None
+    if isinstance(found, EvaluationResult):
+        return found
+    run_dir = Path(run_dir)
+    candidates = []
+    try:
+        raw = json.loads((run_dir / "run.json").read_text("utf-8"))
+        candidates.append((raw.get("artifacts") or {}).get("evaluation"))
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        candidates.append(json.loads((run_dir / RESULT_NAME).read_text("utf-8")))
+    except (OSError, ValueError):
+        pass
+    for value in candidates:
+        if isinstance(value, dict):
+            try:
+                return EvaluationResult.model_validate(value)
+            except ValueError as exc:
+                log.warning("unreadable evaluation in %s: %s", run_dir, exc)
+    return None
+
+
+def store_in_run(state, result: EvaluationResult) -> None:
+    """Into run.json too, once RunArtifacts has an `evaluation` field."""
+    if "evaluation" in type(state.artifacts).model_fields:
+        state.artifacts.evaluation = result
+        state.save()
+
+
+# --- the pipeline step ---------------------------------------------------------------------
+
+def eval_specs(settings) -> list[StepSpec]:
+    """The "evaluate" step: after the fine-tuned GGUF exists (after quantize/completion),
+    before the Ollama steps. Reads state.artifacts: base_gguf / train_base_gguf,
+    output_gguf / trained_gguf, prepared_val (or prepared_train when nothing was held out)."""
+    # imported here: core/run.py may import EvaluationResult from this module (a cycle else)
+    from forge_gui.core.pipeline import StepSpec
+
+    return [StepSpec(EVAL_KEY, EVAL_LABEL, _evaluate_step)]
+
+
+def _evaluate_step(state) -> FunctionStep:
+    log_path = state.log_path(EVAL_KEY)
+
+    def run(progress: ProgressCallback, cancel: CancelToken) -> None:
+        log_path.unlink(missing_ok=True)  # a retry starts a fresh log
+        result = evaluate(run_dir=state.run_dir, settings=state.settings,
+                          artifacts=state.artifacts, progress=progress, cancel=cancel,
+                          log_file=log_path)
+        save_result(state.run_dir, result, f"{state.settings.name}: base and fine-tuned, side by side")
+        store_in_run(state, result)
+
+    return FunctionStep(key=EVAL_KEY, label=EVAL_LABEL, run=run, log_path=log_path)

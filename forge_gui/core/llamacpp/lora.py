@@ -1,0 +1,177 @@
+"""What Forge knows about llama-finetune-lora's output: adapters, checkpoints, memory.
+
+The tool exits 0 when it wrote nothing useful (too little data runs 0 steps and saves an
+all-zero adapter; a failed save only prints "Failed to save LoRA adapter"), and it writes
+checkpoints in place, so a killed run can leave a truncated one. Everything it writes is
+checked here before Forge uses it (docs/training.md, "LoRA").
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from pathlib import Path
+
+import gguf
+import numpy as np
+
+from forge_gui.core.llamacpp.gguf_info import GGUFInfo, inspect_gguf
+from forge_gui.core.steps import StepFailed
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "checkpoint_step_"
+KEEP_CHECKPOINTS = 2  # the newest complete one, and one before it in case it is bad
+_SAVED = re.compile(r"Checkpoint saved successfully to (?P<dir>.+?)\s*$")
+
+# --lora-modules name -> the tensor names it adapts (blk.N.<name>.weight).
+MODULE_TENSORS = {"attn_q": "attn_q", "attn_k": "attn_k", "attn_v": "attn_v",
+                  "attn_o": "attn_output", "ffn_gate": "ffn_gate", "ffn_up": "ffn_up",
+                  "ffn_down": "ffn_down", "output": "output"}
+
+
+def parse_modules(text: str) -> list[str]:
+    """Validate a --lora-modules list; raises ValueError with the names that are unknown."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise ValueError("name at least one layer to adapt")
+    unknown = [n for n in names if n not in MODULE_TENSORS and n != "all"]
+    if unknown:
+        raise ValueError(f"unknown layer(s) {', '.join(unknown)}; choose from "
+                         f"{', '.join([*MODULE_TENSORS, 'all'])}")
+    return names
+
+
+# ------------------------------------------------------------------------------- adapter
+
+def check_adapter(base: GGUFInfo, path: Path, hint: str | None = None) -> GGUFInfo:
+    """The trained adapter exists, is a GGUF LoRA for this base, and is not all zeros."""
+    if not path.is_file():
+        raise StepFailed(f"llama-finetune-lora ended without writing the adapter ({path.name}).",
+                         hint)
+    try:
+        info = inspect_gguf(path)
+    except StepFailed as exc:
+        raise StepFailed(f"The trained adapter is not a readable GGUF file: {exc.message}",
+                         hint) from exc
+    if info.general_type != "adapter":
+        raise StepFailed(f"{path.name} is a GGUF {info.general_type}, not a LoRA adapter.", hint)
+    if info.architecture != base.architecture:
+        raise StepFailed(f"The adapter is for a {info.architecture} model, the base is "
+                         f"{base.architecture}.", hint)
+    targets = {name.rsplit(".lora_", 1)[0] for name in info.tensor_names if ".lora_" in name}
+    strangers = sorted(targets - set(base.tensor_names))
+    if not targets or strangers:
+        raise StepFailed("The adapter's tensors do not belong to the base"
+                         + (f" (e.g. {strangers[0]})." if strangers else "."), hint)
+    if adapter_is_zero(path):
+        raise StepFailed("The trained adapter is all zeros: training ran no step, so the model "
+                         "would not change.",
+                         "Add more training data, or use a shorter context so that the data "
+                         "makes more training windows.")
+    return info
+
+
+def adapter_is_zero(path: Path) -> bool:
+    """True when every lora_b tensor is zero (B starts at zero: an untrained adapter)."""
+    reader = gguf.GGUFReader(path)
+    for tensor in reader.tensors:
+        if tensor.name.endswith(".lora_b") and np.any(np.asarray(tensor.data) != 0):
+            return False
+    return True
+
+
+# ------------------------------------------------------------------------------- checkpoints
+
+def checkpoint_step(folder: Path) -> int | None:
+    name = folder.name
+    if not name.startswith(CHECKPOINT_PREFIX):
+        return None
+    try:
+        return int(name[len(CHECKPOINT_PREFIX):])
+    except ValueError:
+        return None
+
+
+def checkpoint_is_complete(folder: Path) -> bool:
+    """model.gguf and optimizer.gguf whole (every tensor's data inside the file) and
+    metadata.txt with its four keys: the tool writes them in place, a kill leaves a part."""
+    meta = folder / "metadata.txt"
+    try:
+        keys = {line.split("=", 1)[0] for line in meta.read_text("utf-8").splitlines()
+                if "=" in line}
+    except OSError:
+        return False
+    if not {"epoch", "lora_rank", "lora_alpha", "target_modules"} <= keys:
+        return False
+    for part in ("model.gguf", "optimizer.gguf"):
+        try:
+            reader = gguf.GGUFReader(folder / part)
+            size = (folder / part).stat().st_size
+            if any(t.data_offset + t.n_bytes > size for t in reader.tensors):
+                return False
+        except (OSError, ValueError, IndexError, KeyError) as exc:
+            log.info("checkpoint %s: %s is not whole (%s)", folder.name, part, exc)
+            return False
+    return True
+
+
+def checkpoints(folder: Path) -> list[tuple[int, Path]]:
+    """(step, folder) of every checkpoint folder, oldest first."""
+    if not folder.is_dir():
+        return []
+    found = [(checkpoint_step(p), p) for p in folder.iterdir() if p.is_dir()]
+    return sorted((step, p) for step, p in found if step is not None)
+
+
+def latest_complete_checkpoint(folder: Path) -> Path | None:
+    for step, path in reversed(checkpoints(folder)):
+        if checkpoint_is_complete(path):
+            return path
+        log.warning("skipping checkpoint %s: it is incomplete (the run was stopped while it "
+                    "was being written)", path)
+    return None
+
+
+def prune_checkpoints(folder: Path, keep: int = KEEP_CHECKPOINTS) -> None:
+    """Keep the newest `keep` complete checkpoints; drop older ones and broken ones older
+    than the newest complete one (a broken newest one may still be being written)."""
+    found = checkpoints(folder)
+    complete = [p for _, p in found if checkpoint_is_complete(p)]
+    keep_set = set(complete[-keep:])
+    newest_complete = checkpoint_step(complete[-1]) if complete else None
+    for step, path in found:
+        if path in keep_set or newest_complete is None or step > newest_complete:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def saved_checkpoint(line: str) -> Path | None:
+    """The folder of a "Checkpoint saved successfully to DIR" log line."""
+    m = _SAVED.search(line)
+    return Path(m.group("dir")) if m else None
+
+
+# ------------------------------------------------------------------------------- memory
+
+def adapter_parameters(base: GGUFInfo, modules: list[str], rank: int) -> int:
+    """rank × (in + out) for every base weight the modules adapt."""
+    parts = set(MODULE_TENSORS.values()) if "all" in modules else {
+        MODULE_TENSORS[m] for m in modules}
+    total = 0
+    for name, shape in base.tensor_shapes.items():
+        stem = name.removesuffix(".weight")
+        part = stem.split(".")[-1]
+        if len(shape) == 2 and name.endswith(".weight") and part in parts:
+            total += rank * (shape[0] + shape[1])
+    return total
+
+
+def training_memory_bytes(base: GGUFInfo, ctx: int, modules: list[str], rank: int) -> int:
+    """Rough peak RAM of llama-finetune-lora: the base as stored (it is not converted), the
+    adapter with its gradients and two AdamW moments (4 × F32), and activations, which grow
+    with the context and the vocabulary as in full fine-tuning."""
+    activations = ctx * ((base.vocab_size or 32000) * 3 + 64 * 1024) * 4
+    return (base.size_bytes + adapter_parameters(base, modules, rank) * 16 + activations
+            + 192 * 1024 * 1024)
