@@ -79,12 +79,19 @@ def test_the_vulkan_build_trains_the_tiny_model_on_lavapipe(lavapipe_tools, llam
     assert "Vulkan0: llvmpipe" in devices(finetune, env)
 
     data = write_colour_dataset(tmp_path / "colours.jsonl", records=40)
-    run_dir = tmp_path / "run"
-    done = forge("train-run", "--data", str(data), "--base-gguf", str(tiny_gguf["f32"]),
-                 "--name", "tiny-vulkan", "--epochs", "2", "--lr", "1e-3", "--ctx", "256",
-                 "--val-split", "0.1", "--workdir", str(run_dir), "--no-create", "--json",
-                 "--tools-dir", str(lavapipe_tools), "--ngl", "999", env=env)
-    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")[-3000:]
+    # Mesa 22.3's lavapipe crashes in its queue thread in about one run of three, right after
+    # "epoch 0" (SIGSEGV, docs/performance.md): that crash, and only it, gets two more tries.
+    for attempt in range(3):
+        run_dir = tmp_path / f"run{attempt}"
+        done = forge("train-run", "--data", str(data), "--base-gguf", str(tiny_gguf["f32"]),
+                     "--name", "tiny-vulkan", "--epochs", "2", "--lr", "1e-3", "--ctx", "256",
+                     "--val-split", "0.1", "--workdir", str(run_dir), "--no-create", "--json",
+                     "--tools-dir", str(lavapipe_tools), "--ngl", "999", "--method", "full",
+                     env=env)
+        err = done.stderr.decode("utf-8", "replace")
+        if done.returncode == 0 or "llama-finetune failed (exit code -11)" not in err:
+            break
+    assert done.returncode == 0, err[-3000:]
     summary = json.loads(done.stdout.decode().strip().splitlines()[-1])
     assert summary["train_loss_last"] < 0.6 * summary["train_loss_first"]
     argv = json.loads((run_dir / "commands" / "train.json").read_text())["argv"]
