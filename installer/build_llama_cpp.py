@@ -1,6 +1,6 @@
 """Build (or find in the cache) the pinned llama.cpp tools for an installer to bundle.
 
-    python installer/build_llama_cpp.py [--cuda] [--out DIR]
+    python installer/build_llama_cpp.py [--cuda | --vulkan] [--out DIR]
 
 Prints the bin folder. With --out, copies the tools (and build.json) into DIR, which the
 PyInstaller spec then bundles as `llama.cpp/` (found at run time by
@@ -24,6 +24,7 @@ from forge_gui.core.steps import StepFailed  # noqa: E402
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cuda", action="store_true", help="build with CUDA")
+    parser.add_argument("--vulkan", action="store_true", help="build with Vulkan (docs/gpu.md)")
     parser.add_argument("--out", type=Path, help="copy the tools into this folder")
     args = parser.parse_args(argv)
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{(event.fraction or 0) * 100:3.0f}%] {event.message}", file=sys.stderr)
 
     try:
-        bin_dir = build.ensure_tools(cuda=args.cuda, progress=show)
+        bin_dir = build.ensure_tools(cuda=args.cuda, progress=show, vulkan=args.vulkan)
     except StepFailed as exc:
         print(f"build_llama_cpp: {exc}", file=sys.stderr)
         return 1

@@ -27,13 +27,17 @@ def register(subparsers) -> None:
                     f"{', '.join(build.TOOL_NAMES)} into the cache. Prints the bin folder.")
     p.add_argument("--dir", type=Path, help="also copy the tools into this new or empty folder")
     p.add_argument("--cuda", action="store_true", help="build with CUDA (needs the CUDA toolkit)")
+    p.add_argument("--vulkan", action="store_true",
+                   help="build with Vulkan, for AMD and Intel GPUs (needs libvulkan-dev, glslc, "
+                        "spirv-headers)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=setup_llama_cpp)
 
     p = subparsers.add_parser("doctor", help="list the llama.cpp tools and the Ollama server found",
                               description="Each llama.cpp tool with its path, version, flavour "
                                           "and backend; what is missing and the command that "
-                                          "fixes it; then Ollama's status.")
+                                          "fixes it; the GPUs found and the backend the tools "
+                                          "were built for; then Ollama's status.")
     p.add_argument("--tools-dir", type=Path, help="a folder of llama.cpp tools to check first")
     p.add_argument("--host", help="Ollama server (default: $OLLAMA_HOST or 127.0.0.1:11434)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -52,13 +56,20 @@ def _print_progress(event: ProgressEvent) -> None:
 def setup_llama_cpp(args) -> int:
     if args.dir and args.dir.exists() and (not args.dir.is_dir() or any(args.dir.iterdir())):
         raise UsageError(f"{args.dir} exists and is not an empty folder; choose a new one.")
+    if args.cuda and args.vulkan:
+        raise UsageError("Choose one of --cuda and --vulkan.")
     cancel = CancelToken()
-    cached = build.cached_tools_dir(build.backend_for(args.cuda))
+    backend = build.backend_for(args.cuda, args.vulkan)
+    cached = build.cached_tools_dir(backend)
+    if not cached and (missing := _missing_for_build(backend)):
+        print("forge-cli: " + "\n".join(missing), file=sys.stderr)  # in seconds, nothing fetched
+        return 1
     if not cached and not args.json:
-        print("Building the llama.cpp tools (a few minutes the first time)…", file=sys.stderr)
+        print(_build_announcement(backend), file=sys.stderr)
     try:
         bin_dir = run_cancellable(lambda token: build.ensure_tools(  # Ctrl-C stops the build
-            cuda=args.cuda, progress=None if args.json else _print_progress, cancel=token), cancel)
+            cuda=args.cuda, progress=None if args.json else _print_progress, cancel=token,
+            vulkan=args.vulkan), cancel)
     except StepFailed as exc:
         print(f"\nforge-cli: {exc}", file=sys.stderr)
         return 1
@@ -81,6 +92,26 @@ def setup_llama_cpp(args) -> int:
     else:
         print(target)
     return 0
+
+
+def _missing_for_build(backend: str) -> tuple[str, str] | None:
+    from forge_gui.core.llamacpp.gpu import missing_for_build
+    return missing_for_build(backend)
+
+
+def _build_announcement(backend: str) -> str:
+    """What is about to be built and roughly how long it takes (docs/gpu.md)."""
+    import os
+
+    from forge_gui.core.llamacpp import gpu
+
+    if backend not in ("cuda", "vulkan"):
+        return "Building the llama.cpp tools (a few minutes the first time)…"
+    archs = build.cuda_architectures().split(";") if backend == "cuda" else []
+    text = gpu.build_time_sentence(backend, os.cpu_count() or 1, len(archs))
+    if archs:
+        text += f" CUDA architectures: {', '.join(archs)}."
+    return text
 
 
 def _configured_tools_dir(args) -> Path | None:
@@ -124,21 +155,30 @@ def _ollama(host: str | None):
 
 
 def doctor(args) -> int:
-    from forge_gui.core.llamacpp.discover import find_tools  # only when doctor runs
+    from forge_gui.core.llamacpp import gpu  # only when doctor runs
+    from forge_gui.core.llamacpp.discover import find_tools
 
     tools = find_tools(_configured_tools_dir(args))
+    gpus = gpu.detect_gpus()
+    backend = tools.tools["llama-finetune"].backend
     ollama = _ollama(args.host)
     if args.json:
         payload = {"llama_cpp": {"tools": {k: v.model_dump(mode="json")
                                            for k, v in tools.tools.items()},
                                  "ready": tools.ready, "missing": tools.missing,
                                  "building": not tools.ready and build.build_in_progress(),
-                                 "fix": tools.fix_command()},
+                                 "fix": tools.fix_command(), "backend": backend},
+                   "gpus": [g.model_dump(mode="json") for g in gpus],
+                   "gpu_build": gpu.gpu_build_offer(gpus, backend),
                    "ollama": ollama.model_dump(mode="json") if ollama else None}
         print(json.dumps(payload, indent=2))
     else:
         print("llama.cpp tools:")
         for line in tool_lines(tools, building=not tools.ready and build.build_in_progress()):
+            print(line)
+        print()
+        print("GPUs:")
+        for line in gpu.summary_lines(gpus, backend):
             print(line)
         if ollama is not None:
             print()

@@ -99,6 +99,18 @@ def ensure_tools(progress=None, cancel=None) -> Path:
     return build.ensure_tools(progress=progress, cancel=cancel)
 
 
+def detect_gpus() -> list:
+    from forge_gui.core.llamacpp import gpu
+    return gpu.detect_gpus()
+
+
+def ensure_gpu_tools(gpu_backend: str, progress=None, cancel=None) -> Path:
+    """Build (once) the tools for a GPU backend: "cuda" or "vulkan" (docs/gpu.md)."""
+    from forge_gui.core.llamacpp import build
+    return build.ensure_tools(cuda=gpu_backend == "cuda", vulkan=gpu_backend == "vulkan",
+                              progress=progress, cancel=cancel)
+
+
 # -- name and run --------------------------------------------------------------------------
 
 def validate_model_name(name: str) -> str | None:

@@ -268,3 +268,47 @@ def self_test() -> str | None:
     finally:
         wait_until(lambda: not wizard.base_page.busy, 10)
         wizard.hide()
+
+
+def _simulated_cpu_toolset():
+    from forge_gui.core.llamacpp.build import TOOL_NAMES, install_dir
+    from forge_gui.core.llamacpp.discover import ToolInfo, ToolSet
+
+    folder = install_dir("cpu") / "bin"
+    return ToolSet(tools={name: ToolInfo(name=name, path=folder / name, source="cache",
+                                         version="llama-cpp-python 0.3.36", backend="cpu",
+                                         flavour={"llama-finetune": "upstream",
+                                                  "llama-finetune-lora": "lora"}.get(name, "tool"))
+                          for name in TOOL_NAMES})
+
+
+def take_gpu_screenshot(path: Path, gpus: list, dark: bool = False) -> Path:
+    """The Trainer page as it looks on a computer with `gpus` and CPU-only tools (the
+    "Build for your GPU" offer); docs/screenshots/3-trainer-gpu.png is made with a fake GPU."""
+    app = QApplication.instance()
+    normal, style = app.palette(), app.style().name()
+    if dark:
+        app.setStyle("Fusion")
+        app.setPalette(dark_palette())
+    wizard = ForgeWizard()
+    wizard.run_page.simulated = True
+    wizard.done_page.simulated = True
+    wizard.resize(940, 820)
+    wizard.show()
+    try:
+        prepare_showcase(wizard)
+        show_page(wizard, 2)
+        page = wizard.trainer_page
+        wait_until(lambda: page.toolset is not None and not page.gpu_panel.busy, 30)
+        page.show_tools(_simulated_cpu_toolset())
+        page.gpu_panel.show_gpus(gpus)
+        page.update_estimate()
+        QCoreApplication.processEvents()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        wizard.grab().save(str(path))
+    finally:
+        wizard.hide()
+        wizard.deleteLater()
+        app.setStyle(style)
+        app.setPalette(normal)
+    return path

@@ -55,9 +55,11 @@ def tools_cache_root() -> Path:
     return paths.cache_dir() / "llama.cpp"
 
 
-def backend_for(cuda: bool) -> str:
+def backend_for(cuda: bool, vulkan: bool = False) -> str:
     if cuda:
         return "cuda"
+    if vulkan:
+        return "vulkan"
     return "metal" if sys.platform == "darwin" else "cpu"
 
 
@@ -77,7 +79,7 @@ def _complete(bin_dir: Path) -> bool:
 
 def cached_tools_dir(backend: str | None = None) -> Path | None:
     """The cached bin folder of a finished build (any backend when None, GPU ones first)."""
-    backends = [backend] if backend else ["cuda", "metal", "cpu"]
+    backends = [backend] if backend else ["cuda", "metal", "vulkan", "cpu"]
     for name in backends:
         bin_dir = install_dir(name) / "bin"
         if _complete(bin_dir):
@@ -86,15 +88,18 @@ def cached_tools_dir(backend: str | None = None) -> Path | None:
 
 
 def ensure_tools(cuda: bool = False, progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None) -> Path:
+                 cancel: CancelToken | None = None, vulkan: bool = False) -> Path:
     """Return the bin folder of the pinned build, building it first when it is not cached.
 
     Raises StepFailed (with the log's location) when a phase fails, Cancelled on cancel.
     """
-    backend = backend_for(cuda)
+    backend = backend_for(cuda, vulkan)
     found = cached_tools_dir(backend)
     if found:
         return found
+    from forge_gui.core.llamacpp.gpu import missing_for_build
+    if missing := missing_for_build(backend):  # in seconds, before any download (docs/gpu.md)
+        raise StepFailed(*missing)
     report = progress or (lambda event: None)
     cancel = cancel or CancelToken()
     root = tools_cache_root()
@@ -261,7 +266,23 @@ def extract_source(sdist: Path) -> Path:
 
 # --- CMake --------------------------------------------------------------------------------
 
-def cmake_options(backend: str, lora: bool = False) -> list[str]:
+# Compiled when no NVIDIA GPU can be detected (CI, a build for another machine): Turing,
+# Ampere, Ada, Hopper; newer cards run the Hopper code through PTX (docs/performance.md).
+FALLBACK_CUDA_ARCHITECTURES = ("75", "80", "86", "89", "90")
+
+
+def cuda_architectures(gpus: list | None = None) -> str:
+    """CMAKE_CUDA_ARCHITECTURES for the detected NVIDIA GPUs (detected now when None)."""
+    if os.environ.get("CUDAARCHS"):  # the user's own choice, as CMake itself honours it
+        return os.environ["CUDAARCHS"]
+    if gpus is None:
+        from forge_gui.core.llamacpp.gpu import detect_gpus
+        gpus = detect_gpus()
+    archs = sorted({g.cuda_arch for g in gpus if getattr(g, "cuda_arch", None)}, key=int)
+    return ";".join(archs or FALLBACK_CUDA_ARCHITECTURES)
+
+
+def cmake_options(backend: str, lora: bool = False, gpus: list | None = None) -> list[str]:
     """CMake -D options; `lora` for the fork, which also needs libcurl switched off."""
     opts = {
         "CMAKE_BUILD_TYPE": "Release",
@@ -276,11 +297,14 @@ def cmake_options(backend: str, lora: bool = False) -> list[str]:
         "LLAMA_BUILD_TOOLS": "ON",
         "GGML_CUDA": "ON" if backend == "cuda" else "OFF",
         "GGML_METAL": "ON" if backend == "metal" else "OFF",
+        "GGML_VULKAN": "ON" if backend == "vulkan" else "OFF",
     }
     if backend == "metal":
         opts["GGML_METAL_EMBED_LIBRARY"] = "ON"  # the shader inside the binary, not beside it
     if lora:
         opts["LLAMA_CURL"] = "OFF"  # the fork's common/ otherwise wants libcurl for downloads
+    if backend == "cuda":  # only the cards present: each arch adds minutes (docs/performance.md)
+        opts["CMAKE_CUDA_ARCHITECTURES"] = cuda_architectures(gpus)
     return [f"-D{key}={value}" for key, value in opts.items()]
 
 

@@ -13,6 +13,7 @@ from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets import action_button
+from forge_gui.gui.widgets.gpu_panel import GpuPanel
 
 # epochs, learning rate (full fine-tune), context, validation split; LoRA's rate is
 # LORA_LR_FACTOR times higher (an adapter starts at zero and has few weights to move).
@@ -49,6 +50,8 @@ class TrainerPage(ForgePage):
         self.build_progress = QProgressBar()
         self.build_progress.setAccessibleName("Build progress")
         self.build_progress.hide()
+        self.gpu_panel = GpuPanel()  # GPUs, their memory, "Build for your GPU" (docs/gpu.md)
+        self.gpu_panel.built.connect(lambda _: self.find_tools())
 
         self.method = QComboBox()
         self.method.setAccessibleName("Training method")
@@ -151,6 +154,7 @@ class TrainerPage(ForgePage):
         form.addRow("&Validation split:", self.val_split)
         layout = QVBoxLayout(self)
         layout.addWidget(tools_box)
+        layout.addWidget(self.gpu_panel)
         layout.addLayout(form)
         layout.addWidget(self.advanced)
         layout.addWidget(self.estimate)
@@ -193,6 +197,8 @@ class TrainerPage(ForgePage):
             self.preset.setCurrentText(settings.preset)
         if self.toolset is None:
             self.find_tools()
+        if self.gpu_panel.gpus is None:
+            self.gpu_panel.detect()
         self.update_estimate()
 
     def apply_preset(self, name: str) -> None:
@@ -223,6 +229,7 @@ class TrainerPage(ForgePage):
             rows.append("Build them now (a few minutes, once) or choose a folder with your own build.")
         self.tools_label.setText("<br>".join(rows))
         self.build_button.setVisible(not toolset.ready)
+        self.gpu_panel.set_tools_backend(toolset.tools["llama-finetune"].backend)
         self.completeChanged.emit()
 
     def _choose_folder(self) -> None:
@@ -313,6 +320,7 @@ class TrainerPage(ForgePage):
                if needs["full"] else ", a full fine-tune cannot train this quantized model")
             + f" (this computer has {backend.human_size(have)}).")
         need = needs[self.method_key] or 0
+        self.gpu_panel.show_need(need, info, self.method_key)  # against the GPU's free memory
         text = (f"Training needs about <b>{backend.human_size(need)}</b> of memory "
                 f"(this computer has {backend.human_size(have)}).")
         if need > have:

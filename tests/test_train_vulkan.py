@@ -1,0 +1,142 @@
+"""The Vulkan build, made by Forge's own build code, on Mesa's lavapipe (Vulkan on the CPU):
+what a machine without a GPU can check of the GPU path (docs/gpu.md, docs/performance.md).
+
+Skipped, with the reason, where the Vulkan build cannot be made (no glslc, headers older than
+1.3.272, no mesa-vulkan-drivers). The build goes to its own cache folder so the software-Vulkan
+tools never shadow the CPU tools the rest of the suite uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from fixtures_llama import write_colour_dataset
+from forge_gui.core.llamacpp import build, gpu
+
+pytestmark = [pytest.mark.slow, pytest.mark.tools]
+
+
+LAVAPIPE = {"GGML_VK_VISIBLE_DEVICES": "0"}  # ggml-vulkan skips CPU devices unless named
+
+
+def lavapipe_cache():
+    return build.tools_cache_root().parent / "lavapipe-ci"
+
+
+@pytest.fixture(scope="session")
+def lavapipe_tools(llama_tools):
+    """The Vulkan tools in <cache>/lavapipe-ci: used when cached there; built (~26 min on two
+    cores) only with FORGE_TEST_VULKAN=1, so a fresh CI machine does not pay for it."""
+    root = lavapipe_cache()
+    before = os.environ.get("FORGE_CACHE_DIR")
+    os.environ["FORGE_CACHE_DIR"] = str(root)
+    try:
+        cached = build.cached_tools_dir("vulkan")
+        if cached is None:
+            if os.environ.get("FORGE_TEST_VULKAN") != "1":
+                pytest.skip("no cached lavapipe build; FORGE_TEST_VULKAN=1 builds it (~26 min)")
+            problem = gpu.missing_for_build("vulkan")
+            if problem:
+                pytest.skip(f"no Vulkan build here: {problem[0]}")
+            downloads = root / "llama.cpp" / "downloads"
+            downloads.mkdir(parents=True, exist_ok=True)
+            sdist = llama_tools.parent.parent / "downloads" / build.SDIST_NAME
+            if sdist.is_file() and not (downloads / build.SDIST_NAME).is_file():
+                shutil.copy2(sdist, downloads / build.SDIST_NAME)  # hash-checked when used
+        bin_dir = build.ensure_tools(vulkan=True)
+    finally:
+        if before is None:
+            os.environ.pop("FORGE_CACHE_DIR")
+        else:
+            os.environ["FORGE_CACHE_DIR"] = before
+    if not any(g.software for g in gpu.detect_gpus(include_software=True)):
+        pytest.skip("no lavapipe device: install mesa-vulkan-drivers and vulkan-tools")
+    return bin_dir
+
+
+def forge(*args: str, env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "forge_gui.cli", *args], capture_output=True,
+                          timeout=timeout, env=env)
+
+
+def devices(tool, env) -> str:
+    done = subprocess.run([str(tool), "--list-devices"], capture_output=True, timeout=60, env=env)
+    return done.stdout.decode("utf-8", "replace")
+
+
+def test_the_vulkan_build_trains_the_tiny_model_on_lavapipe(lavapipe_tools, llama_tools,
+                                                            tiny_gguf, tmp_path):
+    env = {**os.environ, **LAVAPIPE}
+    finetune = lavapipe_tools / "llama-finetune"
+    plain = {k: v for k, v in os.environ.items() if k != "GGML_VK_VISIBLE_DEVICES"}
+    assert "Vulkan0" not in devices(finetune, plain)  # a CPU "GPU" is used only when named
+    assert "Vulkan0: llvmpipe" in devices(finetune, env)
+
+    data = write_colour_dataset(tmp_path / "colours.jsonl", records=40)
+    # Mesa 22.3's lavapipe crashes in its queue thread in about one run of three, right after
+    # "epoch 0" (SIGSEGV, docs/performance.md): that crash, and only it, gets two more tries.
+    for attempt in range(3):
+        run_dir = tmp_path / f"run{attempt}"
+        done = forge("train-run", "--data", str(data), "--base-gguf", str(tiny_gguf["f32"]),
+                     "--name", "tiny-vulkan", "--epochs", "2", "--lr", "1e-3", "--ctx", "256",
+                     "--val-split", "0.1", "--workdir", str(run_dir), "--no-create", "--json",
+                     "--tools-dir", str(lavapipe_tools), "--ngl", "999", "--method", "full",
+                     env=env)
+        err = done.stderr.decode("utf-8", "replace")
+        if done.returncode == 0 or "llama-finetune failed (exit code -11)" not in err:
+            break
+    assert done.returncode == 0, err[-3000:]
+    summary = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert summary["train_loss_last"] < 0.6 * summary["train_loss_first"]
+    argv = json.loads((run_dir / "commands" / "train.json").read_text())["argv"]
+    assert argv[0] == str(finetune) and argv[argv.index("-ngl") + 1] == "999"
+
+    # the same training on the CPU build ends at the same loss: lavapipe computed it right
+    cpu = subprocess.run(
+        [str(llama_tools / "llama-finetune"), "-m", str(tiny_gguf["f32"]),
+         "-f", str(run_dir / "train.txt"), "-o", str(tmp_path / "cpu.gguf"),
+         "-c", "256", "-b", "256", "-ub", "256", "--epochs", "2", "-lr", "0.001",
+         "-val-split", "0.1", "-opt", "adamw", "--seed", "42"],
+        capture_output=True, timeout=600)
+    assert cpu.returncode == 0
+    last = [line for line in cpu.stderr.decode().replace("\r", "\n").splitlines()
+            if line.startswith("train:")][-1]
+    cpu_loss = float(last.split("loss=")[1].split("±")[0])
+    assert summary["train_loss_last"] == pytest.approx(cpu_loss, abs=0.01)
+
+
+def test_the_lora_trainer_aborts_on_lavapipe_with_layers_offloaded(lavapipe_tools, tiny_gguf,
+                                                                   tmp_path):
+    """The documented refusal (docs/performance.md): the qvac-fabric fork's llama-finetune-lora,
+    built for Vulkan, aborts with a heap corruption at its first step when its layers are on
+    lavapipe; with -ngl 0 the same build trains on the CPU."""
+    lora = lavapipe_tools / "llama-finetune-lora"
+    if not lora.is_file():
+        pytest.skip("this build has no llama-finetune-lora")
+    text = tmp_path / "train.txt"
+    text.write_text("### Instruction:\nWhat colour is the red ball?\n\n### Response:\n"
+                    "The ball is red.\n\n" * 120)
+
+    def run(ngl: str) -> subprocess.CompletedProcess:
+        argv = [str(lora), "-m", str(tiny_gguf["f32"]), "-f", str(text),
+                "--output-adapter", str(tmp_path / f"adapter-{ngl}.gguf"),
+                "-c", "256", "-b", "256", "-ub", "256", "--num-epochs", "1",
+                "--learning-rate", "1e-3", "-fa", "off", "-t", "2", "-ngl", ngl]
+        return subprocess.run(argv, capture_output=True, timeout=600, cwd=tmp_path,
+                              env={**os.environ, **LAVAPIPE})
+
+    offloaded = run("999")
+    output = (offloaded.stdout + offloaded.stderr).decode("utf-8", "replace")
+    assert offloaded.returncode == -6, output[-2000:]  # SIGABRT: exit status 134 in a shell
+    assert "offloaded 3/3 layers to GPU" in output and "Starting epoch 0" in output
+    assert "double linked list" in output or "double-linked list" in output
+    assert not (tmp_path / "adapter-999.gguf").exists()
+
+    on_cpu = run("0")
+    assert on_cpu.returncode == 0 and (tmp_path / "adapter-0.gguf").is_file()
