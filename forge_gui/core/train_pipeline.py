@@ -202,7 +202,9 @@ def _preflight(state: RunState) -> FunctionStep:
         a.tokens = count_tokens(tools, a.train_base_gguf, a.prepared_train, cancel)
         ctx = training_ctx(s.ctx)
         a.windows = check_windows(a.tokens, ctx, s.val_split)
-        check_memory(inspect_gguf(a.train_base_gguf), ctx, progress, "preflight")
+        base = inspect_gguf(a.train_base_gguf)
+        check_memory(base, ctx, progress, "preflight")
+        check_gpu_memory(base, base.training_memory_bytes(ctx), tools, trainer, s, progress)
         progress(ProgressEvent(step="preflight", fraction=1.0, message=(
             f"{a.tokens} tokens → {a.windows} windows of {ctx} tokens")))
     return _function("preflight", "Count tokens and check memory", state, work)
@@ -228,9 +230,28 @@ def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
         a.windows = check_windows(a.tokens, ctx, LORA_VAL_SPLIT)
     need = lora.training_memory_bytes(base, ctx, lora.parse_modules(s.lora_modules), s.lora_rank)
     check_memory(base, ctx, progress, "preflight", need=need)
+    check_gpu_memory(base, need, tools, trainer_for(s), s, progress)
     unit = "conversations" if fmt.chat else "windows"
     progress(ProgressEvent(step="preflight", fraction=1.0, message=(
         f"{a.tokens} tokens → {a.windows} {unit} of {ctx} tokens, trained in {fmt.label}")))
+
+
+def check_gpu_memory(base, need: int, tools: ToolSet, trainer, settings: RunSettings,
+                     progress: ProgressCallback) -> None:
+    """On a GPU build: the estimate (corrected by what was measured) against the GPU's free
+    memory; how many layers fit when not all do. Refuses only when the user left the layers
+    to Forge (all on the GPU) and they cannot fit (docs/gpu.md)."""
+    from forge_gui.core.llamacpp.gpu import gpu_memory_check
+
+    backend = tools.tools[trainer.tool].backend
+    if trainer.produces_adapter and backend == "vulkan" and settings.gpu_layers is None:
+        return  # LoRA stays on the CPU there (core/llamacpp/trainer.py gpu_args)
+    fit = gpu_memory_check(base, need, backend, settings.gpu_layers, settings.method)
+    if fit is None:
+        return
+    progress(ProgressEvent(step="preflight", message=fit.sentence()))
+    if not fit.fits and settings.gpu_layers is None:
+        raise StepFailed(fit.sentence())
 
 
 def _count_conversations(state: RunState, tools: ToolSet, fmt, ctx: int,

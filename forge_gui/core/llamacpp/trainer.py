@@ -69,6 +69,20 @@ class Trainer(ABC):
         """The training step. Its check fills `result` or raises StepFailed."""
 
 
+def gpu_args(request: TrainRequest, tool: str) -> list[str]:
+    """-ngl: what the user chose, else every layer on a GPU build of the tool (docs/gpu.md).
+    LoRA on a Vulkan build stays on the CPU unless asked: the pinned fork aborts at its first
+    step with layers offloaded there (seen on Mesa's lavapipe, docs/performance.md)."""
+    from forge_gui.core.llamacpp.gpu import default_gpu_layers
+
+    info = request.tools.tools.get(tool)
+    backend = info.backend if info is not None else None
+    if tool == "llama-finetune-lora" and backend == "vulkan" and request.settings.gpu_layers is None:
+        return []
+    ngl = default_gpu_layers(backend, request.settings.gpu_layers)
+    return [] if ngl is None else ["-ngl", str(ngl)]
+
+
 def physical_cores() -> int:
     return psutil.cpu_count(logical=False) or os.cpu_count() or 1
 
@@ -98,9 +112,7 @@ class LlamaFinetuneTrainer(Trainer):
             "-t", str(s.threads or physical_cores()),
             "--seed", str(s.seed),
         ]
-        if s.gpu_layers is not None:
-            argv += ["-ngl", str(s.gpu_layers)]
-        return argv
+        return argv + gpu_args(request, self.tool)
 
     def build_step(self, request: TrainRequest, result: TrainResult) -> ProcessStep:
         s = request.settings
@@ -171,9 +183,7 @@ class LoraTrainer(Trainer):
             argv += ["--assistant-loss-only", "--chat-template", str(request.chat_template)]
         if set(request.base.tensor_types) - _NO_REPACK_FREE:
             argv.append("--no-repack")
-        if s.gpu_layers is not None:
-            argv += ["-ngl", str(s.gpu_layers)]
-        return argv
+        return argv + gpu_args(request, self.tool)
 
     def build_step(self, request: TrainRequest, result: TrainResult) -> ProcessStep:
         from forge_gui.core.llamacpp import lora

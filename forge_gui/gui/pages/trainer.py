@@ -90,8 +90,10 @@ class TrainerPage(ForgePage):
         self.threads.setAccessibleName("CPU threads (0 = automatic)")
         self.threads.setRange(0, os.cpu_count() or 64)
         self.gpu_layers = QSpinBox()
-        self.gpu_layers.setAccessibleName("Layers on the GPU (0 = none)")
-        self.gpu_layers.setRange(0, 999)
+        self.gpu_layers.setAccessibleName("Layers on the GPU (auto = all on a GPU build)")
+        self.gpu_layers.setRange(-1, 999)
+        self.gpu_layers.setSpecialValueText("auto")  # -1: Forge decides (all on a GPU build)
+        self.gpu_layers.setValue(-1)
         self.optimizer = QComboBox()
         self.optimizer.setAccessibleName("Optimizer")
         self.optimizer.addItems(["adamw", "sgd"])
@@ -359,7 +361,8 @@ class TrainerPage(ForgePage):
                       ctx=self.ctx.value(), val_split=self.val_split.value(),
                       optimizer=self.optimizer.currentText(), seed=self.seed.value(),
                       threads=self.threads.value() or None,
-                      gpu_layers=self.gpu_layers.value() or None, tools_dir=self.tools_dir)
+                      gpu_layers=None if self.gpu_layers.value() < 0 else self.gpu_layers.value(),
+                      tools_dir=self.tools_dir)
 
     def remember(self, settings) -> None:
         settings.preset = self.preset.currentText()
