@@ -106,6 +106,9 @@ def test_routes(tmp_path):
     assert choose_route(peft, "0.34.0", False, "llama")[0] == "adapter"
     with pytest.raises(ResolveError, match="0.34.1") as err:
         choose_route(peft, "0.34.1", False, "llama")
-    assert "convert_lora_to_gguf.py" in err.value.hint
+    # the exact command: the converter (from the pinned fork), what it needs, where it writes
+    hint = err.value.hint
+    assert "convert_lora_to_gguf.py" in hint and "pip install torch transformers" in hint
+    assert f"--outfile {tmp_path / 'peft.gguf'} " in hint and hint.endswith(str(tmp_path / "peft"))
     with pytest.raises(ResolveError, match="llama and gemma2, not 'qwen2'"):
         choose_route(peft, "0.34.0", False, "qwen2")

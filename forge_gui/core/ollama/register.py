@@ -34,7 +34,8 @@ from forge_gui.core.ollama.modelfile import (Modelfile, ModelfileError, render_m
 from forge_gui.core.ollama.names import (find_same_model, model_key, parse_model_name,
                                          validate_model_name)
 from forge_gui.core.ollama.resolve import (ResolveError, Resolved, check_adapter_matches,
-                                           choose_route, resolve_output)
+                                           choose_route, peft_conversion_command,
+                                           resolve_output)
 from forge_gui.core.ollama.store import resolve_base_gguf
 from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
 from forge_gui.core.pipeline import StepSpec
@@ -381,8 +382,9 @@ def _build_register(state: RunState) -> FunctionStep:
                     if not Path(a.adapter_file).is_file():  # type: ignore[arg-type]
                         raise ResolveError(
                             f"{exc.message} (a PEFT adapter cannot be merged by llama.cpp).",
-                            "Convert it with llama.cpp's convert_lora_to_gguf.py, then pass "
-                            "the .gguf file: Forge merges it into the base.") from exc
+                            "Convert it to a GGUF LoRA, then pass the .gguf file (Forge merges "
+                            "it into the base): "
+                            + peft_conversion_command(Path(a.adapter_file))) from exc
                     _fall_back_to_merge(state, progress, cancel)
                     _create(client, state, progress, cancel)
             except BaseException:

@@ -150,6 +150,25 @@ def choose_route(resolved: Resolved, server_version: str | None, prefer_adapter:
               else f"Ollama only converted PEFT adapters for llama and gemma2, not '{arch}'")
     raise ResolveError(
         f"This PEFT adapter cannot be registered directly: {reason}.",
-        "Convert it to a GGUF LoRA with llama.cpp's convert_lora_to_gguf.py "
-        "(python convert_lora_to_gguf.py ADAPTER_DIR --base BASE_MODEL_DIR), then pass the "
-        ".gguf file: Forge merges it into the base, which works on every Ollama version.")
+        f"Convert it to a GGUF LoRA, then pass the .gguf file (Forge merges it into the base, "
+        f"which works on every Ollama version): {peft_conversion_command(resolved.path)}")
+
+
+def peft_conversion_command(peft_dir: Path) -> str:
+    """The exact commands that turn a PEFT folder into a GGUF LoRA with llama.cpp's own
+    converter (it needs torch and transformers, which Forge does not ship, and the base
+    model's Hugging Face folder, for its config.json)."""
+    import shlex
+
+    from forge_gui.core.llamacpp import lora_source
+    from forge_gui.core.paths import cache_dir
+
+    script = lora_source.source_dir(cache_dir() / "llama.cpp") / "convert_lora_to_gguf.py"
+    where = (shlex.quote(str(script)) if script.is_file() else
+             f"convert_lora_to_gguf.py (from https://github.com/{lora_source.FORK_REPO}/raw/"
+             f"{lora_source.FORK_COMMIT}/convert_lora_to_gguf.py)")
+    folder = Path(peft_dir)
+    out = folder.with_name(folder.name + ".gguf")
+    return ("python3 -m pip install torch transformers safetensors sentencepiece gguf && "
+            f"python3 {where} --outtype f16 --outfile {shlex.quote(str(out))} "
+            f"--base BASE_MODEL_HF_FOLDER {shlex.quote(str(folder))}")
