@@ -84,8 +84,8 @@ class GGUFInfo(BaseModel):
         if method != "lora" or self.trainability == "not-a-model":
             return self.explain_trainability()
         types = ", ".join(sorted(set(self.tensor_types) - {"F32"})) or "F32"
-        return (f"Trainable with LoRA as it is: the {types} weights stay as they are and only a "
-                "small adapter is trained, then merged into a copy of the base.")
+        return (f"the {types} weights stay as they are; only a small adapter is trained, then "
+                "merged into a copy of the base.")
 
     @property
     def f32_bytes(self) -> int:

@@ -105,8 +105,9 @@ class BasePage(ForgePage):
         self.model_list.addItems(names)
         self.model_list.setEnabled(True)
         if names:
-            self.ollama_state.setText(f"{len(names)} model(s) in Ollama. Unquantized tags "
-                                      "(…-fp16) can be trained; quantized ones cannot.")
+            self.ollama_state.setText(f"{len(names)} model(s) in Ollama. Each one trains with "
+                                      "LoRA as it is; a full fine-tune needs an unquantized tag "
+                                      "(…-fp16).")
         else:
             self.ollama_state.setText("Ollama is running but has no models. Pull one first, e.g. "
                                       "'ollama pull llama3.2:1b-instruct-fp16', then Refresh.")
@@ -182,7 +183,7 @@ class BasePage(ForgePage):
         else:  # LoRA trains every model type as stored; full fine-tuning needs F32 weights
             full = {"ready": "✔ ready", "convert": "✔ after a lossless conversion to F32",
                     "quantized": "✘ not as it is"}[info.trainability]
-            verdicts = (f"<b>✔ trainable with LoRA</b>: {info.explain_for('lora')}"
+            verdicts = (f"<b>✔ trainable with LoRA as it is</b>: {info.explain_for('lora')}"
                         f"<br>Full fine-tune: {full}. {info.explain_trainability()}")
         text = (f"<b>{info.name or Path(info.path).name}</b> — {info.architecture}, "
                 f"{info.parameters / 1e6:,.1f} M parameters, {size}, {quant}, context {ctx}"
