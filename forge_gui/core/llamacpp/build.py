@@ -14,7 +14,6 @@ the bin folder is self-contained and can be bundled by the installers as it is.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import platform
@@ -179,12 +178,7 @@ def _build(backend: str, root: Path, report: ProgressCallback, cancel: CancelTok
 
 # --- fetching -----------------------------------------------------------------------------
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_of = lora_source.sha256_of  # one hashing routine for both pinned sources
 
 
 def fetch_sdist(downloads: Path) -> Path:

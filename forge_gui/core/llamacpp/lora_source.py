@@ -56,7 +56,7 @@ def source_dir(root: Path) -> Path:
     return root / f"src-qvac-fabric-{SHORT}"
 
 
-def _sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -71,7 +71,7 @@ def verify_tree(tree: Path, manifest: dict[str, str]) -> None:
         path = tree / name
         if not path.is_file():
             missing.append(name)
-        elif _sha256(path) != digest:
+        elif sha256_of(path) != digest:
             wrong.append(name)
     if missing or wrong:
         what = (f"{len(wrong)} file(s) differ from the pinned commit (e.g. {wrong[0]})" if wrong
