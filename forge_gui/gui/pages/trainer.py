@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
-from forge_gui.gui.widgets import action_button
+from forge_gui.gui.widgets import action_button, show_progress
 from forge_gui.gui.widgets.gpu_panel import GpuPanel
 
 # epochs, learning rate (full fine-tune), context, validation split; LoRA's rate is
@@ -247,10 +247,7 @@ class TrainerPage(ForgePage):
         self.build_progress.setValue(0)
 
         def on_progress(event):
-            if event.fraction is not None:
-                self.build_progress.setValue(int(event.fraction * 100))
-            if event.message:
-                self.build_progress.setFormat(f"%p% — {event.message}")
+            show_progress(self.build_progress, event)
 
         def built(_):
             self.build_progress.hide()

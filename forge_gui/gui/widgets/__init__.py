@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from PySide6.QtWidgets import QPushButton
+from PySide6.QtWidgets import QProgressBar, QPushButton
 
 
 def action_button(text: str, accessible_name: str, on_click: Callable[[], object]) -> QPushButton:
@@ -13,3 +13,11 @@ def action_button(text: str, accessible_name: str, on_click: Callable[[], object
     button.setAccessibleName(accessible_name)
     button.clicked.connect(on_click)
     return button
+
+
+def show_progress(bar: QProgressBar, event) -> None:
+    """A ProgressEvent on a bar: its fraction, and its message after the percentage."""
+    if event.fraction is not None:
+        bar.setValue(int(event.fraction * 100))
+    if event.message:
+        bar.setFormat(f"%p% — {event.message}")

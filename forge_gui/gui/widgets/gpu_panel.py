@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QVBo
 
 from forge_gui.gui import backend
 from forge_gui.gui.tasks import BackgroundTask
-from forge_gui.gui.widgets import action_button
+from forge_gui.gui.widgets import action_button, show_progress
 
 BACKEND_NAMES = {"cuda": "CUDA", "vulkan": "Vulkan", "metal": "Metal", "cpu": "the CPU only"}
 
@@ -128,10 +128,7 @@ class GpuPanel(QGroupBox):
         self.progress.show()
 
         def on_progress(event):
-            if event.fraction is not None:
-                self.progress.setValue(int(event.fraction * 100))
-            if event.message:
-                self.progress.setFormat(f"%p% — {event.message}")
+            show_progress(self.progress, event)
 
         def done(bin_dir):
             self._end_build()
