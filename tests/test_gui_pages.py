@@ -262,3 +262,22 @@ def test_token_exact_preflight_with_the_real_tokenizer(qtbot, wizard, tmp_path, 
     page.preflight_button.click()
     qtbot.waitUntil(lambda: page.preflight_label.text().startswith("✔"), timeout=60000)
     assert "tokens with the base's own tokenizer" in page.preflight_label.text()
+
+
+def test_the_preview_shows_the_format_the_run_trains_in(qtbot, wizard, tmp_path, tiny_chatml):
+    """A ChatML base is trained in its own chat format: the Data page previews that; a full
+    fine-tune trains Forge's plain format, and the preview follows the choice."""
+    from fixtures_gui import write_jsonl
+
+    data = write_jsonl(tmp_path / "d.jsonl", [{"instruction": "Capital of France?",
+                                               "output": "Paris."}] * 3)
+    page = wizard.data_page
+    page.add_paths([data])
+    qtbot.waitUntil(lambda: "### Instruction:" in page.preview.toPlainText(), timeout=15000)
+    wizard.base_page.choose_file(tiny_chatml)
+    qtbot.waitUntil(lambda: wizard.base_page.info is not None, timeout=15000)
+    assert page.preview.toPlainText().startswith(
+        "<|im_start|>user\nCapital of France?<|im_end|>\n<|im_start|>assistant\nParis.<|im_end|>")
+    assert "ChatML" in page.preview.toolTip()
+    wizard.trainer_page.method.setCurrentIndex(1)  # full fine-tune: the plain format
+    assert page.preview.toPlainText().startswith("### Instruction:\nCapital of France?")
