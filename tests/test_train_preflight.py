@@ -36,7 +36,7 @@ def _run(tmp_path, data, base, *extra):
 
 def test_too_little_text_is_refused_with_a_suggested_context(llama_tools, tiny_gguf, tmp_path,
                                                              capsys):
-    data = write_colour_dataset(tmp_path / "few.jsonl", records=16)  # ~600 tokens
+    data = write_colour_dataset(tmp_path / "few.jsonl", records=24)  # ~900 tokens
     assert _run(tmp_path, data, tiny_gguf["f32"], "--ctx", "1024") == 1
     err = capsys.readouterr().err
     assert "nothing to train on" in err and "--ctx 256" in err
@@ -79,3 +79,17 @@ def test_invalid_records_stop_the_run_before_training(llama_tools, tiny_gguf, tm
     assert _run(tmp_path, data, tiny_gguf["f32"]) == 1
     assert "invalid record" in capsys.readouterr().err
     assert RunState.load(tmp_path / "run").step_record("validate").status == "failed"
+
+
+def test_lora_needs_two_training_windows():
+    """llama-finetune-lora skips each epoch's first window: with one it trains nothing and
+    saves an all-zero adapter, so the LoRA preflight asks for two (and says what to change)."""
+    from forge_gui.core.llamacpp.tool_steps import training_windows
+
+    tokens = 257 + 128 * 2 + 10  # two windows at a context of 256: one trains after the skip
+    assert training_windows(tokens, 256) == 2
+    assert check_windows(tokens, 256, 0.0) == 2  # full fine-tuning trains both
+    with pytest.raises(StepFailed, match="llama-finetune-lora needs about") as exc:
+        check_windows(tokens, 256, 0.05, min_train=2, tool="llama-finetune-lora")
+    assert "add more training data" in exc.value.hint.lower()
+    assert check_windows(257 + 128 * 4, 256, 0.05, min_train=2) == 4

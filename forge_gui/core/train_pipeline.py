@@ -227,7 +227,9 @@ def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
     else:
         record_argv(state, "preflight", tokenize_argv(tools, a.train_base_gguf, a.prepared_train))
         a.tokens = count_tokens(tools, a.train_base_gguf, a.prepared_train, cancel)
-        a.windows = check_windows(a.tokens, ctx, LORA_VAL_SPLIT)
+        # the tool skips each epoch's first window: one training window would train nothing
+        a.windows = check_windows(a.tokens, ctx, LORA_VAL_SPLIT, min_train=2,
+                                  tool="llama-finetune-lora")
     need = lora.training_memory_bytes(base, ctx, lora.parse_modules(s.lora_modules), s.lora_rank)
     check_memory(base, ctx, progress, "preflight", need=need)
     check_gpu_memory(base, need, tools, trainer_for(s), s, progress)

@@ -168,7 +168,8 @@ def lora_modules_problem(text: str) -> str | None:
 
 
 def preflight(paths: list[Path], field_map: dict[str, str], toolset, base_gguf: Path, ctx: int,
-              val_split: float, progress=None, cancel=None) -> tuple[int, int]:
+              val_split: float, progress=None, cancel=None,
+              method: str = "lora") -> tuple[int, int]:
     """Token-exact check: prepare the training text, count it with the base's own tokenizer
     and return (tokens, windows). Raises StepFailed (with a suggested context) when the text
     gives llama-finetune nothing to train on."""
@@ -182,6 +183,9 @@ def preflight(paths: list[Path], field_map: dict[str, str], toolset, base_gguf: 
                                    options=data.ValidationOptions(field_map=field_map),
                                    progress=progress, cancel=cancel)
         tokens = tool_steps.count_tokens(toolset, Path(base_gguf), out, cancel)
+    if method == "lora":  # the LoRA tool skips each epoch's first window
+        return tokens, tool_steps.check_windows(tokens, ctx, val_split, min_train=2,
+                                                tool="llama-finetune-lora")
     return tokens, tool_steps.check_windows(tokens, ctx, val_split)
 
 

@@ -281,12 +281,13 @@ class TrainerPage(ForgePage):
             self.preflight_label.setText("The preflight needs the tools and a base model.")
             return
         toolset, ctx, val = self.toolset, self.ctx.value(), self.val_split.value()
+        method = self.method_key
         self.preflight_label.setText("Preparing the training text and counting its tokens…")
         self.preflight_button.setEnabled(False)
 
         def work(progress, cancel):
             return backend.preflight(values["data"], values["field_map"], toolset, base, ctx, val,
-                                     progress, cancel)
+                                     progress, cancel, method)
 
         def done(result):
             tokens, windows = result
