@@ -94,3 +94,17 @@ class _Runnable(QRunnable):
             self._relay.ended.emit()
         except RuntimeError:
             pass  # the app is shutting down and nobody listens any more
+
+
+def start_task(parent, fn, ok, bad, progress=None, ended=None) -> BackgroundTask:
+    """Start `fn` in the background with its success, failure and (optional) progress and
+    ended slots, all connected before it starts (a quick task must not end unheard)."""
+    task = BackgroundTask(fn, parent)
+    task.succeeded.connect(ok)
+    task.failed.connect(bad)
+    if progress:
+        task.progress.connect(progress)
+    if ended:
+        task.ended.connect(ended)
+    task.start()
+    return task

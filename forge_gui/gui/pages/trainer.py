@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFileDialog, QFormLayo
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
-from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.tasks import BackgroundTask, start_task
 from forge_gui.gui.widgets import action_button, show_progress
 from forge_gui.gui.widgets.gpu_panel import GpuPanel
 
@@ -262,14 +262,7 @@ class TrainerPage(ForgePage):
         self._start(lambda p, c: backend.ensure_tools(p, c), built, failed, on_progress)
 
     def _start(self, fn, ok, bad, progress=None) -> None:
-        task = BackgroundTask(fn, self)
-        task.succeeded.connect(ok)
-        task.failed.connect(bad)
-        if progress:
-            task.progress.connect(progress)
-        self._task = task
-        task.ended.connect(self.completeChanged)
-        task.start()
+        self._task = start_task(self, fn, ok, bad, progress, ended=self.completeChanged)
 
     # -- preflight -------------------------------------------------------------------------
     def run_preflight(self) -> None:

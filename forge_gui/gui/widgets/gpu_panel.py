@@ -10,7 +10,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout
 
 from forge_gui.gui import backend
-from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.tasks import BackgroundTask, start_task
 from forge_gui.gui.widgets import action_button, show_progress
 
 BACKEND_NAMES = {"cuda": "CUDA", "vulkan": "Vulkan", "metal": "Metal", "cpu": "the CPU only"}
@@ -160,14 +160,8 @@ class GpuPanel(QGroupBox):
         self.cancel_button.setEnabled(True)
 
     def _run(self, fn, ok, bad, progress=None) -> BackgroundTask:
-        task = BackgroundTask(fn, self)
-        task.succeeded.connect(ok)
-        task.failed.connect(bad)
-        if progress:
-            task.progress.connect(progress)
-        self._task = task
-        task.start()
-        return task
+        self._task = start_task(self, fn, ok, bad, progress)
+        return self._task
 
 
 def _cores() -> int:
