@@ -7,7 +7,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from tinymodel import make_tiny_lora, make_tiny_model
 
 COLOURS = ("red", "green", "blue", "yellow")

@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import gotemplate
+
 from forge_gui.core.ollama.names import parse_model_name, validate_model_name
 
 VERSIONS = {"current": "0.34.1", "legacy": "0.34.0"}
@@ -112,7 +113,7 @@ def _full(name: str) -> str:
     return parse_model_name(name).short
 
 
-def _key(double: "OllamaDouble", name: str) -> str:
+def _key(double: OllamaDouble, name: str) -> str:
     """Where Ollama keeps `name`: an existing model whose name differs only in case is the
     same one (ollama#7676: creating LLAMA3.2:1B writes over llama3.2:1b)."""
     full = _full(name)

@@ -17,7 +17,7 @@ from forge_gui.core.steps import Cancelled, CancelToken, ProcessStep, StepFailed
 
 
 def test_line_splitter_handles_cr_rewrites_and_split_characters():
-    data = "a\r\nb\rc\nbar █▌ 50%\r".encode() + b"\n" + "tail".encode()
+    data = "a\r\nb\rc\nbar █▌ 50%\r".encode() + b"\n" + b"tail"
     splitter = LineSplitter()
     lines = []
     for i in range(len(data)):  # worst case: one byte per read, splitting every character

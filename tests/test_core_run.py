@@ -17,10 +17,9 @@ from forge_gui.core.steps import FunctionStep, ProcessStep, StepFailed
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
     target = tmp_path / "out.txt"
     atomic_write_text(target, "old")
-    with pytest.raises(RuntimeError):
-        with atomic_open(target) as fh:
-            fh.write("half of the new")
-            raise RuntimeError("disk full")
+    with pytest.raises(RuntimeError), atomic_open(target) as fh:
+        fh.write("half of the new")
+        raise RuntimeError("disk full")
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]  # no temp left behind
 

@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fixtures_data import alpaca, jl
 from fixtures_gui import GOOD_RECORDS, write_jsonl
 

@@ -8,12 +8,20 @@ import random
 import pytest
 from fixtures_data import alpaca, chat, issues, jl
 
-from forge_gui.core.data import (Conversation, DataInputError, DataInvalid, Turn,
-                                 ValidationOptions, iter_conversations, prepare_training_data,
-                                 render_conversation, validate_paths)
+from forge_gui.core.data import (
+    Conversation,
+    DataInputError,
+    DataInvalid,
+    Turn,
+    ValidationOptions,
+    iter_conversations,
+    prepare_training_data,
+    render_conversation,
+    validate_paths,
+)
 from forge_gui.core.data.normalise import fast_normalise, normalise
 from forge_gui.core.data.render import measure
-from forge_gui.core.steps import CancelToken, Cancelled, StepFailed
+from forge_gui.core.steps import Cancelled, CancelToken, StepFailed
 
 
 def conv(*turns) -> Conversation:

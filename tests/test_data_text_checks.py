@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from fixtures_data import alpaca, chat, jl
 
 from forge_gui.cli import main

@@ -9,12 +9,19 @@ import subprocess
 import sys
 
 import pytest
-
-from forge_gui.core.evaluate import (EvaluationResult, HeldOutLoss, eval_ctx, eval_specs,
-                                     exchanges_from_text, load_evaluation, parse_perplexity,
-                                     prompts_from_file, render_markdown)
-from forge_gui.core.steps import StepFailed
 from fixtures_llama import write_colour_dataset
+
+from forge_gui.core.evaluate import (
+    EvaluationResult,
+    HeldOutLoss,
+    eval_ctx,
+    exchanges_from_text,
+    load_evaluation,
+    parse_perplexity,
+    prompts_from_file,
+    render_markdown,
+)
+from forge_gui.core.steps import StepFailed
 
 # --- pure parts ---------------------------------------------------------------------------
 

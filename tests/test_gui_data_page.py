@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
+from fixtures_gui import write_jsonl
 from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox, QWizard
-
-from fixtures_gui import GOOD_RECORDS, write_jsonl
 
 
 def _drop(widget, paths) -> bool:

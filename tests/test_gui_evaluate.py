@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from PySide6.QtWidgets import QWizard
-
 from fixtures_llama import write_colour_dataset
+from PySide6.QtWidgets import QWizard
 from test_gui_training import _walk_to_run
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from fixtures_gui import GOOD_RECORDS, write_jsonl
 from PySide6.QtGui import QFileOpenEvent
 from PySide6.QtWidgets import QApplication
 
-from fixtures_gui import GOOD_RECORDS, write_jsonl
 from forge_gui.gui.file_open import FileOpenForwarder
 
 

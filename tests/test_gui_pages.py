@@ -161,8 +161,14 @@ def test_a_corrupt_settings_file_is_reported_and_replaced():
 
 
 def test_every_control_has_an_accessible_name(qtbot, wizard):
-    from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QAbstractSpinBox,
-                                   QComboBox, QLineEdit, QPlainTextEdit)
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractItemView,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QPlainTextEdit,
+    )
 
     kinds = (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit, QAbstractItemView,
              QPlainTextEdit)

@@ -4,16 +4,15 @@ last complete checkpoint, with the chart of what was trained before."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 
 import pytest
-
 from fixtures_llama import write_colour_dataset
+from test_lora_cli import _wait_for_checkpoint
+
 from forge_gui.core import paths
 from forge_gui.core.run import RunState
-from test_lora_cli import _wait_for_checkpoint
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 

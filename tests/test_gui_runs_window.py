@@ -11,11 +11,11 @@ import sys
 
 import psutil
 import pytest
+from fixtures_llama import write_colour_dataset
 from PySide6.QtWidgets import QMessageBox
+from test_runs_index import make_runs
 
 from forge_gui.core import paths
-from fixtures_llama import write_colour_dataset
-from test_runs_index import make_runs
 
 
 @pytest.fixture
@@ -168,9 +168,9 @@ def test_cli_and_gui_runs_with_one_killed_mid_training(qtbot, tmp_path, tiny_ggu
 
 
 def test_a_run_is_registered_again_under_a_new_name(qtbot, tmp_path, ollama, monkeypatch):
+    from fixtures_ollama import write_small_gguf
     from PySide6.QtWidgets import QInputDialog
 
-    from fixtures_ollama import write_small_gguf
     from forge_gui.core.run import RunSettings, RunState
 
     settings = RunSettings(data=[tmp_path], name="first", base_gguf=write_small_gguf(

@@ -8,9 +8,9 @@ import subprocess
 
 import psutil
 import pytest
+from fixtures_gui import write_jsonl
 from PySide6.QtWidgets import QWizard
 
-from fixtures_gui import write_jsonl
 from forge_gui.core.process import wait_until_gone
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.tools, pytest.mark.slow]
 # Adapters on attention and MLP alone leave the tiny random model's loss flat; with the output
 # layer too it falls (docs/training.md, "LoRA defaults").
 TINY_MODULES = "attn_q,attn_k,attn_v,attn_o,ffn_gate,ffn_up,ffn_down,output"
-WORDS = "the quick brown fox jumps over a lazy dog while seven small cats watch".split()
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "small", "cats", "watch"]
 
 
 def _dataset(tmp_path, n=48):

@@ -8,9 +8,16 @@ import httpx
 import pytest
 
 from forge_gui.core.ollama import hashing
-from forge_gui.core.ollama.client import (ModelNotFound, OllamaClient, OllamaError,
-                                          OllamaHTTPError, OllamaNotReachable, accepts_adapters,
-                                          base_url, parse_show_parameters)
+from forge_gui.core.ollama.client import (
+    ModelNotFound,
+    OllamaClient,
+    OllamaError,
+    OllamaHTTPError,
+    OllamaNotReachable,
+    accepts_adapters,
+    base_url,
+    parse_show_parameters,
+)
 
 
 @pytest.mark.parametrize("host, url", [
@@ -75,9 +82,8 @@ def test_blob_upload_is_checked_and_not_repeated(ollama, tmp_path):
 def test_the_server_rejects_a_body_that_does_not_match_its_digest(ollama, tmp_path):
     blob = _gguf_like(tmp_path / "m.gguf")
     wrong = "sha256:" + "0" * 64
-    with OllamaClient() as client:
-        with pytest.raises(OllamaError, match="does not match"):
-            client.push_blob(blob, digest=wrong)
+    with OllamaClient() as client, pytest.raises(OllamaError, match="does not match"):
+        client.push_blob(blob, digest=wrong)
     assert not ollama.blob_path(wrong).exists()
 
 

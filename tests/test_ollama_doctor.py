@@ -40,7 +40,6 @@ def test_server_too_old_for_registration(ollama):
 
 
 import pytest  # noqa: E402
-
 from fixtures_ollama import write_small_gguf  # noqa: E402
 
 from forge_gui.cli import main  # noqa: E402

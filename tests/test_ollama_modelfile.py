@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from forge_gui.core.ollama.modelfile import (Modelfile, ModelfileError, format_command,
-                                             parse_modelfile, write_modelfile)
+from forge_gui.core.ollama.modelfile import (
+    Modelfile,
+    ModelfileError,
+    format_command,
+    parse_modelfile,
+    write_modelfile,
+)
 from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
 
 

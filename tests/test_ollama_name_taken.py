@@ -3,7 +3,6 @@ folded, ollama#7676) before any work starts, and one run per name at a time."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time

@@ -13,8 +13,7 @@ from forge_gui.core.ollama import hashing
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import OllamaNotReachable
 from forge_gui.core.ollama.modelfile import parse_modelfile
-from forge_gui.core.ollama.register import (InvalidModelName, ModelExists, finish_command,
-                                            register_specs)
+from forge_gui.core.ollama.register import InvalidModelName, ModelExists, finish_command, register_specs
 from forge_gui.core.ollama.resolve import ResolveError
 from forge_gui.core.ollama.template import TEMPLATE
 from forge_gui.core.pipeline import run_pipeline

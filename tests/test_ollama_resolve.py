@@ -8,8 +8,7 @@ import struct
 import pytest
 from fixtures_ollama import write_small_gguf
 
-from forge_gui.core.ollama.resolve import (ResolveError, check_adapter_matches, choose_route,
-                                           resolve_output)
+from forge_gui.core.ollama.resolve import ResolveError, check_adapter_matches, choose_route, resolve_output
 
 
 def _peft(folder, base="meta-llama/Llama-3.2-1B"):

@@ -8,8 +8,7 @@ import pytest
 from fixtures_ollama import add_to_store, write_small_gguf
 
 from forge_gui.cli import main
-from forge_gui.core.ollama.store import (BaseModelMissing, inspect_base, resolve_base_gguf,
-                                         store_dirs)
+from forge_gui.core.ollama.store import BaseModelMissing, inspect_base, resolve_base_gguf, store_dirs
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import time
 
 import psutil
 import pytest
+from fixtures_llama import write_colour_dataset
 
 from forge_gui.core.process import wait_until_gone
 from forge_gui.core.run import RunState
-from fixtures_llama import write_colour_dataset
 
 
 def _cmdline(proc: psutil.Process) -> list[str]:

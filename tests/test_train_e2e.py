@@ -7,10 +7,10 @@ import subprocess
 import sys
 
 import pytest
+from fixtures_llama import write_colour_dataset
 
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.run import RunSettings, RunState
-from fixtures_llama import write_colour_dataset
 
 SUMMARY_KEYS = {"run_dir", "output_gguf", "train_loss_first", "train_loss_last",
                 "val_loss_last", "modelfile", "model"}

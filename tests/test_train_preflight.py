@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from fixtures_llama import write_colour_dataset
 
 from forge_gui.cli import main
-from forge_gui.core.llamacpp.tool_steps import (check_windows, suggest_ctx, training_ctx,
-                                                training_windows)
+from forge_gui.core.llamacpp.tool_steps import check_windows, suggest_ctx, training_ctx, training_windows
 from forge_gui.core.run import RunState
 from forge_gui.core.steps import StepFailed
-from fixtures_llama import write_colour_dataset
 
 
 def test_windows_follow_llama_finetune():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import shutil
 import subprocess
 
+from fixtures_llama import write_colour_dataset
+
 from forge_gui.cli import main
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
-from fixtures_llama import write_colour_dataset
 
 HOSTILE = "it's a \"test\" $(touch PWNED) `touch PWNED2` ; rm -rf ~ & $HOME"
 

@@ -15,8 +15,8 @@ import subprocess
 import sys
 
 import pytest
-
 from fixtures_llama import write_colour_dataset
+
 from forge_gui.core.llamacpp import build, gpu
 
 pytestmark = [pytest.mark.slow, pytest.mark.tools]

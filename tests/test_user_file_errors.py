@@ -5,7 +5,6 @@ non-root user (setpriv) for permissions."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -15,7 +14,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from fixtures_data import jl
 
 from forge_gui.cli import main

@@ -64,7 +64,7 @@ def _copy_tokenizer(writer: gguf.GGUFWriter) -> int:
 def tiny_tensors(n_vocab: int, seed: int, n_embd: int = N_EMBD, n_ff: int = N_FF,
                  n_layer: int = N_LAYER) -> dict[str, np.ndarray]:
     """name -> float32 array in numpy order (rows = output features)."""
-    N_EMBD, N_FF, N_LAYER = n_embd, n_ff, n_layer  # noqa: N806 (the module's names, resized)
+    N_EMBD, N_FF, N_LAYER = n_embd, n_ff, n_layer
     rng = np.random.default_rng(seed)
 
     def w(*shape: int) -> np.ndarray:

@@ -14,7 +14,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from forge_gui.core.steps import Cancelled, CancelToken
 
@@ -47,7 +48,7 @@ def _has_children() -> bool:
         import psutil
         return any(p.status() != psutil.STATUS_ZOMBIE
                    for p in psutil.Process().children(recursive=True))
-    except Exception:  # noqa: BLE001 - cannot tell: assume there are, and wait
+    except Exception:
         return True
 
 

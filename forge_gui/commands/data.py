@@ -10,10 +10,17 @@ from pathlib import Path
 from forge_gui.cli import UsageError
 from forge_gui.core import paths as app_paths
 from forge_gui.core.atomic import atomic_write_bytes, atomic_write_text, same_file
-from forge_gui.core.data import (DataInputError, DataInvalid, ValidationOptions,
-                                 ValidationReport, format_map, parse_map,
-                                 prepare_training_data,
-                                 val_path_for, validate_paths)
+from forge_gui.core.data import (
+    DataInputError,
+    DataInvalid,
+    ValidationOptions,
+    ValidationReport,
+    format_map,
+    parse_map,
+    prepare_training_data,
+    val_path_for,
+    validate_paths,
+)
 from forge_gui.core.data.sources import expand_paths
 from forge_gui.core.events import ProgressEvent
 

@@ -26,7 +26,7 @@ def register(subparsers) -> None:
     for name in ALIASES:
         p = subparsers.add_parser(
             name, help="fine-tune a base model on your data and register it with Ollama"
-            if name == "train-run" else f"same as train-run",
+            if name == "train-run" else "same as train-run",
             description="validate → prepare → (convert) → preflight → fine-tune → check → "
                         "quantize → try a prompt → Modelfile → create in Ollama")
         add_train_arguments(p)
@@ -199,7 +199,7 @@ def train_run(args) -> int:
         state, specs, start = resume_state(args.resume)
         from forge_gui.core.name_lock import NameBusy, hold_name_for
         try:
-            name_lock = hold_name_for(state.settings)  # noqa: F841 - held until we end
+            name_lock = hold_name_for(state.settings)
         except NameBusy as exc:
             print(f"forge-cli: {exc}", file=sys.stderr)
             return 1

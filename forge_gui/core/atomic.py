@@ -14,8 +14,9 @@ import errno
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from forge_gui.core.fs_errors import FileAccessError
 

@@ -19,8 +19,9 @@ tool finds assistant turns only by ChatML's and Gemma's markers, and Forge rende
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Literal
+from typing import Literal
 
 from forge_gui.core.ollama.template import TEMPLATE as PLAIN_TEMPLATE
 from forge_gui.core.ollama.template import stop_parameters as plain_stops

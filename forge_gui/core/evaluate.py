@@ -31,11 +31,25 @@ from pydantic import BaseModel, Field
 from forge_gui.core.atomic import atomic_write_text
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
-from forge_gui.core.llamacpp.tool_steps import (
-    STOP_MARKER, count_tokens, extract_answer, run_capture, smoke_argv, training_ctx)
 from forge_gui.core.llamacpp.perplexity import (  # noqa: F401  (re-exported: tests, CLI)
-    MIN_EVAL_CTX, HeldOutLoss, TextTooShort, _lora_args, eval_ctx, held_out_loss,
-    parse_perplexity, perplexity_argv, run_until_complete, too_short_sentence)
+    MIN_EVAL_CTX,
+    HeldOutLoss,
+    TextTooShort,
+    _lora_args,
+    eval_ctx,
+    held_out_loss,
+    parse_perplexity,
+    perplexity_argv,
+    run_until_complete,
+    too_short_sentence,
+)
+from forge_gui.core.llamacpp.tool_steps import (
+    STOP_MARKER,
+    count_tokens,
+    extract_answer,
+    smoke_argv,
+    training_ctx,
+)
 from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 
 # This module must not import core/run.py or core/pipeline.py at import time: RunArtifacts
@@ -354,7 +368,7 @@ def _is_adapter(path: Path) -> bool:
 
     try:
         return inspect_gguf(path).general_type == "adapter"
-    except Exception as exc:  # noqa: BLE001 - not readable here: llama.cpp will say why
+    except Exception as exc:
         log.warning("cannot read the header of %s: %s", path, exc)
         return False
 

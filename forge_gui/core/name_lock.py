@@ -63,7 +63,7 @@ class NameLock:
     def __del__(self) -> None:
         self.release()
 
-    def __enter__(self) -> "NameLock":
+    def __enter__(self) -> NameLock:
         return self
 
     def __exit__(self, *exc) -> None:

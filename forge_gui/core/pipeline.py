@@ -16,8 +16,8 @@ before it: their results are in state.artifacts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.fs_errors import describe_os_error

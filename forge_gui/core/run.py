@@ -144,7 +144,7 @@ class RunState:
         self.record = record
 
     @classmethod
-    def create(cls, settings: RunSettings, workdir: Path | None = None) -> "RunState":
+    def create(cls, settings: RunSettings, workdir: Path | None = None) -> RunState:
         """A new run folder: `workdir` when given (must be empty or new), else under runs_dir()."""
         if workdir is not None:
             run_dir = Path(workdir)
@@ -165,7 +165,7 @@ class RunState:
         return state
 
     @classmethod
-    def load(cls, run_dir: Path) -> "RunState":
+    def load(cls, run_dir: Path) -> RunState:
         record = RunRecord.model_validate_json((Path(run_dir) / "run.json").read_text("utf-8"))
         return cls(Path(run_dir), record)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import socket
 from pathlib import Path
 
@@ -72,7 +71,7 @@ class RunLock:
         self.path = Path(run_dir) / LOCK_NAME
         self._fh = None
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         fh = open(self.path, "a+b")  # not inherited by the tools: Python opens with O_CLOEXEC
         if fcntl is not None:
             try:

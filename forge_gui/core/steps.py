@@ -14,9 +14,9 @@ to do about it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from forge_gui.core.events import ProgressEvent
 

@@ -22,10 +22,19 @@ from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.gguf_info import check_same_model, human_size, inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
-    SMOKE_TOKENS, SmokeResult, check_memory, check_windows, convert_to_f32_step, count_tokens,
-    quantize_step, smoke_argv, smoke_step, tokenize_argv, training_ctx)
-from forge_gui.core.llamacpp.trainer import (LORA_VAL_SPLIT, TrainRequest, TrainResult,
-                                             trainer_for)
+    SMOKE_TOKENS,
+    SmokeResult,
+    check_memory,
+    check_windows,
+    convert_to_f32_step,
+    count_tokens,
+    quantize_step,
+    smoke_argv,
+    smoke_step,
+    tokenize_argv,
+    training_ctx,
+)
+from forge_gui.core.llamacpp.trainer import LORA_VAL_SPLIT, TrainRequest, TrainResult, trainer_for
 from forge_gui.core.pipeline import StepSpec
 from forge_gui.core.run import RunSettings, RunState
 from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed

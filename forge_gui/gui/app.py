@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 
-
 class _VersionAction(argparse.Action):
     """--version, looked up only when asked (importlib.metadata slows the start)."""
 

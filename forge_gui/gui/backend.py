@@ -13,7 +13,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-
 # -- data ----------------------------------------------------------------------------------
 
 def validate(paths: list[Path], field_map: dict[str, str], progress=None, cancel=None):

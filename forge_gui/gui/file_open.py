@@ -19,7 +19,7 @@ class FileOpenForwarder(QObject):
         super().__init__(wizard)
         self._wizard = wizard
 
-    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+    def eventFilter(self, watched, event) -> bool:
         if event.type() != QEvent.Type.FileOpen:
             return False
         path = event.file() or event.url().toLocalFile()

@@ -9,14 +9,25 @@ a model registered in Ollama stays). The listing is core/runs_index.py, through 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView,
-                               QInputDialog, QLabel, QMessageBox, QSplitter, QTableWidget,
-                               QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLabel,
+    QMessageBox,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from forge_gui.gui import backend
 from forge_gui.gui.tasks import BackgroundTask
@@ -282,7 +293,7 @@ class RunsWindow(QWidget):
             return False
         try:
             backend.delete_run(s.run_dir)
-        except Exception as exc:  # noqa: BLE001 - the sentence is shown, the list stays
+        except Exception as exc:
             log.warning("could not delete %s: %s", s.run_dir, exc)
             self.state.setText(f"✘ {exc}")
             return False

@@ -109,7 +109,7 @@ class ForgeWizard(QWizard):
 
         try:
             specs, state, index = backend.resume(Path(run_dir))
-        except Exception as exc:  # noqa: BLE001 - core's sentence, shown as it is
+        except Exception as exc:
             QMessageBox.warning(self, "Forge", f"This run cannot be resumed: {exc}")
             return False
         self.run_page.pending = (specs, state, index)

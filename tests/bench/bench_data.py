@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gen_data import generate  # noqa: E402
+from gen_data import generate
 
 FORGE = [sys.executable, "-m", "forge_gui.cli"]
 OLLAMA_FORGE = os.environ.get("OLLAMA_FORGE", "/tmp/of-venv/bin/ollama-forge")

@@ -29,9 +29,9 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).parent))
 
-import psutil  # noqa: E402
-from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+import psutil
+from PySide6.QtCore import QElapsedTimer, QTimer
+from PySide6.QtWidgets import QApplication
 
 TICK_MS = 5
 
@@ -149,7 +149,7 @@ def bench_log_memory(lines: int) -> None:
             QApplication.instance().processEvents()
         if done in marks:
             readings.append(f"{done:,}: {(proc.memory_info().rss - before) / 2**20:+.1f} MB")
-    print(f"3. log view memory (RSS growth) after " + ", ".join(readings) +
+    print("3. log view memory (RSS growth) after " + ", ".join(readings) +
           f" lines; blocks kept {view.document().blockCount():,}")
 
 

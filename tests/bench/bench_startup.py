@@ -15,7 +15,6 @@ unpack anything at start, so it should be close).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess

@@ -12,10 +12,7 @@ import argparse
 import json
 import random
 
-WORDS = ("the model learns from examples that people write carefully about code data "
-         "training answers question river mountain bread coffee language small large fast "
-         "slow because however therefore please explain why how what when where énergie "
-         "naïve café 東京 数据").split()
+WORDS = ["the", "model", "learns", "from", "examples", "that", "people", "write", "carefully", "about", "code", "data", "training", "answers", "question", "river", "mountain", "bread", "coffee", "language", "small", "large", "fast", "slow", "because", "however", "therefore", "please", "explain", "why", "how", "what", "when", "where", "énergie", "naïve", "café", "東京", "数据"]
 
 
 def _text(rng: random.Random, lo: int, hi: int) -> str:

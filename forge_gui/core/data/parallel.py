@@ -16,8 +16,8 @@ import os
 import signal
 from array import array
 from collections import deque
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 CHUNK_BYTES = 16 * 1024 * 1024
 RENDER_CHUNK_BYTES = 2 * 1024 * 1024  # prepare: a chunk's text is held twice in a worker

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from forge_gui.core.atomic import atomic_open, same_file
-from forge_gui.core.data.models import (DataInputError, DataInvalid, PrepareResult,
-                                        ValidationOptions, ValidationReport)
+from forge_gui.core.data.models import (
+    DataInputError,
+    DataInvalid,
+    PrepareResult,
+    ValidationOptions,
+    ValidationReport,
+)
 from forge_gui.core.data.render import SAMPLE_SEPARATOR
 from forge_gui.core.data.scan import Scanner
 from forge_gui.core.data.sources import expand_paths

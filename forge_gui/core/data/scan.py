@@ -13,16 +13,29 @@ import json
 import re
 from array import array
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import orjson
 
 from forge_gui.core.data import mapping, parallel, render
-from forge_gui.core.data.models import (FileReport, Issue, Stats, UnknownSchema,
-                                        ValidationOptions, ValidationReport)
-from forge_gui.core.data.normalise import (SUSPECT_BYTES, Reject, Turns, UnknownFormat,
-                                           fast_normalise, normalise)
+from forge_gui.core.data.models import (
+    FileReport,
+    Issue,
+    Stats,
+    UnknownSchema,
+    ValidationOptions,
+    ValidationReport,
+)
+from forge_gui.core.data.normalise import (
+    SUSPECT_BYTES,
+    Reject,
+    Turns,
+    UnknownFormat,
+    fast_normalise,
+    normalise,
+)
 from forge_gui.core.data.sources import BOM, JsonProblem, expand_paths, loads, sniff
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.steps import CancelToken
@@ -235,7 +248,7 @@ class Scanner:
         if batch:
             yield encode_block(batch, sizes)
 
-    def _read_lines(self, fh, name: str, index: int, counts: "_FileCounts",
+    def _read_lines(self, fh, name: str, index: int, counts: _FileCounts,
                     stop_at: int | None = None):
         """JSONL records; in a worker, only the lines starting before `stop_at`."""
         limit = self.options.max_line_bytes
@@ -368,7 +381,7 @@ class Scanner:
             fh.seek(0)
             return _UNPARSED
 
-    def _read_array(self, fh, name: str, index: int, counts: "_FileCounts"):
+    def _read_array(self, fh, name: str, index: int, counts: _FileCounts):
         limit = self.options.max_array_bytes
         data = fh.read(limit + 1)
         self._tick(len(data))
@@ -426,7 +439,7 @@ class Scanner:
 
     # --- one record ---------------------------------------------------------------------
 
-    def _handle(self, raw: Any, name: str, index: int, line: int, counts: "_FileCounts",
+    def _handle(self, raw: Any, name: str, index: int, line: int, counts: _FileCounts,
                 element: int | None = None, check_text: bool = False,
                 parsed: Any = _NOT_TRIED) -> Turns | None:
         """The precise path: every check, every message. Returns the turns when valid.

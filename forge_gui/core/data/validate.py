@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from forge_gui.core.data.models import Conversation, Turn, ValidationOptions, ValidationReport
 from forge_gui.core.data.scan import Scanner

@@ -14,8 +14,14 @@ from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.discover import ToolSet
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo, human_size, inspect_gguf
 from forge_gui.core.process import kill_process_tree, popen_kwargs
-from forge_gui.core.steps import (Cancelled, CancelToken, FunctionStep, ProcessStep,
-                                  ProgressCallback, StepFailed)
+from forge_gui.core.steps import (
+    Cancelled,
+    CancelToken,
+    FunctionStep,
+    ProcessStep,
+    ProgressCallback,
+    StepFailed,
+)
 
 # A file name for each llama-quantize type Forge offers (any type the tool knows also works).
 COMMON_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")

@@ -6,8 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from forge_gui.core.ollama.client import (OllamaClient, OllamaError, accepts_adapters,
-                                          supports_create_api)
+from forge_gui.core.ollama.client import OllamaClient, OllamaError, accepts_adapters, supports_create_api
 from forge_gui.core.ollama.store import default_store, store_dirs
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from forge_gui.core import paths
 from forge_gui.core.atomic import atomic_write_text

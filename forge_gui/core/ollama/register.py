@@ -24,25 +24,34 @@ from pathlib import Path
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama import params as P
-from forge_gui.core.ollama.client import (ModelNotFound, OllamaClient, OllamaError,
-                                          OllamaHTTPError, OllamaNotReachable, base_url,
-                                          parse_show_parameters, runs_gguf_adapters,
-                                          supports_create_api)
+from forge_gui.core.ollama.client import (
+    ModelNotFound,
+    OllamaClient,
+    OllamaError,
+    OllamaHTTPError,
+    OllamaNotReachable,
+    base_url,
+    parse_show_parameters,
+    runs_gguf_adapters,
+    supports_create_api,
+)
 from forge_gui.core.ollama.hashing import file_digest
-from forge_gui.core.ollama.modelfile import (Modelfile, ModelfileError, render_modelfile,
-                                             write_modelfile)
-from forge_gui.core.ollama.names import (find_same_model, model_key, parse_model_name,
-                                         validate_model_name)
-from forge_gui.core.ollama.resolve import (ResolveError, Resolved, check_adapter_matches,
-                                           choose_route, peft_conversion_command,
-                                           resolve_output)
+from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, render_modelfile, write_modelfile
+from forge_gui.core.ollama.names import find_same_model, model_key, parse_model_name, validate_model_name
+from forge_gui.core.ollama.resolve import (
+    Resolved,
+    ResolveError,
+    check_adapter_matches,
+    choose_route,
+    peft_conversion_command,
+    resolve_output,
+)
 from forge_gui.core.ollama.store import resolve_base_gguf
-from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
+from forge_gui.core.ollama.template import TEMPLATE
 from forge_gui.core.pipeline import StepSpec
 from forge_gui.core.process import run_process_step
 from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import (CancelToken, FunctionStep, ProcessStep, ProgressCallback,
-                                  StepFailed)
+from forge_gui.core.steps import CancelToken, FunctionStep, ProcessStep, ProgressCallback, StepFailed
 
 MERGED_NAME = "merged.gguf"
 
@@ -460,7 +469,7 @@ def _spelled(name: str) -> str:
         return name
 
 
-def model_exists(name: str, taken: str) -> "ModelExists":
+def model_exists(name: str, taken: str) -> ModelExists:
     same = "" if model_key(taken) == model_key(name) and _spelled(taken) == _spelled(name) else \
         f" as '{taken}' (Ollama does not tell upper and lower case apart)"
     return ModelExists(f"A model named '{name}' already exists in Ollama{same}.",

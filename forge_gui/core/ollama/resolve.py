@@ -18,8 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from forge_gui.core.llamacpp.gguf_info import (GGLA_MAGIC, GGUF_MAGIC, describe_start,
-                                               inspect_gguf)
+from forge_gui.core.llamacpp.gguf_info import GGLA_MAGIC, GGUF_MAGIC, describe_start, inspect_gguf
 from forge_gui.core.steps import StepFailed
 
 Kind = Literal["whole", "gguf-lora", "peft"]

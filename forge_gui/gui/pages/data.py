@@ -6,18 +6,30 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase
-from PySide6.QtWidgets import (QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QListWidget, QMessageBox, QPlainTextEdit,
-                               QProgressBar, QTableView, QTabWidget,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QMessageBox,
+    QPlainTextEdit,
+    QProgressBar,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+)
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
-from forge_gui.gui.wording import in_app_words
+from forge_gui.gui.widgets import action_button
 from forge_gui.gui.widgets.drop_zone import DropZone
 from forge_gui.gui.widgets.issue_model import IssueTableModel
-from forge_gui.gui.widgets import action_button
+from forge_gui.gui.wording import in_app_words
 
 PREVIEW_RECORDS = 3
 MAX_WARNINGS_SHOWN = 500  # a list widget builds an item per row, unlike the error table

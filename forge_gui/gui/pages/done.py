@@ -6,15 +6,14 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-                               QVBoxLayout)
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QVBoxLayout
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
-from forge_gui.gui.wording import in_app_words
 from forge_gui.gui.widgets import action_button
 from forge_gui.gui.widgets.compare_table import CompareTable
+from forge_gui.gui.wording import in_app_words
 
 
 class QuestionEdit(QLineEdit):

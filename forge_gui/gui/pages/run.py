@@ -12,15 +12,22 @@ import math
 import time
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer
-from PySide6.QtWidgets import (QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QProgressBar,
-                               QSplitter, QVBoxLayout)
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QSplitter,
+    QVBoxLayout,
+)
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.widgets import action_button
 from forge_gui.gui.widgets.log_view import LogView
 from forge_gui.gui.widgets.loss_chart import LossChart
-from forge_gui.gui.widgets import action_button
 
 # Share of the whole run's progress bar each step is worth (the rest are worth 1).
 STEP_WEIGHTS = {"train": 20, "convert": 3, "quantize": 3, "prepare": 2, "register": 3,
@@ -105,7 +112,7 @@ class RunPage(ForgePage):
             return
         try:
             settings = self.wizard().run_settings()
-        except Exception as exc:  # noqa: BLE001 - settings the pages let through but core refuses
+        except Exception as exc:
             self._show_failure(f"The run could not start: {exc}")
             return
 
