@@ -35,7 +35,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """The forge_gui modules `name` imports: `from a.b import c` means a.b.c where that is
     a module, else a.b."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    targets = set()
+    targets: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)

@@ -1,7 +1,7 @@
 """The duplicate check: a stable digest of each record and a bounded table of those seen.
 
 The digest is blake2b of the normalised record, the same in every process: worker processes
-(forked or spawned, docs/architecture.md) send the parent their records' digests and the
+(forked or spawned, docs/data.md "Numbers") send the parent their records' digests and the
 parent compares them with the table. Python's `hash()` would not do: string hashes are
 salted per process (PYTHONHASHSEED), so under spawn (macOS, Windows) equal records from
 two workers would look different.

@@ -7,7 +7,7 @@ merges the chunks in file order (`Tally.merge`, shifting line numbers) and runs 
 duplicate check itself, so the report is the same as a single-process scan. Only a few
 chunks are in flight at once, so memory stays flat however big the file. The digests are
 stable across processes (duplicates.py), so workers may fork or spawn; by default they fork
-where the system can (docs/architecture.md), and only when options.workers > 1.
+where the system can (docs/data.md, "Numbers"), and only when options.workers > 1.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The scanner fills a `Tally` as it reads; a worker process fills its own for its chunk of a
 big file and the parent merges it in file order (`merge`, shifting the chunk's line
 numbers), so one process and many give the same report. `fill_report` turns it into the
-ValidationReport the front ends show. See docs/architecture.md (the data layer).
+ValidationReport the front ends show. See docs/data.md, "Numbers".
 """
 
 from __future__ import annotations
