@@ -76,6 +76,21 @@ def test_spawned_workers_find_duplicates_across_chunks(write, spawned):
     assert report.model_dump() == serial.model_dump()
 
 
+def test_a_record_read_here_and_its_copy_read_by_a_worker_are_duplicates(write, spawned):
+    small = write("a-small.jsonl", jl(alpaca(7), chat(("hello", "hi"))))
+    big = write("b-big.jsonl", jl(*[alpaca(i + 1000) for i in range(300)], chat(("hello", "hi")),
+                                  *[alpaca(i + 2000) for i in range(300)], alpaca(7)))
+    options = ValidationOptions(workers=2, start_method="spawn")
+    assert not parallel.worth_it(small, options) and parallel.worth_it(big, options)
+
+    report = validate_paths([small, big], options)
+
+    assert spawned == ["spawn"]
+    assert [(w.line, w.message) for w in report.warnings if w.code == "duplicate"] == [
+        (301, f"The record is the same conversation as line 2 of {small}."),
+        (602, f"The record is the same conversation as line 1 of {small}.")]
+
+
 def test_spawned_workers_prepare_the_same_text(write, tmp_path, spawned):
     records = [alpaca(i % 150, input="ctx" if i % 4 else None) if i % 3
                else chat((f"q{i}", "a"), (f"q{i}b", "b")) for i in range(600)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -59,6 +59,9 @@ class RecordReader:
         self.tally = Tally(max_issues=options.max_issues)
         self.seen = seen if seen is not None else SeenHashes()
         self.collect: tuple[array, array] | None = None  # worker mode: (digests, lines)
+        # A record's duplicate key: the stable digest, unless the scanner knows no key will
+        # leave this process (duplicates.py).
+        self.key_of: Callable[[Turns], int] = digest
         self.done_bytes = 0
         self.tick_every = 1 << 62  # bytes between checkpoints: the scanner sets its own
         self._next_tick = self.tick_every
@@ -104,7 +107,7 @@ class RecordReader:
             raw = raw[len(BOM):]
         done, next_tick = self.done_bytes, self._next_tick
         very_long = self.options.very_long_chars
-        tally, seen = self.tally, self.seen
+        tally, seen, key_of = self.tally, self.seen, self.key_of
         formats, lengths = tally.formats, tally.lengths
         lengths_get = lengths.get
         collecting = self.collect is not None
@@ -156,7 +159,7 @@ class RecordReader:
                             c_assistant += chars[3]
                             key = length if length < EXACT_LENGTHS else _bin(length)
                             lengths[key] = lengths_get(key, 0) + 1
-                            key = digest(turns)
+                            key = key_of(turns) or 1
                             if collecting:  # a worker: the parent checks
                                 collect_keys(key)
                                 collect_lines(line)
@@ -293,7 +296,7 @@ class RecordReader:
                       f"into several training windows.")
         key = length if length < EXACT_LENGTHS else _bin(length)
         tally.lengths[key] = tally.lengths.get(key, 0) + 1
-        key = digest(turns)
+        key = self.key_of(turns) or 1
         if self.collect is not None:  # a worker: the parent checks, in file order
             self.collect[0].append(key)
             self.collect[1].append(line)

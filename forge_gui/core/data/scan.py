@@ -74,6 +74,10 @@ class Scanner(RecordReader):
         rendered, a render.SampleBlock of them at a time, as (file, 0, block)."""
         if self.cancel is not None:
             self.cancel.raise_if_cancelled()
+        if not (self.parallel and any(parallel.worth_it(p, self.options) for p in self.files)):
+            # No key leaves this process: Python's salted hash() is as good here and far
+            # cheaper than the digest workers need (duplicates.py).
+            self.key_of = hash
         tally = self.tally
         for index, path in enumerate(self.files):
             name = str(path)
