@@ -23,9 +23,10 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from forge_gui.core.data.mapping import parse_map
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
-from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.tasks import BackgroundTask, start_task
 from forge_gui.gui.widgets import action_button
 from forge_gui.gui.widgets.drop_zone import DropZone
 from forge_gui.gui.widgets.issue_model import IssueTableModel
@@ -42,15 +43,18 @@ MIN_RECORDS_TO_HOLD_OUT = 20
 MIN_HELD_OUT_TOKENS = 2 * 512
 
 
-def parse_field_map(text: str) -> dict[str, str]:
-    """'instruction=question, output=answer' -> {'instruction': 'question', 'output': 'answer'}."""
-    result = {}
-    for part in text.replace(";", ",").split(","):
-        if "=" in part:
-            new, old = (p.strip() for p in part.split("=", 1))
-            if new and old:
-                result[new] = old
-    return result
+def field_map_problem(text: str) -> str | None:
+    """core's sentence for a field mapping it refuses (the CLI's --map says the same)."""
+    try:
+        parse_map(text)
+    except ValueError as exc:
+        return f"Field mapping: {exc}."
+    return None
+
+
+def field_map_of(text: str) -> dict[str, str]:
+    """The mapping core reads from `text`; {} while it is refused (Next is disabled then)."""
+    return {} if field_map_problem(text) else parse_map(text)
 
 
 class DataPage(ForgePage):
@@ -177,7 +181,7 @@ class DataPage(ForgePage):
         self.files.addItems([str(p) for p in self.paths])
 
     def _field_map_changed(self) -> None:
-        if self.paths:
+        if self.paths or field_map_problem(self.field_map_edit.text()):
             self.start_validation()
 
     # -- validation in the background ------------------------------------------------------
@@ -185,11 +189,12 @@ class DataPage(ForgePage):
         self.stop_validation()
         self.report, self.previews = None, []
         self._show_report()
-        if not self.paths:
-            self.summary.setText("No data yet.")
+        problem = field_map_problem(self.field_map_edit.text())
+        if problem or not self.paths:  # nothing is read with a mapping core refuses
+            self.summary.setText(problem or "No data yet.")
             self.completeChanged.emit()
             return
-        paths, field_map = list(self.paths), parse_field_map(self.field_map_edit.text())
+        paths, field_map = list(self.paths), parse_map(self.field_map_edit.text())
 
         def work(progress, cancel):
             report = backend.validate(paths, field_map, progress, cancel)
@@ -297,7 +302,8 @@ class DataPage(ForgePage):
         self.summary.setText(in_app_words(text))
         self.error_model.set_issues(report.errors)
         if report.errors_omitted:
-            self.summary.setText(self.summary.text() + f"\n{report.errors_omitted} more errors are not listed.")
+            self.summary.setText(self.summary.text()
+                                 + f"\n{report.errors_omitted} more errors are not listed.")
         shown = report.warnings[:MAX_WARNINGS_SHOWN]
         self.warnings.addItems([f"{Path(w.file).name}:{w.line} [{w.code}] {in_app_words(w.message)}"
                                 for w in shown])
@@ -311,28 +317,39 @@ class DataPage(ForgePage):
             self.tabs.setCurrentWidget(self.errors)
 
     def show_error_line(self, row: int) -> None:
+        """The line's text in a box; read in the background (the line may be far into a file
+        of gigabytes: reading up to it on the UI thread froze the app)."""
+        if self.report is None:
+            return
         issue = self.report.errors[row]
-        try:
-            text = backend.read_source_line(issue.file, issue.line)
-        except OSError as exc:
-            text = f"(could not read the file: {exc.strerror or exc})"
         box = QMessageBox(QMessageBox.Icon.Information, f"{Path(issue.file).name}, line {issue.line}",
                           f"{issue.code}: {issue.message}", QMessageBox.StandardButton.Close, self)
-        box.setDetailedText(text)
-        box.setInformativeText(text[:300] + ("…" if len(text) > 300 else ""))
+        box.setInformativeText(f"Reading line {issue.line}…")
         box.setObjectName("errorLineBox")
         box.open()
         self.error_box = box  # tests read it
+
+        def show(text: str) -> None:
+            box.setDetailedText(text)
+            box.setInformativeText(text[:300] + ("…" if len(text) > 300 else ""))
+
+        def failed(exc: BaseException) -> None:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            show(f"(could not read the file: {reason})")
+
+        self.line_task = start_task(  # referenced until it ends (tests wait on it too)
+            box, lambda progress, cancel: backend.read_source_line(issue.file, issue.line),
+            show, failed)
 
     # -- wizard ----------------------------------------------------------------------------
     def isComplete(self) -> bool:
         # the training pipeline refuses rejected records: Next would only lead to a failure
         return (self.report is not None and self.report.valid >= 1 and not self.report.invalid
-                and not self.validating)
+                and not self.validating and not field_map_problem(self.field_map_edit.text()))
 
     def contribute(self, values: dict) -> None:
         values["data"] = list(self.paths)
-        values["field_map"] = parse_field_map(self.field_map_edit.text())
+        values["field_map"] = field_map_of(self.field_map_edit.text())
         values["val_fraction"] = self.held_out.value() / 100
 
     def remember(self, settings) -> None:
