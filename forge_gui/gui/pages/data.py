@@ -23,13 +23,16 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from forge_gui.core.data.lengths import histogram, record_tokens, stats_rows
 from forge_gui.core.data.mapping import parse_map
+from forge_gui.core.data.models import ValidationOptions
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask, start_task
 from forge_gui.gui.widgets import action_button
 from forge_gui.gui.widgets.drop_zone import DropZone
 from forge_gui.gui.widgets.issue_model import IssueTableModel
+from forge_gui.gui.widgets.length_histogram import StatsView
 from forge_gui.gui.wording import in_app_words
 
 PREVIEW_RECORDS = 3
@@ -41,6 +44,7 @@ MAX_WARNINGS_SHOWN = 500  # a list widget builds an item per row, unlike the err
 DEFAULT_HELD_OUT = 10
 MIN_RECORDS_TO_HOLD_OUT = 20
 MIN_HELD_OUT_TOKENS = 2 * 512
+DEFAULT_CTX = 512  # RunSettings' default, before the Trainer page exists
 
 
 def field_map_problem(text: str) -> str | None:
@@ -109,10 +113,8 @@ class DataPage(ForgePage):
         self.errors.doubleClicked.connect(lambda index: self.show_error_line(index.row()))
         self.warnings = QListWidget()
         self.warnings.setAccessibleName("Warnings")
-        self.stats = QPlainTextEdit()
-        self.stats.setTabChangesFocus(True)  # Tab moves on, as everywhere else
-        self.stats.setReadOnly(True)
-        self.stats.setAccessibleName("Statistics")
+        self.stats = StatsView()
+        self.lengths: dict[str, list[int]] = {}  # tokens per record, by training format
         self.preview = QPlainTextEdit()
         self.preview.setTabChangesFocus(True)  # Tab moves on, as everywhere else
         self.preview.setReadOnly(True)
@@ -124,6 +126,8 @@ class DataPage(ForgePage):
         self.tabs.addTab(self.errors, "Errors")
         self.tabs.addTab(self.warnings, "Warnings")
         self.tabs.addTab(self.stats, "Statistics")
+        self.tabs.currentChanged.connect(  # the context may have changed on the Trainer page
+            lambda index: self.show_lengths() if self.tabs.widget(index) is self.stats else None)
 
         buttons = QHBoxLayout()
         for b in (add_files, add_folder, remove):
@@ -187,7 +191,7 @@ class DataPage(ForgePage):
     # -- validation in the background ------------------------------------------------------
     def start_validation(self) -> None:
         self.stop_validation()
-        self.report, self.previews = None, []
+        self.report, self.previews, self.lengths = None, [], {}
         self._show_report()
         problem = field_map_problem(self.field_map_edit.text())
         if problem or not self.paths:  # nothing is read with a mapping core refuses
@@ -199,7 +203,9 @@ class DataPage(ForgePage):
         def work(progress, cancel):
             report = backend.validate(paths, field_map, progress, cancel)
             previews = backend.preview(paths, field_map, PREVIEW_RECORDS) if report.valid else []
-            return report, previews
+            lengths = (record_tokens(paths, ValidationOptions(field_map=field_map), cancel)
+                       if report.valid else {})
+            return report, previews, lengths
 
         task = BackgroundTask(work, self)
         # each handler checks it is about the current task: a stopped one may still report
@@ -248,7 +254,7 @@ class DataPage(ForgePage):
             return
         self._task = None
         self._set_busy(False)
-        self.report, self.previews = result
+        self.report, self.previews, self.lengths = result
         self._show_report()
         self._suggest_held_out()
         self.completeChanged.emit()
@@ -259,6 +265,29 @@ class DataPage(ForgePage):
         self.preview.setToolTip(why)
         self.preview.setAccessibleDescription(why)
         self.preview.setPlainText(backend.render_preview(self.previews, key))
+        self.show_lengths()
+
+    def training_ctx(self) -> int:
+        """The context the run will train with: the Trainer page's, as the tool pads it."""
+        from forge_gui.core.llamacpp.tool_steps import training_ctx
+
+        trainer = getattr(self.wizard(), "trainer_page", None)
+        return training_ctx(trainer.ctx.value() if trainer is not None else DEFAULT_CTX)
+
+    def show_lengths(self) -> None:
+        """The histogram against the current context, in the run's training format."""
+        from forge_gui.core.chat_format import FORMATS
+
+        lengths = self.lengths.get(self.chat_format)
+        if lengths is None:
+            self.stats.set_histogram(None)
+            return
+        chat = any(fmt.chat for key, fmt in FORMATS.items() if key == self.chat_format)
+        self.stats.set_histogram(histogram(lengths, self.training_ctx(), chat=chat))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.show_lengths()  # back from the Trainer page: its context may have changed
     def _held_out_changed(self, _value) -> None:
         if not self._suggesting:
             self._held_out_chosen = True
@@ -310,7 +339,8 @@ class DataPage(ForgePage):
         if len(report.warnings) > len(shown):
             self.warnings.addItem(f"… and {len(report.warnings) - len(shown)} more (a run writes "
                                   "every one to data-report.json in its run folder)")
-        self.stats.setPlainText(report.stats.model_dump_json(indent=2))
+        self.stats.set_rows(stats_rows(report))
+        self.show_lengths()
         self.tabs.setTabText(1, f"Errors ({report.invalid})")
         self.tabs.setTabText(2, f"Warnings ({len(report.warnings)})")
         if report.errors and not report.valid:
