@@ -166,3 +166,11 @@ def test_a_field_mapping_core_refuses_is_said_as_the_cli_says_it(qtbot, wizard, 
     page.field_map_edit.editingFinished.emit()
     qtbot.waitUntil(lambda: page.report is not None and page.report.valid == 1, timeout=15000)
     assert wizard.button(QWizard.WizardButton.NextButton).isEnabled()
+
+
+def test_held_out_records_are_told_apart_from_the_validation_split(wizard):
+    """"Held out for evaluation" and the Trainer page's "Validation split" sat side by side
+    unexplained (issue 11): the Data page says what each is."""
+    why = wizard.data_page.held_out.toolTip()
+    assert "Done page" in why and "Validation split" in why and "Trainer page" in why
+    assert wizard.data_page.held_out.accessibleDescription() == why

@@ -44,6 +44,10 @@ MAX_WARNINGS_SHOWN = 500  # a list widget builds an item per row, unlike the err
 DEFAULT_HELD_OUT = 10
 MIN_RECORDS_TO_HOLD_OUT = 20
 MIN_HELD_OUT_TOKENS = 2 * 512
+HELD_OUT_WHY = ("Whole records kept out of training, to compare the base and the trained model "
+                "on the Done page. Not the Trainer page's Validation split: that is a share of "
+                "the training text the trainer sets aside while it trains, to report a "
+                "validation loss.")
 DEFAULT_CTX = 512  # RunSettings' default, before the Trainer page exists
 
 
@@ -91,6 +95,8 @@ class DataPage(ForgePage):
         self.held_out.setRange(0, 50)
         self.held_out.setSuffix(" %")
         self.held_out.setDecimals(0)
+        self.held_out.setToolTip(HELD_OUT_WHY)
+        self.held_out.setAccessibleDescription(HELD_OUT_WHY)
         self._held_out_chosen = False  # the user set it: no default replaces their choice
         self._suggesting = False
         self.held_out.valueChanged.connect(self._held_out_changed)
