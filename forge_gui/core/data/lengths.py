@@ -17,7 +17,6 @@ from pathlib import Path
 
 from forge_gui.core.data.models import ValidationOptions, ValidationReport
 from forge_gui.core.data.scan import approx_tokens
-from forge_gui.core.data.validate import iter_conversations
 from forge_gui.core.steps import CancelToken
 
 log = logging.getLogger(__name__)
@@ -30,15 +29,15 @@ def record_tokens(paths: list[Path], options: ValidationOptions | None = None,
     """Each valid record's length in (estimated) tokens rendered in each training format
     (core/chat_format.py), by format key: the base chosen later picks one."""
     from forge_gui.core.chat_format import FORMATS, messages_of
-    from forge_gui.core.data.render import render_conversation
+    from forge_gui.core.data.render import render_turns
+    from forge_gui.core.data.scan import Scanner
 
     lengths: dict[str, list[int]] = {key: [] for key in FORMATS}
-    for conv in iter_conversations(paths, options, cancel=cancel):
+    # the scanner's own records (tuples): iter_conversations' models cost 3x the validation
+    for _file, _line, turns in Scanner([Path(p) for p in paths], options, None,
+                                       cancel).records():
         for key, fmt in FORMATS.items():
-            if fmt.chat:
-                text = fmt.render(messages_of((t.role, t.content, t.input) for t in conv.turns))
-            else:
-                text = render_conversation(conv)
+            text = fmt.render(messages_of(turns)) if fmt.chat else render_turns(turns)
             lengths[key].append(approx_tokens(len(text)))
     return lengths
 
