@@ -213,7 +213,7 @@ def stream(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] 
     arrives and appending it to log_path. Raises OSError when it cannot start, Cancelled
     once its tree has been stopped for `cancel`."""
     cancel = cancel or CancelToken()
-    log_file = None
+    log_file: IO[bytes] | None = None
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         log_file = open(log_path, "ab")  # noqa: SIM115 (closed in the finally below)
@@ -227,8 +227,7 @@ def stream(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] 
             fd = proc.stdout.fileno()
             while chunk := os.read(fd, 65536):
                 if log_file is not None:  # flushed as it comes: a killed run keeps its log
-                    log_file.write(chunk)
-                    log_file.flush()
+                    log_file = _append(log_file, chunk, log_path)
                 if on_output is not None:
                     on_output(chunk)
             code = proc.wait()
@@ -241,10 +240,30 @@ def stream(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] 
                 proc.stdout.close()
     finally:
         if log_file is not None:
-            log_file.close()
+            _close_quietly(log_file, log_path)
     if cancel.cancelled:
         raise Cancelled()
     return ProcessOutcome(tuple(argv), code)
+
+
+def _append(log_file: IO[bytes], chunk: bytes, log_path: Path | None) -> IO[bytes] | None:
+    """Append to the tool's log; when that fails (the disk filled) the tool goes on unlogged:
+    its own output check then says what went wrong with what it writes (docs/training.md)."""
+    try:
+        log_file.write(chunk)
+        log_file.flush()
+        return log_file
+    except OSError as exc:
+        log.warning("the log %s cannot be written any more: %s", log_path, exc)
+        _close_quietly(log_file, log_path)
+        return None
+
+
+def _close_quietly(log_file: IO[bytes], log_path: Path | None) -> None:
+    try:
+        log_file.close()
+    except OSError as exc:  # its last buffered bytes on a full disk
+        log.warning("the log %s could not be closed: %s", log_path, exc)
 
 
 def capture(argv: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,

@@ -15,6 +15,7 @@ import gguf
 from pydantic import BaseModel
 
 from forge_gui.core.llamacpp.gguf_header import ArrayInfo, HeaderError, _Cursor, read_header
+from forge_gui.core.process import describe_exit
 from forge_gui.core.steps import StepFailed
 
 log = logging.getLogger(__name__)
@@ -238,7 +239,7 @@ def check_output(path: Path, tool: str, code: int, hint: str | None = None) -> G
         if code != 0:
             if path.is_file() and not is_whole(path):
                 raise TruncatedGGUF.of(path, _data_end_or_none(path), path.stat().st_size)
-            raise StepFailed(f"{tool} failed (exit code {code}).", hint)
+            raise StepFailed(f"{tool} failed ({describe_exit(code)}).", hint)
         if not path.is_file():
             raise StepFailed(f"{tool} exited without writing {path}.", hint)
         return inspect_gguf(path)

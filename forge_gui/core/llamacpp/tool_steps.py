@@ -10,7 +10,7 @@ import psutil
 
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.discover import ToolSet
-from forge_gui.core.llamacpp.gguf_info import GGUFInfo, human_size, inspect_gguf
+from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_output, human_size
 from forge_gui.core.process import capture, describe_exit
 from forge_gui.core.steps import (
     CancelToken,
@@ -30,11 +30,10 @@ SMOKE_TOKENS = 48  # enough for a sentence; the try must stay quick
 
 
 def _gguf_check(path: Path, what: str, log: Path | None):
+    """The check of a step that writes a GGUF: a failed, missing or cut-short file is
+    removed and said in one sentence (gguf_info.check_output)."""
     def check(code: int) -> None:
-        hint = f"The tool's output is in {log}." if log else None
-        if code != 0:
-            raise StepFailed(f"{what} failed ({describe_exit(code)}).", hint)
-        inspect_gguf(path)  # raises when nothing or no GGUF was written
+        check_output(path, what, code, f"The tool's output is in {log}." if log else None)
     return check
 
 
