@@ -88,10 +88,12 @@ def small_disk(tmp_path):
 
 
 @pytest.mark.tools
+@pytest.mark.parametrize("log_on_the_full_disk", [False, True])
 def test_llama_finetune_writing_to_a_full_disk_leaves_no_model(llama_tools, tiny_gguf,
                                                                colour_data, small_disk,
-                                                               tmp_path):
-    """The real tool writes its 17 MB model into 4 MB: one sentence, and no file left."""
+                                                               tmp_path, log_on_the_full_disk):
+    """The real tool writes its 17 MB model into 4 MB: one sentence, and no file left, also
+    when the tool's log (in the run folder) is on that disk and fills first."""
     from forge_gui.core.data import ValidationOptions, prepare_training_data
 
     text = tmp_path / "train.txt"
@@ -101,7 +103,7 @@ def test_llama_finetune_writing_to_a_full_disk_leaves_no_model(llama_tools, tiny
                            method="full", ctx=256, epochs=1)
     request = TrainRequest(train_text=text, base=inspect_gguf(tiny_gguf["f32"]), output=output,
                            settings=settings, tools=find_tools(llama_tools),
-                           log_path=tmp_path / "train.log")
+                           log_path=(small_disk if log_on_the_full_disk else tmp_path) / "train.log")
     step = get_trainer("full").build_step(request, TrainResult())
     with pytest.raises(TruncatedGGUF) as exc:
         run_process_step(step)
