@@ -109,3 +109,26 @@ def test_llama_finetune_writing_to_a_full_disk_leaves_no_model(llama_tools, tiny
         run_process_step(step)
     assert str(output) in exc.value.message and "the disk may be full" in exc.value.message
     assert not output.exists()
+
+
+def test_a_tool_goes_on_when_its_log_cannot_be_written_any_more(small_disk, caplog):
+    """The run folder's disk fills: the log stops, the tool goes on, so the output check
+    (not a bare 'disk is full' from the log) says what happened to what it writes."""
+    import sys
+
+    from forge_gui.core.process import stream
+
+    with open(small_disk / "filler", "wb") as filler:  # fill the disk to the last byte
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError:
+            pass
+    seen = []
+    script = "import sys\nfor i in range(2000): print('line', i, 'x' * 60)\n"
+    outcome = stream([sys.executable, "-c", script], on_output=seen.append,
+                     log_path=small_disk / "logs" / "tool.log")
+    assert outcome.ok
+    assert b"line 1999" in b"".join(seen)
+    assert "cannot be written any more" in caplog.text
