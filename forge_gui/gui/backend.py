@@ -9,7 +9,6 @@ thread (except the cheap name check).
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +60,9 @@ def read_source_line(file: str | Path, line: int, limit: int = 20_000) -> str:
 # -- base model ----------------------------------------------------------------------------
 
 def ollama_host(configured: str | None) -> str:
-    return configured or os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434"
+    """The address the host box starts with: core's reading (--host, OLLAMA_HOST, local)."""
+    from forge_gui.core.ollama.client import configured_host
+    return configured_host(configured)
 
 
 def list_ollama_models(host: str) -> list[str]:
@@ -123,6 +124,12 @@ def same_model(a: str, b: str) -> bool:
     return model_key(a) == model_key(b)
 
 
+def finish_command(name: str, modelfile: Path) -> str:
+    """The command that registers a model by hand, quoted as forge-cli prints it."""
+    from forge_gui.core.ollama.register import finish_command as command
+    return command(name, Path(modelfile))
+
+
 def pipeline_specs(settings) -> list:
     from forge_gui.core import train_pipeline
     return train_pipeline.train_specs(settings)
@@ -155,15 +162,17 @@ def training_memory(info, ctx: int, rank: int, modules: str) -> dict[str, int | 
     return {"lora": lora.training_memory_bytes(info, ctx, names, rank), "full": full}
 
 
-def lora_modules_problem(text: str) -> str | None:
-    """core's sentence for a --lora-modules value it refuses (the CLI says the same)."""
-    from forge_gui.core.llamacpp.lora import parse_modules
+def settings_problems(values: dict) -> list[str]:
+    """core's sentence for each of these run settings it refuses (forge-cli says the same)."""
+    from forge_gui.core.rules import setting_problems
+    return setting_problems(values)
 
-    try:
-        parse_modules(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
+
+def setting_ranges() -> dict[str, Any]:
+    """The ranges core's rules allow, for the spin boxes (core/run.py)."""
+    from forge_gui.core import rules
+    return {"ctx_step": rules.CTX_STEP, "ctx_max": rules.CTX_MAX, "epochs_max": rules.EPOCHS_MAX,
+            "lora_rank": rules.LORA_RANK_RANGE, "lora_alpha": rules.LORA_ALPHA_RANGE}
 
 
 def preflight(paths: list[Path], field_map: dict[str, str], toolset, base_gguf: Path, ctx: int,

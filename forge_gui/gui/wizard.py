@@ -80,14 +80,15 @@ class ForgeWizard(QWizard):
         self.data_page.set_chat_format(key, why)
 
     def run_settings(self):
-        """The recipe of the run (RunSettings), from what every page holds now."""
+        """The recipe of the run (RunSettings), from what every page holds now; SettingsError
+        (core's one sentence) for a setting core refuses."""
         from forge_gui.core.run import RunSettings  # pydantic models: loaded when first needed
 
         values: dict = {}
         for page in (self.data_page, self.base_page, self.trainer_page, self.name_page):
             page.contribute(values)
         values.setdefault("ollama_host", self.app_settings.ollama_host)
-        return RunSettings(**values)
+        return RunSettings.checked(**values)
 
     def show_runs(self, on_resume=None):
         """The Runs window (gui/runs_window.py); on_resume(run_dir) resumes a run."""

@@ -21,6 +21,7 @@ from forge_gui.core.ollama.hashing import ByteProgress, file_digest
 from forge_gui.core.steps import CancelToken, StepFailed
 
 DEFAULT_PORT = 11434
+DEFAULT_HOST = f"127.0.0.1:{DEFAULT_PORT}"
 # Connecting is quick or not at all; creating a model can take minutes between status lines.
 TIMEOUT = httpx.Timeout(10.0, connect=3.0, read=60.0)
 CREATE_TIMEOUT = httpx.Timeout(10.0, connect=3.0, read=600.0)
@@ -59,6 +60,12 @@ HOST_HINT = ("Set it to host:port (for example 127.0.0.1:11434) or http://host:p
 def _bad_host(label: str, raw: str, why: str) -> OllamaHostInvalid:
     return OllamaHostInvalid(f"{label} is {raw!r}, which is not a server address: {why}.",
                              HOST_HINT)
+
+
+def configured_host(host: str | None = None) -> str:
+    """The Ollama address as a person set it: `host` (--host, the app's setting), else
+    OLLAMA_HOST, else the local server. What the app's host box starts with; base_url reads it."""
+    return (host or "").strip() or os.environ.get("OLLAMA_HOST", "").strip() or DEFAULT_HOST
 
 
 def base_url(host: str | None = None) -> str:

@@ -101,8 +101,8 @@ class DonePage(ForgePage):
             self.headline.setText(f"<b>{artifacts.model}</b> is in Ollama. Chat with it:")
             self.command.setText(f"ollama run {artifacts.model}")
         else:
-            finish = artifacts.finish_command or (
-                f"ollama create {settings.name} -f {artifacts.modelfile or run_dir / 'Modelfile'}")
+            finish = artifacts.finish_command or backend.finish_command(
+                settings.name, artifacts.modelfile or Path(run_dir) / "Modelfile")
             self.headline.setText(
                 f"The model file is ready but was <b>not registered with Ollama</b>. When Ollama "
                 f"runs, register it with the command below, then 'ollama run {settings.name}'.")

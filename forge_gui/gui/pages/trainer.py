@@ -50,6 +50,7 @@ class TrainerPage(ForgePage):
         self.toolset = None
         self.tools_dir: Path | None = None
         self._task: BackgroundTask | None = None
+        rules = backend.setting_ranges()
 
         self.tools_label = QLabel("Looking for the llama.cpp tools…")
         self.tools_label.setWordWrap(True)
@@ -76,7 +77,7 @@ class TrainerPage(ForgePage):
         self.preset.addItems(list(PRESETS))
         self.epochs = QSpinBox()
         self.epochs.setAccessibleName("Epochs")
-        self.epochs.setRange(1, 100)
+        self.epochs.setRange(1, rules["epochs_max"])
         self.learning_rate = QDoubleSpinBox()
         self.learning_rate.setAccessibleName("Learning rate")
         self.learning_rate.setDecimals(7)
@@ -84,8 +85,9 @@ class TrainerPage(ForgePage):
         self.learning_rate.setSingleStep(1e-6)
         self.ctx = QSpinBox()
         self.ctx.setAccessibleName("Context length in tokens")
-        self.ctx.setRange(32, 32768)
-        self.ctx.setSingleStep(64)
+        # core's rule: a multiple of 256 (a typed 300 is refused with core's sentence)
+        self.ctx.setRange(rules["ctx_step"], rules["ctx_max"])
+        self.ctx.setSingleStep(rules["ctx_step"])
         self.val_split = QDoubleSpinBox()
         self.val_split.setAccessibleName("Validation split")
         self.val_split.setRange(0, 0.5)
@@ -114,11 +116,11 @@ class TrainerPage(ForgePage):
         self.seed.setValue(42)
         self.lora_rank = QSpinBox()
         self.lora_rank.setAccessibleName("LoRA rank")
-        self.lora_rank.setRange(1, 512)
+        self.lora_rank.setRange(*rules["lora_rank"])
         self.lora_rank.setValue(16)
         self.lora_alpha = QDoubleSpinBox()
         self.lora_alpha.setAccessibleName("LoRA alpha")
-        self.lora_alpha.setRange(0.1, 1000)
+        self.lora_alpha.setRange(*rules["lora_alpha"])
         self.lora_alpha.setValue(32)
         self.lora_modules = QLineEdit(backend.default_lora_modules())
         self.lora_modules.setAccessibleName("Layers that get a LoRA adapter")
@@ -136,11 +138,17 @@ class TrainerPage(ForgePage):
         self.advanced.toggled.connect(body.setVisible)
         body.setVisible(False)
 
+        for box in (self.epochs, self.ctx, self.lora_rank):
+            box.valueChanged.connect(self.completeChanged)
+        for dbox in (self.learning_rate, self.val_split, self.lora_alpha):
+            dbox.valueChanged.connect(self.completeChanged)
+
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
         self.estimate.setAccessibleName("Memory and time estimate")
         self.preflight_button = action_button(
-            "Count &tokens exactly", "Count tokens exactly with the base model's tokenizer", self.run_preflight)
+            "Count &tokens exactly", "Count tokens exactly with the base model's tokenizer",
+            self.run_preflight)
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setAccessibleName("Why training cannot start")
@@ -344,11 +352,10 @@ class TrainerPage(ForgePage):
         if self.method_key == "full" and info is not None and info.trainability == "quantized":
             return ("A full fine-tune cannot train this quantized model: choose LoRA, or an "
                     "unquantized base on the Base model page.")
-        if self.method_key == "lora":
-            problem = backend.lora_modules_problem(self.lora_modules.text())
-            if problem:
-                return f"LoRA layers: {problem}."
-        return None
+        values: dict = {}
+        self.contribute(values)
+        problems = backend.settings_problems(values)  # core's rules and sentences, as the CLI
+        return problems[0] if problems else None
 
     def isComplete(self) -> bool:
         problem = self.problem()
