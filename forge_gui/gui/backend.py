@@ -156,7 +156,7 @@ def training_memory(info, ctx: int, rank: int, modules: str) -> dict[str, int | 
 
     try:
         names = lora.parse_modules(modules)
-    except ValueError:
+    except ValueError:  # the page shows core's sentence; the estimate uses the default layers
         names = lora.parse_modules(default_lora_modules())
     full = None if info.trainability == "quantized" else info.training_memory_bytes(ctx)
     return {"lora": lora.training_memory_bytes(info, ctx, names, rank), "full": full}

@@ -7,11 +7,14 @@ is thread-safe and throttled (a worker may report thousands of events a second; 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from forge_gui.core.events import ProgressEvent
@@ -87,14 +90,15 @@ class _Runnable(QRunnable):
         except Cancelled:
             outcome = (self._relay.cancelled,)
         except BaseException as exc:  # reported to the UI, never lost in a worker thread
+            log.info("Background task failed: %s", exc, exc_info=True)  # the page shows one line
             outcome = (self._relay.failed, exc)
         else:
             outcome = (self._relay.cancelled,) if self._cancel.cancelled else (self._relay.succeeded, result)
         try:
             outcome[0].emit(*outcome[1:])
             self._relay.ended.emit()
-        except RuntimeError:
-            pass  # the app is shutting down and nobody listens any more
+        except RuntimeError as exc:  # the app is shutting down and nobody listens any more
+            log.info("A background task ended after its listeners were gone: %s", exc)
 
 
 def start_task(parent, fn, ok, bad, progress=None, ended=None) -> BackgroundTask:

@@ -7,6 +7,7 @@ closing while a run is in progress.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt
@@ -18,6 +19,8 @@ from forge_gui.gui.pages.done import DonePage
 from forge_gui.gui.pages.name import NamePage
 from forge_gui.gui.pages.run import RunPage
 from forge_gui.gui.pages.trainer import TrainerPage
+
+log = logging.getLogger(__name__)
 
 PAGE_DATA, PAGE_BASE, PAGE_TRAINER, PAGE_NAME, PAGE_RUN, PAGE_DONE = range(6)
 
@@ -111,6 +114,7 @@ class ForgeWizard(QWizard):
         try:
             specs, state, index = backend.resume(Path(run_dir))
         except Exception as exc:
+            log.warning("Run %s cannot be resumed", run_dir, exc_info=True)
             QMessageBox.warning(self, "Forge", f"This run cannot be resumed: {exc}")
             return False
         self.run_page.pending = (specs, state, index)
@@ -131,8 +135,8 @@ class ForgeWizard(QWizard):
 
         try:
             save_settings(self.app_settings)
-        except OSError:
-            pass  # a read-only config dir must not stop the app from closing
+        except OSError as exc:  # a read-only config dir must not stop the app from closing
+            log.warning("The app settings could not be saved: %s", exc)
 
     def ask_to_stop(self) -> bool:
         """True when nothing runs, or the user agreed to stop it (then it is being stopped)."""
@@ -182,6 +186,9 @@ def _saved_geometry() -> str | None:
 
     try:
         value = json.loads((config_dir() / "settings.json").read_text("utf-8")).get("window_geometry")
-    except (OSError, ValueError, AttributeError):
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError) as exc:  # load_settings says so to the user
+        log.info("No saved window geometry: %s", exc)
         return None
     return value if isinstance(value, str) else None

@@ -8,6 +8,7 @@ Every failure raises an OllamaError (a StepFailed) with a sentence and a hint.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -19,6 +20,8 @@ import httpx
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.ollama.hashing import ByteProgress, file_digest
 from forge_gui.core.steps import CancelToken, StepFailed
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PORT = 11434
 DEFAULT_HOST = f"127.0.0.1:{DEFAULT_PORT}"
@@ -323,8 +326,8 @@ def _error_text(response: httpx.Response) -> str:
         data = response.json()
         if isinstance(data, dict) and data.get("error"):
             return str(data["error"])
-    except ValueError:
-        pass
+    except ValueError:  # not JSON: the body itself says what went wrong
+        log.debug("Ollama answered %s with a body that is not JSON", response.status_code)
     return (response.text or response.reason_phrase or "").strip()[:300]
 
 
