@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,11 @@ class _Relay(QObject):
 
 
 class BackgroundTask(QObject):
-    """One piece of background work. Keep a reference until `ended` fires."""
+    """One piece of background work. Keep a reference until `ended` fires.
+
+    A parent (the page) owns it while it runs, so a page that goes away takes its work's
+    signals with it; once ended it lets go (Python owns it from then on, like gui/runner.py's
+    `_keep`), so a page that starts many tasks does not pile them up as children."""
 
     progress = Signal(object)  # ProgressEvent
     succeeded = Signal(object)  # fn's return value
@@ -67,6 +71,12 @@ class BackgroundTask(QObject):
     def _on_ended(self) -> None:
         self.running = False
         self.ended.emit()
+        if self.parent() is not None:  # after this slot: not deleted inside its own signal
+            QTimer.singleShot(0, self._release)
+
+    def _release(self) -> None:
+        if not self.running:  # not restarted meanwhile
+            self.setParent(None)
 
 
 class _Runnable(QRunnable):
