@@ -53,9 +53,9 @@ def load_settings(path: Path | None = None) -> tuple[AppSettings, str | None]:
         return AppSettings.model_validate(json.loads(text)), None
     except (ValueError, ValidationError) as exc:
         log.warning("Settings file %s damaged, reset to defaults: %s", path, exc)
-        aside = path.with_name(path.name + ".corrupt")
+        aside: Path | None = path.with_name(path.name + ".corrupt")
         try:
-            os.replace(path, aside)
+            os.replace(path, aside)  # type: ignore[arg-type]  # set just above
         except OSError as move_error:
             log.warning("Could not keep the damaged settings file aside: %s", move_error)
             aside = None

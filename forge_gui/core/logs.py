@@ -35,7 +35,7 @@ class _Stderr(logging.StreamHandler):
         logging.Handler.__init__(self, level)
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         return sys.stderr
 
     def emit(self, record: logging.LogRecord) -> None:

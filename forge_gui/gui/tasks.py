@@ -95,6 +95,7 @@ class _Runnable(QRunnable):
     def run(self) -> None:
         from forge_gui.core.steps import Cancelled
 
+        outcome: tuple[Any, ...]
         try:
             result = self._fn(self._progress, self._cancel)
         except Cancelled:

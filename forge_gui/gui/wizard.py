@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtWidgets import QMessageBox, QWizard
@@ -19,6 +20,9 @@ from forge_gui.gui.pages.done import DonePage
 from forge_gui.gui.pages.name import NamePage
 from forge_gui.gui.pages.run import RunPage
 from forge_gui.gui.pages.trainer import TrainerPage
+
+if TYPE_CHECKING:
+    from forge_gui.core.run import RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +86,7 @@ class ForgeWizard(QWizard):
         key, why = backend.training_format_for(self.base_page.info, self.trainer_page.method_key)
         self.data_page.set_chat_format(key, why)
 
-    def run_settings(self):
+    def run_settings(self) -> RunSettings:
         """The recipe of the run (RunSettings), from what every page holds now; SettingsError
         (core's one sentence) for a setting core refuses."""
         from forge_gui.core.run import RunSettings  # pydantic models: loaded when first needed
@@ -117,7 +121,7 @@ class ForgeWizard(QWizard):
             log.warning("Run %s cannot be resumed", run_dir, exc_info=True)
             QMessageBox.warning(self, "Forge", f"This run cannot be resumed: {exc}")
             return False
-        self.run_page.pending = (specs, state, index)
+        self.run_page.pending = (specs, state, index)  # type: ignore[assignment]  # run.py: None
         self.setStartId(PAGE_RUN)
         self.restart()  # shows the Run page, which starts the pending run
         self.setStartId(PAGE_DATA)
@@ -128,7 +132,7 @@ class ForgeWizard(QWizard):
 
     # -- closing ---------------------------------------------------------------------------
     def save_app_settings(self) -> None:
-        self.app_settings.window_geometry = bytes(self.saveGeometry().toHex()).decode()
+        self.app_settings.window_geometry = bytes(self.saveGeometry().toHex().data()).decode()
         for page in (self.data_page, self.base_page, self.trainer_page, self.name_page):
             page.remember(self.app_settings)
         from forge_gui.core.app_settings import save_settings

@@ -88,7 +88,7 @@ class DonePage(ForgePage):
     def initializePage(self) -> None:
         if self.simulated:
             return
-        run = self.wizard().run_page
+        run = self.forge().run_page
         state = run.state
         self.show_result(state.settings, state.artifacts, state.run_dir)
 
@@ -123,7 +123,7 @@ class DonePage(ForgePage):
         prompt = self.question.text().strip()
         if not prompt or not self.model or (self._task and self._task.running):
             return
-        host, model = self.host, self.model
+        host, model = self.host or backend.ollama_host(None), self.model
         self.answer.appendPlainText(f"» {prompt}\n…")
         self.question.clear()
         self.ask_button.setEnabled(False)

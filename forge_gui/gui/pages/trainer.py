@@ -285,7 +285,7 @@ class TrainerPage(ForgePage):
 
     # -- preflight -------------------------------------------------------------------------
     def run_preflight(self) -> None:
-        wizard = self.wizard()
+        wizard = self.forge()
         values: dict = {}
         wizard.data_page.contribute(values)
         base = wizard.base_page.gguf_path
@@ -315,7 +315,7 @@ class TrainerPage(ForgePage):
 
     # -- estimate --------------------------------------------------------------------------
     def update_estimate(self) -> None:
-        wizard = self.wizard()
+        wizard = self.forge()
         info = wizard.base_page.info if wizard else None
         report = wizard.data_page.report if wizard else None
         if info is None:
@@ -327,7 +327,7 @@ class TrainerPage(ForgePage):
         needs = backend.training_memory(info, self.ctx.value(), self.lora_rank.value(),
                                         self.lora_modules.text())
         self.method_note.setText(
-            f"LoRA needs about {backend.human_size(needs['lora'])} of memory"
+            f"LoRA needs about {backend.human_size(needs['lora'] or 0)} of memory"
             + (f", a full fine-tune about {backend.human_size(needs['full'])}"
                if needs["full"] else ", a full fine-tune cannot train this quantized model")
             + f" (this computer has {backend.human_size(have)}).")
@@ -348,7 +348,7 @@ class TrainerPage(ForgePage):
     # -- wizard ----------------------------------------------------------------------------
     def problem(self) -> str | None:
         """Why the run cannot start with these choices, in the page's own words."""
-        info = self.wizard().base_page.info if self.wizard() else None
+        info = self.forge().base_page.info if self.forge() else None
         if self.method_key == "full" and info is not None and info.trainability == "quantized":
             return ("A full fine-tune cannot train this quantized model: choose LoRA, or an "
                     "unquantized base on the Base model page.")
