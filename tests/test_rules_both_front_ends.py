@@ -91,3 +91,37 @@ def test_the_done_page_shows_core_s_finish_command_quoted_for_a_shell(qtbot, wiz
     shown = wizard.done_page.command.text()
     assert shown == finish_command("tiny", modelfile)
     assert shlex.split(shown) == ["ollama", "create", "tiny", "-f", str(modelfile)]
+
+
+def test_the_trainer_page_s_preflight_gives_the_run_s_verdict(qtbot, wizard, tmp_path, capsys,
+                                                              tiny_chatml, gui_tools_dir):
+    """A ChatML base trains one conversation per sample: conversations longer than the context
+    are skipped, so too few fit. The run refuses that at its preflight; "Count tokens exactly"
+    on the Trainer page must say so too (in the app's words), not count plain-text windows."""
+    from fixtures_gui import write_jsonl
+
+    long_answer = " ".join(f"word{i}" for i in range(600))
+    data = write_jsonl(tmp_path / "long.jsonl", [{"instruction": f"Recite list {n}.",
+                                                  "output": long_answer} for n in range(6)])
+    code = main(["train-run", "--data", str(data), "--base-gguf", str(tiny_chatml), "--name", "t",
+                 "--ctx", "256", "--no-create", "--workdir", str(tmp_path / "run"),
+                 "--tools-dir", str(gui_tools_dir)])
+    err = capsys.readouterr().err
+    assert code == 1
+    verdict = next(line for line in err.splitlines() if "conversations fit" in line)
+    verdict = verdict.removeprefix("forge-cli: ")
+
+    wizard.data_page.add_paths([data])
+    qtbot.waitUntil(wizard.data_page.isComplete, timeout=15000)
+    wizard.base_page.choose_file(tiny_chatml)
+    qtbot.waitUntil(lambda: wizard.base_page.info is not None, timeout=15000)
+    page = wizard.trainer_page
+    page.tools_dir = gui_tools_dir
+    page.find_tools()
+    qtbot.waitUntil(lambda: page.toolset is not None, timeout=60000)
+    page.ctx.setValue(256)
+    page.preflight_button.click()
+    qtbot.waitUntil(lambda: page.preflight_label.text().startswith(("✔", "✘")), timeout=120000)
+    shown = page.preflight_label.text()
+    assert shown.startswith("✘") and verdict in shown
+    assert "--ctx" not in shown  # the hint in the app's words

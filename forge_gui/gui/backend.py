@@ -175,26 +175,15 @@ def setting_ranges() -> dict[str, Any]:
             "lora_rank": rules.LORA_RANK_RANGE, "lora_alpha": rules.LORA_ALPHA_RANGE}
 
 
-def preflight(paths: list[Path], field_map: dict[str, str], toolset, base_gguf: Path, ctx: int,
-              val_split: float, progress=None, cancel=None,
-              method: str = "lora") -> tuple[int, int]:
-    """Token-exact check: prepare the training text, count it with the base's own tokenizer
-    and return (tokens, windows). Raises StepFailed (with a suggested context) when the text
-    gives llama-finetune nothing to train on."""
-    import tempfile
+def preflight(values: dict, progress=None, cancel=None):
+    """The token-exact preflight the run itself does (core/preflight.py), for the settings the
+    pages hold so far (the name comes later: a placeholder). Raises core's SettingsError or
+    StepFailed; returns a PreflightResult."""
+    from forge_gui.core.preflight import PLACEHOLDER_NAME, run_preflight
+    from forge_gui.core.run import RunSettings
 
-    from forge_gui.core import data
-    from forge_gui.core.llamacpp import tool_steps
-    with tempfile.TemporaryDirectory(prefix="forge-preflight-") as tmp:
-        out = Path(tmp) / "train.txt"
-        data.prepare_training_data(list(paths), out,
-                                   options=data.ValidationOptions(field_map=field_map),
-                                   progress=progress, cancel=cancel)
-        tokens = tool_steps.count_tokens(toolset, Path(base_gguf), out, cancel)
-    if method == "lora":  # the LoRA tool skips each epoch's first window
-        return tokens, tool_steps.check_windows(tokens, ctx, val_split, min_train=2,
-                                                tool="llama-finetune-lora")
-    return tokens, tool_steps.check_windows(tokens, ctx, val_split)
+    settings = RunSettings.checked(**{"name": PLACEHOLDER_NAME, **values})
+    return run_preflight(settings, progress, cancel)
 
 
 # --- runs and evaluation (core/runs_index.py, core/evaluate.py) ----------------------------

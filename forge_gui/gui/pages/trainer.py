@@ -25,6 +25,7 @@ from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask, start_task
 from forge_gui.gui.widgets import action_button, show_progress
 from forge_gui.gui.widgets.gpu_panel import GpuPanel
+from forge_gui.gui.wording import in_app_words
 
 # epochs, learning rate (full fine-tune), context, validation split; LoRA's rate is
 # LORA_LR_FACTOR times higher (an adapter starts at zero and has few weights to move).
@@ -287,29 +288,25 @@ class TrainerPage(ForgePage):
     def run_preflight(self) -> None:
         wizard = self.forge()
         values: dict = {}
-        wizard.data_page.contribute(values)
-        base = wizard.base_page.gguf_path
-        if self.toolset is None or not self.toolset.ready or base is None:
+        for page in (wizard.data_page, wizard.base_page, self):
+            page.contribute(values)
+        if self.toolset is None or not self.toolset.ready or values.get("base_gguf") is None:
             self.preflight_label.setText("The preflight needs the tools and a base model.")
             return
-        toolset, ctx, val = self.toolset, self.ctx.value(), self.val_split.value()
-        method = self.method_key
         self.preflight_label.setText("Preparing the training text and counting its tokens…")
         self.preflight_button.setEnabled(False)
 
-        def work(progress, cancel):
-            return backend.preflight(values["data"], values["field_map"], toolset, base, ctx, val,
-                                     progress, cancel, method)
+        def work(progress, cancel):  # the run's own steps up to its preflight (core)
+            return backend.preflight(values, progress, cancel)
 
         def done(result):
-            tokens, windows = result
             self.preflight_button.setEnabled(True)
-            self.preflight_label.setText(f"✔ {tokens:,} tokens with the base's own tokenizer: "
-                                         f"{windows} training window(s) of {ctx} tokens per epoch.")
+            notes = "".join(f"<br>⚠ {in_app_words(note)}" for note in result.notes)
+            self.preflight_label.setText(f"✔ {result.sentence()}{notes}")
 
         def failed(exc):
             self.preflight_button.setEnabled(True)
-            self.preflight_label.setText(f"✘ {exc}")
+            self.preflight_label.setText(f"✘ {in_app_words(str(exc))}")
 
         self._start(work, done, failed)
 
