@@ -95,7 +95,7 @@ class NamePage(ForgePage):
         wizard = self.forge()
         base = wizard.base_page if wizard else None
         return (base is not None and getattr(base, "ollama_error", None) is None
-                and not base._tasks.get("list"))
+                and not base.listing)
 
     def check_name(self) -> None:
         name = self.name_edit.text()
