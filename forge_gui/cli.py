@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"forge-cli: error: {describe_os_error(exc, doing='use')}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: one sentence here, the traceback in the log
-        log.critical("forge-cli failed with an unexpected error", exc_info=True)
+        log.critical("forge-cli failed with an unexpected error", exc_info=True,
+                     extra={"console": False})
         where = f" The details are in {log_file}." if log_file else ""
         print(f"forge-cli: internal error: {type(exc).__name__}: {exc}.{where} Please report it "
               "with that file.", file=sys.stderr)

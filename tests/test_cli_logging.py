@@ -31,3 +31,24 @@ def test_verbose_logs_info_on_stderr(tmp_path):
     loud = _cli(tmp_path, "-v", "train-run", "--name", "x")
     assert "forge-cli session started" not in quiet.stderr
     assert "forge-cli session started" in loud.stderr
+
+
+def test_a_bug_is_one_sentence_and_the_traceback_is_in_the_log(tmp_path, monkeypatch, capsys):
+    from forge_gui import cli
+    from forge_gui.commands import tools
+    from forge_gui.core import logs
+
+    def broken(args):
+        raise KeyError("a bug in a command")
+
+    monkeypatch.setenv("FORGE_LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setattr(tools, "doctor", broken)
+    path = logs.setup_logging("forge-cli", force=True)
+    try:
+        assert cli.main(["doctor"]) == 1
+    finally:
+        logs.shutdown_logging()
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "internal error" in err and str(path) in err
+    text = path.read_text("utf-8")
+    assert "Traceback" in text and "a bug in a command" in text and "in broken" in text

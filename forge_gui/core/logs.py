@@ -29,7 +29,8 @@ _session_file: Path | None = None
 
 class _Stderr(logging.StreamHandler):
     """The console: whatever sys.stderr is when a record comes (tests swap it), nothing when
-    there is none (frozen Windows app)."""
+    there is none (frozen Windows app). A record logged with extra={"console": False} is for
+    the file only (the front end has already said it in its own words)."""
 
     def __init__(self, level: int) -> None:
         logging.Handler.__init__(self, level)
@@ -39,8 +40,20 @@ class _Stderr(logging.StreamHandler):
         return sys.stderr
 
     def emit(self, record: logging.LogRecord) -> None:
-        if sys.stderr is not None:
+        if sys.stderr is not None and getattr(record, "console", True):
             super().emit(record)
+
+
+class _OneLine(logging.Formatter):
+    """The console's form: one line, no traceback (that is in the log file)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
 
 
 def setup_logging(app: str, stderr_level: int | None = logging.WARNING,
@@ -58,7 +71,9 @@ def setup_logging(app: str, stderr_level: int | None = logging.WARNING,
         logging.getLogger(name).setLevel(logging.WARNING)
     if stderr_level is not None:
         console = _Stderr(stderr_level)
-        console.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"))
+        form = "%(name)s: %(levelname)s: %(message)s"
+        console.setFormatter(logging.Formatter(form) if stderr_level <= logging.DEBUG
+                             else _OneLine(form))
         _add(root, console)
     try:
         folder = paths.log_dir()
