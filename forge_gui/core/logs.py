@@ -59,7 +59,7 @@ class _OneLine(logging.Formatter):
 def setup_logging(app: str, stderr_level: int | None = logging.WARNING,
                   file_level: int = logging.INFO, force: bool = False) -> Path | None:
     """Configure the root logger for this process (once; `force` starts over) and return the
-    session's log file, or None when no file could be made (that is logged to stderr)."""
+    session's log file, or None when no file could be made (said on stderr with -v)."""
     global _session_file
     if _handlers and not force:
         return _session_file
@@ -81,8 +81,8 @@ def setup_logging(app: str, stderr_level: int | None = logging.WARNING,
         stamp = time.strftime("%Y%m%d-%H%M%S")
         path = folder / f"{app}-{stamp}-{os.getpid()}.log"
         handler = logging.FileHandler(path, encoding="utf-8")
-    except OSError as exc:
-        log.warning("No log file this session: %s", exc)
+    except OSError as exc:  # e.g. a read-only home: the app and the CLI work on without one
+        log.info("No log file this session: %s", exc)
         return None
     handler.setLevel(file_level)
     handler.setFormatter(logging.Formatter(FILE_FORMAT))
