@@ -125,3 +125,17 @@ def test_the_trainer_page_s_preflight_gives_the_run_s_verdict(qtbot, wizard, tmp
     shown = page.preflight_label.text()
     assert shown.startswith("✘") and verdict in shown
     assert "--ctx" not in shown  # the hint in the app's words
+
+
+def test_the_host_box_starts_with_core_s_reading_of_ollama_host(qtbot, wizard, monkeypatch):
+    from forge_gui.core.ollama.client import DEFAULT_HOST, base_url, configured_host
+
+    monkeypatch.setenv("OLLAMA_HOST", "  myhost:1234 ")  # as a shell profile may leave it
+    page = wizard.base_page
+    monkeypatch.setattr(page, "refresh", lambda: None)  # no network: only the box is checked
+    page.initializePage()
+    assert page.host.text() == configured_host() == "myhost:1234"
+    assert base_url(page.ollama_host()) == base_url(None) == "http://myhost:1234"
+    monkeypatch.delenv("OLLAMA_HOST")
+    page.host.clear()
+    assert page.ollama_host() == DEFAULT_HOST
