@@ -62,9 +62,6 @@ from forge_gui.core.llamacpp.tool_steps import (
 )
 from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 
-# This module must not import core/run.py or core/pipeline.py at import time while
-# core/run.py imports EvaluationResult from here rather than from core/evaluation_result.py.
-
 if TYPE_CHECKING:
     from forge_gui.core.pipeline import StepSpec
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field, ValidationError, ValidationInfo, model_va
 from forge_gui import __version__
 from forge_gui.core import paths
 from forge_gui.core.atomic import atomic_write_text
-from forge_gui.core.evaluate import EvaluationResult
+from forge_gui.core.evaluation_result import EvaluationResult
 from forge_gui.core.rules import SettingsError, setting_problems
 from forge_gui.core.steps import ProcessStep, Step
 
