@@ -72,7 +72,9 @@ class BackgroundTask(QObject):
         self.running = False
         self.ended.emit()
         if self.parent() is not None:  # after this slot: not deleted inside its own signal
-            QTimer.singleShot(0, self._release)
+            # With self as the timer's context: a task deleted with its page meanwhile
+            # (a window closing) cancels the call instead of reaching a deleted object.
+            QTimer.singleShot(0, self, self._release)
 
     def _release(self) -> None:
         if not self.running:  # not restarted meanwhile
