@@ -74,7 +74,11 @@ class PipelineRunner(QObject):
     _at = Signal(int)  # the walk is at this step (started, or cancelled before it began)
 
     def __init__(self, specs: list[StepSpec], state: RunState, parent: QObject | None = None) -> None:
-        super().__init__(parent)
+        # No Qt parent, whatever the caller passes: the walk's thread emits this object's
+        # signals, so Python must own it (the walk holds a reference until it ends) and a
+        # page deleted meanwhile must not take it along (docs/gui.md, "For developers").
+        super().__init__(None)
+        del parent
         self.specs = specs
         self.state = state
         self.index = -1  # the step the window shows as current; set on the UI thread
