@@ -86,6 +86,7 @@ class PipelineRunner(QObject):
         self.cancelling = False
         self.pid: int | None = None  # of the running tool (tests check it is gone after Cancel)
         self._task: BackgroundTask | None = None
+        self._ended_task: BackgroundTask | None = None
         self._failure_reported = False
         # Connected first, so the window's slots already see the new index.
         self._at.connect(self._set_index)
@@ -132,7 +133,9 @@ class PipelineRunner(QObject):
         self._finish("failed")
 
     def _finish(self, outcome: str) -> None:
-        self._task = None
+        # The task that ended is still inside the signal that called this: dropping its last
+        # reference here deletes it mid-emit and crashes PySide. Kept until the next start.
+        self._ended_task, self._task = self._task, None
         self.running = False
         self.cancelling = False
         self.pid = None
