@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from forge_gui.core.llamacpp import build
+from forge_gui.core.llamacpp import build, build_options
 from forge_gui.core.steps import StepFailed
 
 
@@ -48,10 +48,10 @@ def test_a_download_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
 
 
 def test_cmake_options_per_backend():
-    cpu = build.cmake_options("cpu")
+    cpu = build_options.cmake_options("cpu")
     assert "-DBUILD_SHARED_LIBS=OFF" in cpu and "-DGGML_CUDA=OFF" in cpu
-    assert "-DGGML_CUDA=ON" in build.cmake_options("cuda")
-    assert "-DGGML_METAL=ON" in build.cmake_options("metal")
+    assert "-DGGML_CUDA=ON" in build_options.cmake_options("cuda")
+    assert "-DGGML_METAL=ON" in build_options.cmake_options("metal")
 
 
 def test_build_progress_from_ninja_and_make_lines():

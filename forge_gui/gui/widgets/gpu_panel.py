@@ -68,7 +68,7 @@ class GpuPanel(QGroupBox):
         self.refresh()
 
     def refresh(self) -> None:
-        from forge_gui.core.llamacpp import gpu
+        from forge_gui.core.llamacpp import build_options, gpu
 
         if self.gpus is None:
             return
@@ -82,7 +82,7 @@ class GpuPanel(QGroupBox):
         self.offer = gpu.gpu_build_offer(self.gpus, self.tools_backend) if self.gpus else None
         if self.offer:
             rows.append(f"Build the tools for your GPU ({BACKEND_NAMES[self.offer]}) to train "
-                        f"many times faster: roughly {gpu.build_minutes(self.offer, _cores())} "
+                        f"many times faster: roughly {build_options.build_minutes(self.offer, _cores())} "
                         f"minutes on {_cores()} cores, once.")
         if fit := self.fit():
             rows.append(("✔ " if fit.fits else "⚠ ") + html.escape(fit.sentence()))
