@@ -168,10 +168,11 @@ def _build(backend: str, root: Path, report: ProgressCallback, cancel: CancelTok
     build = root / f"build-{LLAMA_CPP_PYTHON_VERSION}-{backend}"
     log = root / f"build-{BUILD_KEY}-{backend}.log"
     log.unlink(missing_ok=True)
-    report(ProgressEvent(step="build", fraction=_EXTRACT, message="Configuring (CMake)"))
-    run_process_step(_configure_step(tree, build, backend, log), on_event=report, cancel=cancel)
-    report(ProgressEvent(step="build", fraction=_CONFIGURE, message="Compiling the tools"))
     if upstream:
+        report(ProgressEvent(step="build", fraction=_EXTRACT, message="Configuring (CMake)"))
+        run_process_step(_configure_step(tree, build, backend, log), on_event=report,
+                         cancel=cancel)
+        report(ProgressEvent(step="build", fraction=_CONFIGURE, message="Compiling the tools"))
         run_process_step(_build_step(build, log, upstream, _CONFIGURE, lora_at),
                          on_event=report, cancel=cancel)
     builds = dict.fromkeys(upstream, build)
