@@ -301,7 +301,13 @@ def _build_step(build: Path, log: Path, targets: tuple[str, ...], start: float,
     argv = [cmake, "--build", str(build), "--config", "Release", "-j", jobs,
             "--target", *targets]
 
+    total = [0]
+
     def parse(line: str) -> ProgressEvent | None:
+        if m := _NINJA.match(line):  # a nested build (Vulkan's shader generator) counts anew
+            if int(m.group(2)) < total[0]:
+                return None
+            total[0] = int(m.group(2))
         return parse_build_line(line, start, end)
 
     return ProcessStep(key="build", label="Compile llama.cpp", argv=argv, log_path=log,
