@@ -209,6 +209,7 @@ def test_vulkan_headers_too_old_for_the_pinned_llama_cpp_are_refused(nothing_ins
     assert main(["setup-llama-cpp", "--vulkan"]) == 1
     err = capsys.readouterr().err
     assert "Vulkan headers here are version 1.3.239" in err and "1.3.272 or newer" in err
+    assert "Debian 13's libvulkan-dev" in err and "VULKAN_SDK" in err  # the Debian 12 way
 
     (sdk / "include" / "vulkan" / "vulkan_core.h").write_text("#define VK_HEADER_VERSION 309\n")
     (sdk / "bin").mkdir()

@@ -165,8 +165,11 @@ def missing_for_build(backend: str, env: dict[str, str] | None = None) -> tuple[
             return (f"The Vulkan headers here are version 1.3.{header}; the pinned llama.cpp "
                     f"needs 1.3.{MIN_VULKAN_HEADER} or newer (Debian 12 ships 1.3.239; Ubuntu "
                     "24.04 and Debian 13 are new enough).",
-                    "Install the LunarG Vulkan SDK (https://vulkan.lunarg.com) and set "
-                    "VULKAN_SDK to it, or a newer libvulkan-dev; then run this again.")
+                    "On Debian 12, unpack Debian 13's libvulkan-dev into a folder and set "
+                    "VULKAN_SDK to it (installer/ci/vulkan_headers.sh in Forge's source does "
+                    "it; docs/gpu.md); elsewhere install the LunarG Vulkan SDK "
+                    "(https://vulkan.lunarg.com) and set VULKAN_SDK, or a newer libvulkan-dev. "
+                    "Then run this again.")
         sdk_bin = str(Path(env["VULKAN_SDK"]) / "bin") if env.get("VULKAN_SDK") else None
         if not shutil.which("glslc", path=os.pathsep.join(filter(None, (sdk_bin,
                                                                          env.get("PATH"))))):
