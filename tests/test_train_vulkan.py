@@ -3,10 +3,11 @@ what a machine without a GPU can check of the GPU path (docs/gpu.md, docs/perfor
 
 In CI (CI=true) the training test always runs: .ci/run installs the Vulkan packages and newer
 headers (installer/ci/vulkan_headers.sh), the first run builds llama-finetune alone for Vulkan
-(~N min on two cores, then cached beside the other tools), and a build that cannot be made
-fails the test. Elsewhere it runs where that build is cached, or with FORGE_TEST_VULKAN=1, and
-skips with the reason otherwise. Only llama-finetune is built: the subset has a cache folder of
-its own, so it never shadows the CPU tools the rest of the suite uses.
+(~7 min of CPU-bound work on two idle cores, docs/performance.md; cached beside the other
+tools afterwards), and a build that cannot be made fails the test. Elsewhere it runs where
+that build is cached, or with FORGE_TEST_VULKAN=1, and skips with the reason otherwise. Only
+llama-finetune is built: the subset has a cache folder of its own, so it never shadows the
+CPU tools the rest of the suite uses.
 """
 
 from __future__ import annotations
