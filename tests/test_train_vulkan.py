@@ -43,8 +43,8 @@ def vulkan_tools(tools: tuple[str, ...], wanted: bool) -> Path:
     cached = build.cached_tools_dir("vulkan", tools)
     if cached is None:
         if not wanted:
-            pytest.skip(f"no Vulkan build of {', '.join(tools)} cached (not built in CI: "
-                        "docs/gpu.md); FORGE_TEST_VULKAN=1 builds it")
+            pytest.skip(f"no Vulkan build of {', '.join(tools)} cached; FORGE_TEST_VULKAN=1 "
+                        "builds it (docs/gpu.md, 'In CI')")
         if problem := build_options.missing_for_build("vulkan"):
             not_here(f"no Vulkan build can be made here: {' '.join(problem)}")
         try:

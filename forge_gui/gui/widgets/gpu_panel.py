@@ -144,7 +144,11 @@ class GpuPanel(QGroupBox):
 
         task = self._run(lambda p, c: backend.ensure_gpu_tools(gpu_backend, p, c), done, failed,
                          on_progress)
-        task.cancelled.connect(lambda: (self._end_build(), self.refresh()))
+        task.cancelled.connect(self._build_cancelled)
+
+    def _build_cancelled(self) -> None:
+        self._end_build()
+        self.refresh()
 
     def cancel(self) -> None:
         if self.building and self._task is not None:
@@ -154,7 +158,7 @@ class GpuPanel(QGroupBox):
 
     def _end_build(self) -> None:
         self.building = False
-        self.need: tuple[int, int, int] | None = None  # estimate, layers, spread (bytes)
+        self.need = None
         self.progress.hide()
         self.cancel_button.hide()
         self.cancel_button.setEnabled(True)
