@@ -68,3 +68,15 @@ def test_only_the_asked_tools_are_compiled_into_a_folder_of_their_own(fake_cmake
 def test_a_tool_forge_does_not_build_is_refused(fake_cmake):
     with pytest.raises(ValueError, match="llama-server"):
         build.ensure_tools(tools=("llama-server",))
+
+
+def test_the_lora_trainer_alone_compiles_only_the_fork(fake_cmake, tmp_path, monkeypatch):
+    fork = tmp_path / "fork-src"
+    fork.mkdir()
+    monkeypatch.setattr(lora_source, "extract_verified", lambda root: fork)
+    bin_dir = build.ensure_tools(tools=("llama-finetune-lora",))
+    configure, compile_ = fake_cmake()
+    assert configure[configure.index("-S") + 1] == str(fork)  # upstream is not configured
+    assert "-DLLAMA_CURL=OFF" in configure
+    assert compile_[compile_.index("--target") + 1:] == ["llama-finetune-lora"]
+    assert [p.name for p in bin_dir.iterdir()] == ["llama-finetune-lora"]
