@@ -4,6 +4,7 @@ estimate against the GPU's free memory (fakes of the tools' backend and of the G
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -22,7 +23,7 @@ def tools(backend: str) -> ToolSet:
                           for name in ("llama-finetune", "llama-finetune-lora")})
 
 
-def argv(tiny_gguf, method: str, backend: str, gpu_layers=None) -> list[str]:
+def argv(tiny_gguf, method: Literal["lora", "full"], backend: str, gpu_layers=None) -> list[str]:
     settings = RunSettings(data=[], name="n", method=method, gpu_layers=gpu_layers)
     request = TrainRequest(train_text=Path("t.txt"), base=inspect_gguf(tiny_gguf["f16"]),
                            output=Path("out.gguf"), settings=settings, tools=tools(backend))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from forge_gui.core.llamacpp import build, gpu
+from forge_gui.core.llamacpp import build, build_options, gpu
 from forge_gui.core.llamacpp.discover import ToolInfo, ToolSet
 
 DATA = Path(__file__).parent / "data" / "gpu"
@@ -104,7 +104,7 @@ def test_a_failed_gpu_build_says_why_and_keeps_the_offer(qtbot, wizard, rtx4090,
 
     def no_toolkit(gpu_backend, p, c):
         raise StepFailed("The CUDA toolkit (nvcc) was not found, so the CUDA tools cannot be "
-                         "built.", gpu.CUDA_INSTALL_HINT)
+                         "built.", build_options.CUDA_INSTALL_HINT)
 
     monkeypatch.setattr(backend, "ensure_gpu_tools", no_toolkit)
     page, panel = open_trainer(qtbot, wizard)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from forge_gui.core.llamacpp import build
+from forge_gui.core.llamacpp import build, build_options
 from forge_gui.core.steps import StepFailed
 
 
@@ -48,10 +48,10 @@ def test_a_download_with_the_wrong_hash_is_refused(tmp_path, monkeypatch):
 
 
 def test_cmake_options_per_backend():
-    cpu = build.cmake_options("cpu")
+    cpu = build_options.cmake_options("cpu")
     assert "-DBUILD_SHARED_LIBS=OFF" in cpu and "-DGGML_CUDA=OFF" in cpu
-    assert "-DGGML_CUDA=ON" in build.cmake_options("cuda")
-    assert "-DGGML_METAL=ON" in build.cmake_options("metal")
+    assert "-DGGML_CUDA=ON" in build_options.cmake_options("cuda")
+    assert "-DGGML_METAL=ON" in build_options.cmake_options("metal")
 
 
 def test_build_progress_from_ninja_and_make_lines():
@@ -60,3 +60,14 @@ def test_build_progress_from_ninja_and_make_lines():
     assert build.parse_build_line("[ 25%] Linking CXX executable bin/llama-quantize").fraction \
         == pytest.approx(0.12 + 0.88 * 0.25)
     assert build.parse_build_line("-- Configuring done") is None
+
+
+def test_a_nested_build_does_not_jump_the_progress_bar_to_the_end(tmp_path):
+    """The Vulkan build runs the shader generator's own small build ([1/2], [2/2]) midway."""
+    step = build._build_step(tmp_path, tmp_path / "log", ("llama-finetune",), 0.0, 1.0)
+    lines = ["[33/455] Linking CXX static library ggml/src/libggml-cpu.a",
+             "[1/2] Building CXX object CMakeFiles/vulkan-shaders-gen.dir/vulkan-shaders-gen.cpp.o",
+             "[2/2] Linking CXX executable vulkan-shaders-gen",
+             "[34/455] Generate vulkan shaders for add.comp"]
+    fractions = [e.fraction if (e := step.parse_line(line)) else None for line in lines]
+    assert fractions == [pytest.approx(33 / 455), None, None, pytest.approx(34 / 455)]

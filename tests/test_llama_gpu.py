@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from forge_gui.cli import main
-from forge_gui.core.llamacpp import build, gpu
+from forge_gui.core.llamacpp import build, build_options, gpu
 from forge_gui.core.llamacpp.discover import ToolInfo, ToolSet
 
 DATA = Path(__file__).parent / "data" / "gpu"
@@ -117,32 +117,32 @@ def test_detection_runs_the_real_tools_found_on_path(tmp_path, monkeypatch):
 def test_cuda_options_name_only_the_architecture_of_the_gpu_present(monkeypatch):
     monkeypatch.delenv("CUDAARCHS", raising=False)
     h100 = gpu.parse_nvidia_smi(fixture("nvidia-smi-h100.csv"))
-    opts = build.cmake_options("cuda", gpus=h100)
+    opts = build_options.cmake_options("cuda", gpus=h100)
     assert "-DGGML_CUDA=ON" in opts
     assert [o for o in opts if "CUDA_ARCHITECTURES" in o] == ["-DCMAKE_CUDA_ARCHITECTURES=90"]
     two = gpu.parse_nvidia_smi(fixture("nvidia-smi-two-gpus.csv"))
-    assert "-DCMAKE_CUDA_ARCHITECTURES=86;89" in build.cmake_options("cuda", gpus=two)
+    assert "-DCMAKE_CUDA_ARCHITECTURES=86;89" in build_options.cmake_options("cuda", gpus=two)
     same = h100 + h100
-    assert "-DCMAKE_CUDA_ARCHITECTURES=90" in build.cmake_options("cuda", gpus=same)
+    assert "-DCMAKE_CUDA_ARCHITECTURES=90" in build_options.cmake_options("cuda", gpus=same)
 
 
 def test_cuda_options_fall_back_to_a_short_documented_list(monkeypatch):
     monkeypatch.delenv("CUDAARCHS", raising=False)
-    opts = build.cmake_options("cuda", gpus=[])
-    fallback = ";".join(build.FALLBACK_CUDA_ARCHITECTURES)
+    opts = build_options.cmake_options("cuda", gpus=[])
+    fallback = ";".join(build_options.FALLBACK_CUDA_ARCHITECTURES)
     assert f"-DCMAKE_CUDA_ARCHITECTURES={fallback}" in opts
-    assert len(build.FALLBACK_CUDA_ARCHITECTURES) <= 5
+    assert len(build_options.FALLBACK_CUDA_ARCHITECTURES) <= 5
     doc = (Path(__file__).parents[1] / "docs" / "gpu.md").read_text()
     assert fallback.replace(";", ", ") in doc
     monkeypatch.setenv("CUDAARCHS", "120")  # the user's own choice wins, as in CMake
-    assert "-DCMAKE_CUDA_ARCHITECTURES=120" in build.cmake_options("cuda", gpus=[])
+    assert "-DCMAKE_CUDA_ARCHITECTURES=120" in build_options.cmake_options("cuda", gpus=[])
 
 
 def test_vulkan_backend_options():
-    vulkan = build.cmake_options("vulkan")
+    vulkan = build_options.cmake_options("vulkan")
     assert "-DGGML_VULKAN=ON" in vulkan and "-DGGML_CUDA=OFF" in vulkan
     assert not any("CUDA_ARCHITECTURES" in o for o in vulkan)
-    assert "-DGGML_VULKAN=OFF" in build.cmake_options("cpu")
+    assert "-DGGML_VULKAN=OFF" in build_options.cmake_options("cpu")
     assert build.backend_for(cuda=False, vulkan=True) == "vulkan"
     assert build.install_dir("vulkan").name.endswith("-vulkan")
 
@@ -157,8 +157,8 @@ def nothing_installed(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(empty))
     for var in ("CUDA_PATH", "CUDA_HOME", "VULKAN_SDK"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(gpu, "CUDA_ROOTS", ())
-    monkeypatch.setattr(gpu, "VULKAN_ROOTS", ())
+    monkeypatch.setattr(build_options, "CUDA_ROOTS", ())
+    monkeypatch.setattr(build_options, "VULKAN_ROOTS", ())
     monkeypatch.setenv("FORGE_CACHE_DIR", str(tmp_path / "cache"))
 
     def no_fetch(*_):
@@ -188,7 +188,7 @@ def test_a_toolkit_without_cublas_is_refused_before_building(nothing_installed, 
     assert "no cuBLAS (cublas_v2.h)" in capsys.readouterr().err
     (cuda / "include").mkdir()
     (cuda / "include" / "cublas_v2.h").write_text("")
-    assert gpu.missing_for_build("cuda") is None
+    assert build_options.missing_for_build("cuda") is None
 
 
 def test_setup_vulkan_without_the_sdk_names_the_debian_packages(nothing_installed, capsys):
@@ -209,13 +209,14 @@ def test_vulkan_headers_too_old_for_the_pinned_llama_cpp_are_refused(nothing_ins
     assert main(["setup-llama-cpp", "--vulkan"]) == 1
     err = capsys.readouterr().err
     assert "Vulkan headers here are version 1.3.239" in err and "1.3.272 or newer" in err
+    assert "Debian 13's libvulkan-dev" in err and "VULKAN_SDK" in err  # the Debian 12 way
 
     (sdk / "include" / "vulkan" / "vulkan_core.h").write_text("#define VK_HEADER_VERSION 309\n")
     (sdk / "bin").mkdir()
     (sdk / "bin" / "glslc").write_text("#!/bin/sh\n")
     (sdk / "bin" / "glslc").chmod(0o755)
     (sdk / "share" / "cmake" / "SPIRV-Headers").mkdir(parents=True)
-    assert gpu.missing_for_build("vulkan") is None
+    assert build_options.missing_for_build("vulkan") is None
 
 
 def test_cuda_and_vulkan_together_is_a_usage_error(capsys):
@@ -229,7 +230,7 @@ def test_setup_cuda_says_which_architecture_and_how_long_before_building(tmp_pat
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
     monkeypatch.delenv("CUDAARCHS", raising=False)
     monkeypatch.setattr(build, "cached_tools_dir", lambda backend=None: None)
-    monkeypatch.setattr(gpu, "missing_for_build", lambda backend, env=None: None)
+    monkeypatch.setattr(build_options, "missing_for_build", lambda backend, env=None: None)
     asked = []
     monkeypatch.setattr(build, "ensure_tools",
                         lambda **kw: asked.append(kw) or tmp_path / "0.3.36-cuda" / "bin")
@@ -241,9 +242,9 @@ def test_setup_cuda_says_which_architecture_and_how_long_before_building(tmp_pat
 
 
 def test_the_build_announcement_says_how_long(monkeypatch):
-    assert "1 GPU architecture" in gpu.build_time_sentence("cuda", 16, 1)
-    assert "roughly 10 minute" in gpu.build_time_sentence("cuda", 16, 1)  # 287 s x 2 sources
-    assert "Vulkan tools takes roughly" in gpu.build_time_sentence("vulkan", 2)
+    assert "1 GPU architecture" in build_options.build_time_sentence("cuda", 16, 1)
+    assert "roughly 10 minute" in build_options.build_time_sentence("cuda", 16, 1)  # 287 s x 2 sources
+    assert "Vulkan tools takes roughly" in build_options.build_time_sentence("vulkan", 2)
 
 
 # --- doctor -------------------------------------------------------------------------------

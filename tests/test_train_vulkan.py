@@ -1,63 +1,74 @@
 """The Vulkan build, made by Forge's own build code, on Mesa's lavapipe (Vulkan on the CPU):
 what a machine without a GPU can check of the GPU path (docs/gpu.md, docs/performance.md).
 
-Skipped, with the reason, where the Vulkan build cannot be made (no glslc, headers older than
-1.3.272, no mesa-vulkan-drivers). The build goes to its own cache folder so the software-Vulkan
-tools never shadow the CPU tools the rest of the suite uses.
+In CI (CI=true) the training test always runs: .ci/run installs the Vulkan packages and newer
+headers (installer/ci/vulkan_headers.sh), the first run builds llama-finetune alone for Vulkan
+(~7 min of CPU-bound work on two idle cores, docs/performance.md; cached beside the other
+tools afterwards), and a build that cannot be made fails the test. Elsewhere it runs where
+that build is cached, or with FORGE_TEST_VULKAN=1, and skips with the reason otherwise. Only
+llama-finetune is built: the subset has a cache folder of its own, so it never shadows the
+CPU tools the rest of the suite uses.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from fixtures_llama import write_colour_dataset
 
-from forge_gui.core.llamacpp import build, gpu
+from forge_gui.core.llamacpp import build, build_options, gpu
+from forge_gui.core.steps import StepFailed
 
 pytestmark = [pytest.mark.slow, pytest.mark.tools]
 
-
+IN_CI = os.environ.get("CI") == "true"
 LAVAPIPE = {"GGML_VK_VISIBLE_DEVICES": "0"}  # ggml-vulkan skips CPU devices unless named
+BUILD_TIMEOUT = 3600  # the first build in a fresh cache (docs/performance.md); then seconds
 
 
-def lavapipe_cache():
-    return build.tools_cache_root().parent / "lavapipe-ci"
+def not_here(reason: str) -> None:
+    """In CI the Vulkan path must be checked: fail there; skip with the reason elsewhere."""
+    if IN_CI:
+        pytest.fail(f"CI must train on lavapipe, but {reason} (see .ci/run, docs/gpu.md)")
+    pytest.skip(reason)
+
+
+def vulkan_tools(tools: tuple[str, ...], wanted: bool) -> Path:
+    """These tools built for Vulkan (cached in the tools' cache); built here when `wanted`."""
+    cached = build.cached_tools_dir("vulkan", tools)
+    if cached is None:
+        if not wanted:
+            pytest.skip(f"no Vulkan build of {', '.join(tools)} cached; FORGE_TEST_VULKAN=1 "
+                        "builds it (docs/gpu.md, 'In CI')")
+        if problem := build_options.missing_for_build("vulkan"):
+            not_here(f"no Vulkan build can be made here: {' '.join(problem)}")
+        try:
+            cached = build.ensure_tools(vulkan=True, tools=tools)
+        except StepFailed as exc:
+            log = next(iter(sorted(build.tools_cache_root().glob("build-*-vulkan.log"))), None)
+            tail = log.read_text("utf-8", "replace")[-4000:] if log else ""
+            pytest.fail(f"the Vulkan build failed: {exc}\n{tail}")
+    if not any(g.software for g in gpu.detect_gpus(include_software=True)):
+        not_here("no lavapipe device: install mesa-vulkan-drivers and vulkan-tools")
+    return cached
 
 
 @pytest.fixture(scope="session")
 def lavapipe_tools(llama_tools):
-    """The Vulkan tools in <cache>/lavapipe-ci: used when cached there; built (~26 min on two
-    cores) only with FORGE_TEST_VULKAN=1, so a fresh CI machine does not pay for it."""
-    root = lavapipe_cache()
-    before = os.environ.get("FORGE_CACHE_DIR")
-    os.environ["FORGE_CACHE_DIR"] = str(root)
-    try:
-        cached = build.cached_tools_dir("vulkan")
-        if cached is None:
-            if os.environ.get("FORGE_TEST_VULKAN") != "1":
-                pytest.skip("no cached lavapipe build; FORGE_TEST_VULKAN=1 builds it (~26 min)")
-            problem = gpu.missing_for_build("vulkan")
-            if problem:
-                pytest.skip(f"no Vulkan build here: {problem[0]}")
-            downloads = root / "llama.cpp" / "downloads"
-            downloads.mkdir(parents=True, exist_ok=True)
-            sdist = llama_tools.parent.parent / "downloads" / build.SDIST_NAME
-            if sdist.is_file() and not (downloads / build.SDIST_NAME).is_file():
-                shutil.copy2(sdist, downloads / build.SDIST_NAME)  # hash-checked when used
-        bin_dir = build.ensure_tools(vulkan=True)
-    finally:
-        if before is None:
-            os.environ.pop("FORGE_CACHE_DIR")
-        else:
-            os.environ["FORGE_CACHE_DIR"] = before
-    if not any(g.software for g in gpu.detect_gpus(include_software=True)):
-        pytest.skip("no lavapipe device: install mesa-vulkan-drivers and vulkan-tools")
-    return bin_dir
+    """llama-finetune built for Vulkan: always in CI, else where cached or FORGE_TEST_VULKAN=1."""
+    return vulkan_tools(("llama-finetune",), IN_CI or os.environ.get("FORGE_TEST_VULKAN") == "1")
+
+
+@pytest.fixture(scope="session")
+def lavapipe_lora(llama_tools):
+    """The LoRA trainer built for Vulkan: not in CI (the fork's Vulkan build is ~11 more
+    minutes on two cores, docs/performance.md); where cached or with FORGE_TEST_VULKAN=1."""
+    return vulkan_tools(("llama-finetune-lora",), os.environ.get("FORGE_TEST_VULKAN") == "1")
 
 
 def forge(*args: str, env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -70,6 +81,7 @@ def devices(tool, env) -> str:
     return done.stdout.decode("utf-8", "replace")
 
 
+@pytest.mark.timeout(BUILD_TIMEOUT)
 def test_the_vulkan_build_trains_the_tiny_model_on_lavapipe(lavapipe_tools, llama_tools,
                                                             tiny_gguf, tmp_path):
     env = {**os.environ, **LAVAPIPE}
@@ -111,14 +123,13 @@ def test_the_vulkan_build_trains_the_tiny_model_on_lavapipe(lavapipe_tools, llam
     assert summary["train_loss_last"] == pytest.approx(cpu_loss, abs=0.01)
 
 
-def test_the_lora_trainer_aborts_on_lavapipe_with_layers_offloaded(lavapipe_tools, tiny_gguf,
+@pytest.mark.timeout(BUILD_TIMEOUT)
+def test_the_lora_trainer_aborts_on_lavapipe_with_layers_offloaded(lavapipe_lora, tiny_gguf,
                                                                    tmp_path):
     """The documented refusal (docs/performance.md): the qvac-fabric fork's llama-finetune-lora,
     built for Vulkan, aborts with a heap corruption at its first step when its layers are on
     lavapipe; with -ngl 0 the same build trains on the CPU."""
-    lora = lavapipe_tools / "llama-finetune-lora"
-    if not lora.is_file():
-        pytest.skip("this build has no llama-finetune-lora")
+    lora = lavapipe_lora / "llama-finetune-lora"
     text = tmp_path / "train.txt"
     text.write_text("### Instruction:\nWhat colour is the red ball?\n\n### Response:\n"
                     "The ball is red.\n\n" * 120)

@@ -95,7 +95,7 @@ def setup_llama_cpp(args) -> int:
 
 
 def _missing_for_build(backend: str) -> tuple[str, str] | None:
-    from forge_gui.core.llamacpp.gpu import missing_for_build
+    from forge_gui.core.llamacpp.build_options import missing_for_build
     return missing_for_build(backend)
 
 
@@ -103,12 +103,12 @@ def _build_announcement(backend: str) -> str:
     """What is about to be built and roughly how long it takes (docs/gpu.md)."""
     import os
 
-    from forge_gui.core.llamacpp import gpu
+    from forge_gui.core.llamacpp import build_options
 
     if backend not in ("cuda", "vulkan"):
         return "Building the llama.cpp tools (a few minutes the first time)…"
-    archs = build.cuda_architectures().split(";") if backend == "cuda" else []
-    text = gpu.build_time_sentence(backend, os.cpu_count() or 1, len(archs))
+    archs = build_options.cuda_architectures().split(";") if backend == "cuda" else []
+    text = build_options.build_time_sentence(backend, os.cpu_count() or 1, len(archs))
     if archs:
         text += f" CUDA architectures: {', '.join(archs)}."
     return text

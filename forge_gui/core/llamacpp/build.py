@@ -9,6 +9,10 @@ the bin folder is self-contained and can be bundled by the installers as it is.
 
     ensure_tools()        -> the bin folder, building it the first time (minutes)
     cached_tools_dir()    -> the bin folder when a finished build is cached, else None
+
+`tools=` builds and caches a subset in a folder of its own (…-vulkan-llama-finetune): CI's
+lavapipe test needs only llama-finetune (docs/gpu.md). Such a folder is never picked as "the
+tools": cached_tools_dir() without `tools` looks at complete builds only.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from forge_gui.core import paths
 from forge_gui.core.atomic import atomic_write_text
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp import lora_source
+from forge_gui.core.llamacpp.build_options import cmake_options, missing_for_build
 from forge_gui.core.process import run_process_step
 from forge_gui.core.steps import CancelToken, ProcessStep, ProgressCallback, StepFailed
 
@@ -62,8 +67,9 @@ def backend_for(cuda: bool, vulkan: bool = False) -> str:
     return "metal" if sys.platform == "darwin" else "cpu"
 
 
-def install_dir(backend: str) -> Path:
-    return tools_cache_root() / f"{BUILD_KEY}-{backend}"
+def install_dir(backend: str, tools: tuple[str, ...] = TOOL_NAMES) -> Path:
+    subset = "" if set(tools) == set(TOOL_NAMES) else "-" + "+".join(sorted(tools))
+    return tools_cache_root() / f"{BUILD_KEY}-{backend}{subset}"
 
 
 def source_dir() -> Path:
@@ -71,32 +77,37 @@ def source_dir() -> Path:
     return tools_cache_root() / f"src-{LLAMA_CPP_PYTHON_VERSION}" / "vendor" / "llama.cpp"
 
 
-def _complete(bin_dir: Path) -> bool:
+def _complete(bin_dir: Path, tools: tuple[str, ...]) -> bool:
     return (bin_dir.parent / STAMP).is_file() and all(
-        (bin_dir / f"{name}{EXE}").is_file() for name in TOOL_NAMES)
+        (bin_dir / f"{name}{EXE}").is_file() for name in tools)
 
 
-def cached_tools_dir(backend: str | None = None) -> Path | None:
+def cached_tools_dir(backend: str | None = None,
+                     tools: tuple[str, ...] = TOOL_NAMES) -> Path | None:
     """The cached bin folder of a finished build (any backend when None, GPU ones first)."""
     backends = [backend] if backend else ["cuda", "metal", "vulkan", "cpu"]
     for name in backends:
-        bin_dir = install_dir(name) / "bin"
-        if _complete(bin_dir):
+        bin_dir = install_dir(name, tools) / "bin"
+        if _complete(bin_dir, tools):
             return bin_dir
     return None
 
 
 def ensure_tools(cuda: bool = False, progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None, vulkan: bool = False) -> Path:
+                 cancel: CancelToken | None = None, vulkan: bool = False,
+                 tools: tuple[str, ...] = TOOL_NAMES) -> Path:
     """Return the bin folder of the pinned build, building it first when it is not cached.
 
-    Raises StepFailed (with the log's location) when a phase fails, Cancelled on cancel.
+    `tools`: only these (a folder of their own; the LoRA fork is skipped when none of its
+    tools is asked for). Raises StepFailed (with the log's location) when a phase fails,
+    Cancelled on cancel.
     """
+    if unknown := set(tools) - set(TOOL_NAMES):
+        raise ValueError(f"not tools Forge builds: {sorted(unknown)}")
     backend = backend_for(cuda, vulkan)
-    found = cached_tools_dir(backend)
+    found = cached_tools_dir(backend, tools)
     if found:
         return found
-    from forge_gui.core.llamacpp.gpu import missing_for_build
     if missing := missing_for_build(backend):  # in seconds, before any download (docs/gpu.md)
         raise StepFailed(*missing)
     report = progress or (lambda event: None)
@@ -104,8 +115,8 @@ def ensure_tools(cuda: bool = False, progress: ProgressCallback | None = None,
     root = tools_cache_root()
     root.mkdir(parents=True, exist_ok=True)
     with _build_lock(root / f"build-{backend}.lock"):
-        found = cached_tools_dir(backend)  # another process may have built it meanwhile
-        return found or _build(backend, root, report, cancel)
+        found = cached_tools_dir(backend, tools)  # another process may have built it meanwhile
+        return found or _build(backend, root, report, cancel, tools)
 
 
 @contextlib.contextmanager
@@ -140,8 +151,12 @@ def build_in_progress() -> bool:
     return False
 
 
-def _build(backend: str, root: Path, report: ProgressCallback, cancel: CancelToken) -> Path:
+def _build(backend: str, root: Path, report: ProgressCallback, cancel: CancelToken,
+           tools: tuple[str, ...] = TOOL_NAMES) -> Path:
     """Fetch, unpack, configure, compile, install: the first time only (minutes)."""
+    upstream = tuple(t for t in UPSTREAM_TOOLS if t in tools)
+    lora = tuple(t for t in LORA_TOOLS if t in tools)
+    lora_at = _LORA if lora else 1.0
     report(ProgressEvent(step="build", fraction=0.0, message="Fetching the llama.cpp source"))
     sdist = fetch_sdist(root / "downloads")
     cancel.raise_if_cancelled()
@@ -149,16 +164,28 @@ def _build(backend: str, root: Path, report: ProgressCallback, cancel: CancelTok
     tree = extract_source(sdist)
     cancel.raise_if_cancelled()
 
-    target = install_dir(backend)
+    target = install_dir(backend, tools)
     build = root / f"build-{LLAMA_CPP_PYTHON_VERSION}-{backend}"
     log = root / f"build-{BUILD_KEY}-{backend}.log"
     log.unlink(missing_ok=True)
-    report(ProgressEvent(step="build", fraction=_EXTRACT, message="Configuring (CMake)"))
-    run_process_step(_configure_step(tree, build, backend, log), on_event=report, cancel=cancel)
-    report(ProgressEvent(step="build", fraction=_CONFIGURE, message="Compiling the tools"))
-    run_process_step(_build_step(build, log, UPSTREAM_TOOLS, _CONFIGURE, _LORA),
-                     on_event=report, cancel=cancel)
+    if upstream:
+        report(ProgressEvent(step="build", fraction=_EXTRACT, message="Configuring (CMake)"))
+        run_process_step(_configure_step(tree, build, backend, log), on_event=report,
+                         cancel=cancel)
+        report(ProgressEvent(step="build", fraction=_CONFIGURE, message="Compiling the tools"))
+        run_process_step(_build_step(build, log, upstream, _CONFIGURE, lora_at),
+                         on_event=report, cancel=cancel)
+    builds = dict.fromkeys(upstream, build)
+    if lora:
+        builds.update(dict.fromkeys(lora, _build_lora(backend, root, log, report, cancel)))
+    _install(builds, target, backend)
+    report(ProgressEvent(step="build", fraction=1.0, message=f"Tools ready in {target / 'bin'}"))
+    return target / "bin"
 
+
+def _build_lora(backend: str, root: Path, log: Path, report: ProgressCallback,
+                cancel: CancelToken) -> Path:
+    """The qvac-fabric fork's build folder, with llama-finetune-lora compiled in it."""
     report(ProgressEvent(step="build", fraction=_LORA,
                          message="Checking the LoRA trainer's source (qvac-fabric fork)"))
     lora_tree = lora_source.extract_verified(root)
@@ -169,11 +196,7 @@ def _build(backend: str, root: Path, report: ProgressCallback, cancel: CancelTok
     report(ProgressEvent(step="build", fraction=_LORA + 0.02, message="Compiling the LoRA trainer"))
     run_process_step(_build_step(lora_build, log, LORA_TOOLS, _LORA + 0.02, 1.0),
                      on_event=report, cancel=cancel)
-
-    _install({**{name: build for name in UPSTREAM_TOOLS},
-              **{name: lora_build for name in LORA_TOOLS}}, target, backend)
-    report(ProgressEvent(step="build", fraction=1.0, message=f"Tools ready in {target / 'bin'}"))
-    return target / "bin"
+    return lora_build
 
 
 # --- fetching -----------------------------------------------------------------------------
@@ -258,50 +281,6 @@ def extract_source(sdist: Path) -> Path:
     return tree
 
 
-# --- CMake --------------------------------------------------------------------------------
-
-# Compiled when no NVIDIA GPU can be detected (CI, a build for another machine): Turing,
-# Ampere, Ada, Hopper; newer cards run the Hopper code through PTX (docs/performance.md).
-FALLBACK_CUDA_ARCHITECTURES = ("75", "80", "86", "89", "90")
-
-
-def cuda_architectures(gpus: list | None = None) -> str:
-    """CMAKE_CUDA_ARCHITECTURES for the detected NVIDIA GPUs (detected now when None)."""
-    if os.environ.get("CUDAARCHS"):  # the user's own choice, as CMake itself honours it
-        return os.environ["CUDAARCHS"]
-    if gpus is None:
-        from forge_gui.core.llamacpp.gpu import detect_gpus
-        gpus = detect_gpus()
-    archs = sorted({g.cuda_arch for g in gpus if getattr(g, "cuda_arch", None)}, key=int)
-    return ";".join(archs or FALLBACK_CUDA_ARCHITECTURES)
-
-
-def cmake_options(backend: str, lora: bool = False, gpus: list | None = None) -> list[str]:
-    """CMake -D options; `lora` for the fork, which also needs libcurl switched off."""
-    opts = {
-        "CMAKE_BUILD_TYPE": "Release",
-        "BUILD_SHARED_LIBS": "OFF",  # self-contained binaries: easy to cache and bundle
-        "GGML_NATIVE": "OFF",  # portable: runs on any x86-64 with AVX2 / any arm64, not just here
-        "GGML_OPENMP": "OFF",  # ggml's own thread pool: no libgomp to ship
-        "LLAMA_OPENSSL": "OFF",
-        "LLAMA_BUILD_TESTS": "OFF",
-        "LLAMA_BUILD_SERVER": "OFF",
-        "LLAMA_BUILD_APP": "OFF",
-        "LLAMA_BUILD_EXAMPLES": "ON",  # llama-finetune lives in examples/training
-        "LLAMA_BUILD_TOOLS": "ON",
-        "GGML_CUDA": "ON" if backend == "cuda" else "OFF",
-        "GGML_METAL": "ON" if backend == "metal" else "OFF",
-        "GGML_VULKAN": "ON" if backend == "vulkan" else "OFF",
-    }
-    if backend == "metal":
-        opts["GGML_METAL_EMBED_LIBRARY"] = "ON"  # the shader inside the binary, not beside it
-    if lora:
-        opts["LLAMA_CURL"] = "OFF"  # the fork's common/ otherwise wants libcurl for downloads
-    if backend == "cuda":  # only the cards present: each arch adds minutes (docs/performance.md)
-        opts["CMAKE_CUDA_ARCHITECTURES"] = cuda_architectures(gpus)
-    return [f"-D{key}={value}" for key, value in opts.items()]
-
-
 def _generator() -> list[str]:
     return ["-G", "Ninja"] if shutil.which("ninja") else []
 
@@ -322,7 +301,13 @@ def _build_step(build: Path, log: Path, targets: tuple[str, ...], start: float,
     argv = [cmake, "--build", str(build), "--config", "Release", "-j", jobs,
             "--target", *targets]
 
+    total = [0]
+
     def parse(line: str) -> ProgressEvent | None:
+        if m := _NINJA.match(line):  # a nested build (Vulkan's shader generator) counts anew
+            if int(m.group(2)) < total[0]:
+                return None
+            total[0] = int(m.group(2))
         return parse_build_line(line, start, end)
 
     return ProcessStep(key="build", label="Compile llama.cpp", argv=argv, log_path=log,
@@ -371,7 +356,7 @@ def _install(builds: dict[str, Path], target: Path, backend: str) -> None:
              "lora_fork": f"{lora_source.FORK_REPO}@{lora_source.FORK_COMMIT}",
              "lora_manifest_sha256": lora_source.MANIFEST_SHA256,
              "backend": backend, "platform": platform.platform(), "machine": platform.machine(),
-             "cmake_options": cmake_options(backend), "tools": list(TOOL_NAMES)}
+             "cmake_options": cmake_options(backend), "tools": list(builds)}
     atomic_write_text(staging / STAMP, json.dumps(stamp, indent=2) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)

@@ -7,7 +7,8 @@
     corrected_estimate(estimate)       -> the training estimate scaled by what was measured
     fit_on_gpu(estimate, free, layers, weights) -> GpuFit: fits, or how many layers do
     gpu_memory_check(base, estimate, backend, ngl, method) -> GpuFit | None, for the preflight
-    missing_for_build(backend)         -> (problem, what to install) before a GPU build
+
+What a GPU build needs (toolkits, headers) and its CMake options: build_options.py.
 
 The parsers are pure and tested on output captured from real machines (tests/data/gpu/).
 Detection runs each tool briefly through the project's process helpers; a missing tool means
@@ -19,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import platform
 import re
 import shutil
@@ -211,7 +211,7 @@ def _vulkan(include_software: bool) -> list[GPU]:
     amd = [g for g in gpus if g.vendor == "amd" and not g.software]
     vram = vram_from_sysfs() if sys.platform.startswith("linux") else []
     if len(amd) == len(vram):  # same count: pair them in order (one card, the usual case)
-        for gpu, (total, free) in zip(amd, vram):
+        for gpu, (total, free) in zip(amd, vram, strict=True):
             gpu.memory_total, gpu.memory_free = total, free
     return gpus
 
@@ -239,9 +239,10 @@ def detect_gpus(include_software: bool = False) -> list[GPU]:
 def recommended_backend(gpus: list[GPU]) -> Api | None:
     """The backend to build for these GPUs: CUDA for NVIDIA, Metal on a Mac, else Vulkan."""
     real = [g for g in gpus if not g.software]
-    for api in ("cuda", "metal", "vulkan"):
+    apis: tuple[Api, ...] = ("cuda", "metal", "vulkan")
+    for api in apis:
         if any(g.api == api for g in real):
-            return api  # type: ignore[return-value]
+            return api
     return None
 
 
@@ -332,146 +333,10 @@ def gpu_memory_check(base, estimate_bytes: int, tools_backend: str | None,
     gpus = detect_gpus() if gpus is None else gpus
     card = next((g for g in gpus if g.memory_free is not None and not g.software
                  and (g.api == tools_backend or tools_backend == "vulkan")), None)
-    if card is None:
+    if card is None or card.memory_free is None:
         return None
     return fit_on_gpu(estimate_bytes, card.memory_free, count_layers(base.tensor_names),
                       layer_bytes(base, method))
-
-
-# --- building for the GPU -----------------------------------------------------------------
-
-# The drivers that run a Vulkan build on AMD and Intel cards (Debian/Ubuntu).
-VULKAN_DRIVER_PACKAGES = ("mesa-vulkan-drivers",)
-CUDA_INSTALL_HINT = ("Install the CUDA toolkit (https://developer.nvidia.com/cuda-downloads; on "
-                     "Debian/Ubuntu 'apt install nvidia-cuda-toolkit'), make sure 'nvcc' is on "
-                     "PATH or CUDA_PATH is set, then run this again.")
-
-# Build times measured with this project's build code (docs/performance.md): seconds of
-# compiling on one core, so that time ≈ work / cores.
-# Two sources are built (upstream, then the LoRA fork with its own ggml).
-CUDA_CORE_SECONDS_PER_ARCH = 2 * 287 * 16  # upstream, 1 arch, 16 cores: 287 s; fork: as much
-CPU_CORE_SECONDS = (250 + 269) * 2  # 2 cores: upstream ~250 s, fork 269 s
-VULKAN_CORE_SECONDS = (927 + 650) * 2  # 2 busy cores: upstream 927 s, fork ~650 s
-
-
-# Where toolkits and SDKs usually live, besides PATH and their environment variables.
-CUDA_ROOTS: tuple[str, ...] = ("/usr/local/cuda", "/opt/cuda", "/usr")
-VULKAN_ROOTS: tuple[str, ...] = ("/usr", "/usr/local", "/opt/homebrew")
-
-
-def find_nvcc(env: dict[str, str] | None = None) -> Path | None:
-    """nvcc from PATH, $CUDA_PATH / $CUDA_HOME, or the toolkit's usual folders."""
-    env = env if env is not None else child_env()
-    roots = CUDA_ROOTS
-    on_path = shutil.which("nvcc", path=env.get("PATH"))
-    if on_path:
-        return Path(on_path)
-    exe = "nvcc.exe" if sys.platform == "win32" else "nvcc"
-    for root in (env.get("CUDA_PATH"), env.get("CUDA_HOME"), *roots):
-        if root and (Path(root) / "bin" / exe).is_file():
-            return Path(root) / "bin" / exe
-    return None
-
-
-def find_cublas_header(nvcc: Path, env: dict[str, str]) -> bool:
-    """cuBLAS's cublas_v2.h, which ggml-cuda links against: nvcc alone is not enough."""
-    tops = [nvcc.resolve().parent.parent, *(Path(r) for r in (env.get("CUDA_PATH"),
-                                                              env.get("CUDA_HOME"), *CUDA_ROOTS)
-                                            if r)]
-    for top in tops:
-        for inc in (top / "include", *top.glob("targets/*/include"), top / "math_libs/include"):
-            if (inc / "cublas_v2.h").is_file():
-                return True
-    return False
-
-
-# The pinned llama.cpp's ggml-vulkan uses VK_EXT_layer_settings, first in Vulkan-Headers
-# 1.3.272: older headers (Debian 12 has 1.3.239) fail to compile ggml-vulkan.cpp.
-MIN_VULKAN_HEADER = 272
-
-
-def vulkan_header_version(env: dict[str, str]) -> int | None:
-    """VK_HEADER_VERSION of the headers CMake will use ($VULKAN_SDK first), None if none."""
-    includes = [Path(r) / "include" for r in (env.get("VULKAN_SDK"), *VULKAN_ROOTS) if r]
-    pkg_config = shutil.which("pkg-config", path=env.get("PATH"))
-    found = _run_quiet([pkg_config, "--variable=includedir", "vulkan"]) if pkg_config else None
-    if found and found.strip():
-        includes.insert(1, Path(found.strip()))
-    for include in includes:
-        core = include / "vulkan" / "vulkan_core.h"
-        try:
-            text = core.read_text("utf-8", "replace")
-        except OSError:
-            continue
-        m = re.search(r"#define\s+VK_HEADER_VERSION\s+(\d+)", text)
-        return int(m.group(1)) if m else 0
-    return None
-
-
-def _has_spirv_headers(env: dict[str, str]) -> bool:
-    roots = [env.get("VULKAN_SDK", ""), *VULKAN_ROOTS]
-    return any(r and ((Path(r) / "share" / "cmake" / "SPIRV-Headers").is_dir()
-                      or (Path(r) / "include" / "spirv" / "unified1" / "spirv.hpp").is_file())
-               for r in roots)
-
-
-def missing_for_build(backend: str, env: dict[str, str] | None = None) -> tuple[str, str] | None:
-    """(what is missing, what to install) when a `backend` build cannot work here, else None.
-
-    Checked before anything is fetched or compiled, so a missing toolkit fails in seconds.
-    """
-    env = env if env is not None else child_env()
-    if backend == "cuda":
-        nvcc = find_nvcc(env)
-        if nvcc is None:
-            return ("The CUDA toolkit (nvcc) was not found, so the CUDA tools cannot be built.",
-                    CUDA_INSTALL_HINT)
-        if not find_cublas_header(nvcc, env):
-            return (f"The CUDA toolkit at {nvcc} has no cuBLAS (cublas_v2.h), which llama.cpp's "
-                    "CUDA backend needs.", "Install the full CUDA toolkit, or add its cuBLAS "
-                    "development files (Debian/Ubuntu: 'apt install libcublas-dev' or "
-                    "'cuda-libraries-dev-<version>' from NVIDIA's repository), then run this "
-                    "again.")
-    if backend == "vulkan":
-        missing = []
-        header = vulkan_header_version(env)
-        if header is None:
-            missing.append(("the Vulkan headers and loader (vulkan/vulkan.h)", "libvulkan-dev"))
-        elif header < MIN_VULKAN_HEADER:
-            return (f"The Vulkan headers here are version 1.3.{header}; the pinned llama.cpp "
-                    f"needs 1.3.{MIN_VULKAN_HEADER} or newer (Debian 12 ships 1.3.239; Ubuntu "
-                    "24.04 and Debian 13 are new enough).",
-                    "Install the LunarG Vulkan SDK (https://vulkan.lunarg.com) and set "
-                    "VULKAN_SDK to it, or a newer libvulkan-dev; then run this again.")
-        sdk_bin = str(Path(env["VULKAN_SDK"]) / "bin") if env.get("VULKAN_SDK") else None
-        if not shutil.which("glslc", path=os.pathsep.join(filter(None, (sdk_bin,
-                                                                         env.get("PATH"))))):
-            missing.append(("the glslc shader compiler", "glslc"))
-        if not _has_spirv_headers(env):
-            missing.append(("the SPIR-V headers", "spirv-headers"))
-        if missing:
-            what = ", ".join(m[0] for m in missing)
-            pkgs = " ".join(m[1] for m in missing)
-            return (f"A Vulkan build needs {what}, which this computer does not have.",
-                    f"On Debian/Ubuntu: 'sudo apt install {pkgs}' (and "
-                    f"{', '.join(VULKAN_DRIVER_PACKAGES)} for AMD/Intel cards), or install the "
-                    "LunarG Vulkan SDK and set VULKAN_SDK; then run this again.")
-    return None
-
-
-def build_minutes(backend: str, cores: int, cuda_archs: int = 1) -> int:
-    """Rough minutes a build of `backend` takes on `cores` cores (from measured builds)."""
-    work = {"cuda": CUDA_CORE_SECONDS_PER_ARCH * max(1, cuda_archs),
-            "vulkan": VULKAN_CORE_SECONDS}.get(backend, CPU_CORE_SECONDS)
-    return max(1, round(work / max(1, cores) / 60))
-
-
-def build_time_sentence(backend: str, cores: int, cuda_archs: int = 1) -> str:
-    """How long a build of `backend` should take on `cores` cores, as one sentence."""
-    what = {"cuda": f"CUDA tools for {cuda_archs} GPU architecture(s)",
-            "vulkan": "Vulkan tools"}.get(backend, "tools")
-    return (f"Building the {what} takes roughly {build_minutes(backend, cores, cuda_archs)} "
-            f"minute(s) on {cores} core(s) (once; cached afterwards).")
 
 
 # --- what doctor and the Trainer page say -------------------------------------------------

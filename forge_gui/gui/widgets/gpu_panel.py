@@ -68,7 +68,7 @@ class GpuPanel(QGroupBox):
         self.refresh()
 
     def refresh(self) -> None:
-        from forge_gui.core.llamacpp import gpu
+        from forge_gui.core.llamacpp import build_options, gpu
 
         if self.gpus is None:
             return
@@ -82,7 +82,7 @@ class GpuPanel(QGroupBox):
         self.offer = gpu.gpu_build_offer(self.gpus, self.tools_backend) if self.gpus else None
         if self.offer:
             rows.append(f"Build the tools for your GPU ({BACKEND_NAMES[self.offer]}) to train "
-                        f"many times faster: roughly {gpu.build_minutes(self.offer, _cores())} "
+                        f"many times faster: roughly {build_options.build_minutes(self.offer, _cores())} "
                         f"minutes on {_cores()} cores, once.")
         if fit := self.fit():
             rows.append(("✔ " if fit.fits else "⚠ ") + html.escape(fit.sentence()))
@@ -144,7 +144,11 @@ class GpuPanel(QGroupBox):
 
         task = self._run(lambda p, c: backend.ensure_gpu_tools(gpu_backend, p, c), done, failed,
                          on_progress)
-        task.cancelled.connect(lambda: (self._end_build(), self.refresh()))
+        task.cancelled.connect(self._build_cancelled)
+
+    def _build_cancelled(self) -> None:
+        self._end_build()
+        self.refresh()
 
     def cancel(self) -> None:
         if self.building and self._task is not None:
@@ -154,7 +158,7 @@ class GpuPanel(QGroupBox):
 
     def _end_build(self) -> None:
         self.building = False
-        self.need: tuple[int, int, int] | None = None  # estimate, layers, spread (bytes)
+        self.need = None
         self.progress.hide()
         self.cancel_button.hide()
         self.cancel_button.setEnabled(True)
