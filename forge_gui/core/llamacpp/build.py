@@ -23,7 +23,6 @@ import os
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
@@ -34,7 +33,7 @@ from forge_gui.core.atomic import atomic_write_text
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp import lora_source
 from forge_gui.core.llamacpp.build_options import cmake_options, missing_for_build
-from forge_gui.core.process import run_process_step
+from forge_gui.core.process import ProcessTimeout, capture, run_process_step
 from forge_gui.core.steps import CancelToken, ProcessStep, ProgressCallback, StepFailed
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
@@ -216,7 +215,7 @@ def fetch_sdist(downloads: Path) -> Path:
         with tempfile.TemporaryDirectory(dir=downloads) as tmp:
             try:
                 got = fetch(Path(tmp))
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            except (OSError, RuntimeError, ProcessTimeout) as exc:
                 errors.append(f"{fetch.__name__}: {exc}")
                 continue
             actual = sha256_of(got)
@@ -236,10 +235,11 @@ def _fetch_with_pip(tmp: Path) -> Path:
         raise RuntimeError("pip is not available in the packaged app")
     argv = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
             f"llama-cpp-python=={LLAMA_CPP_PYTHON_VERSION}", "-d", str(tmp)]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=1800)
+    done = capture(argv, timeout=1800)
     got = tmp / SDIST_NAME
-    if done.returncode != 0 or not got.is_file():
-        raise RuntimeError((done.stderr or done.stdout).strip().splitlines()[-1:] or "pip failed")
+    if not done.ok or not got.is_file():
+        last = (done.stderr_text or done.stdout_text).strip().splitlines()[-1:]
+        raise RuntimeError(last[0] if last else f"pip failed ({done.describe()})")
     return got
 
 

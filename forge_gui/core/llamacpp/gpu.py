@@ -23,14 +23,13 @@ import math
 import platform
 import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
 
-from forge_gui.core.process import child_env, popen_kwargs
+from forge_gui.core.process import probe_output
 
 log = logging.getLogger(__name__)
 
@@ -183,19 +182,7 @@ def vram_from_sysfs(drm: Path = Path("/sys/class/drm")) -> list[tuple[int, int]]
 
 def _run_quiet(argv: list[str]) -> str | None:
     """stdout of a short probe; None when it cannot run or fails (logged, never raised)."""
-    kwargs = popen_kwargs()
-    kwargs.pop("start_new_session", None)
-    try:
-        done = subprocess.run(argv, capture_output=True, timeout=PROBE_TIMEOUT, env=child_env(),
-                              stdin=subprocess.DEVNULL, **kwargs)
-    except (OSError, subprocess.SubprocessError) as exc:
-        log.info("GPU probe %s did not run: %s", argv[0], exc)
-        return None
-    if done.returncode != 0:
-        log.info("GPU probe %s exited %s: %s", argv[0], done.returncode,
-                 done.stderr.decode("utf-8", "replace").strip()[-300:])
-        return None
-    return done.stdout.decode("utf-8", "replace")
+    return probe_output(argv, PROBE_TIMEOUT)
 
 
 def _nvidia() -> list[GPU]:
