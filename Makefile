@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test tools bench package clean
+.PHONY: run test lint tools bench package clean
 
 # The LoRA trainer's pinned source: a user's machine downloads it from GitHub; tests and CI
 # (no GitHub there) use the trimmed copy beside the checkout. Verified the same way either
@@ -29,6 +29,11 @@ run: $(STAMP)
 	$(PYTHON) installer/linux/qt_libs.py
 	$(VENV)/bin/forge-cli setup-llama-cpp
 	$(VENV)/bin/forge-gui
+
+# ruff and mypy, configured in pyproject.toml (docs/architecture.md, "Checks").
+lint: $(STAMP)
+	$(VENV)/bin/ruff check forge_gui tests installer
+	$(VENV)/bin/mypy
 
 test: tools
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest $(PYTEST_ARGS)

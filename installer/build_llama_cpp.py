@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
-from forge_gui.core.llamacpp import build  # noqa: E402
-from forge_gui.core.steps import StepFailed  # noqa: E402
+from forge_gui.core.llamacpp import build
+from forge_gui.core.steps import StepFailed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,8 +13,17 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, Qt
-from PySide6.QtGui import (QBrush, QColor, QGuiApplication, QImage, QLinearGradient, QPainter,
-                           QPainterPath, QPen, QRadialGradient)
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QGuiApplication,
+    QImage,
+    QLinearGradient,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QRadialGradient,
+)
 
 OUT = Path(__file__).resolve().parents[1] / "resources" / "icons"
 PNG_SIZES = [16, 24, 32, 48, 64, 128, 256, 512]

@@ -32,7 +32,8 @@ def test_process_step_rejects_shell_strings():
 
 
 def test_run_process_step_streams_events_logs_and_checks(tmp_path):
-    script = "import sys\nfor i in range(3):\n    sys.stderr.write(f'step {i}\\r'); sys.stderr.flush()\nprint('done')\n"
+    script = ("import sys\nfor i in range(3):\n    sys.stderr.write(f'step {i}\\r'); sys.stderr.flush()\n"
+              "print('done')\n")
     seen: list[ProgressEvent] = []
 
     def parse(line: str) -> ProgressEvent | None:

@@ -18,7 +18,8 @@ pytestmark = [pytest.mark.tools, pytest.mark.slow]
 # Adapters on attention and MLP alone leave the tiny random model's loss flat; with the output
 # layer too it falls (docs/training.md, "LoRA defaults").
 TINY_MODULES = "attn_q,attn_k,attn_v,attn_o,ffn_gate,ffn_up,ffn_down,output"
-WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven", "small", "cats", "watch"]
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven",
+         "small", "cats", "watch"]
 
 
 def _dataset(tmp_path, n=48):
@@ -150,9 +151,9 @@ def _tools_with_failing_finetune(tmp_path, real_dir):
     wrapper.unlink()
     real = real_dir / "llama-finetune-lora"
     wrapper.write_text("#!/bin/sh\n"
-                       'case "$*" in *--help*|*--version*) exec "%s" "$@";; esac\n'
+                       f'case "$*" in *--help*|*--version*) exec "{real}" "$@";; esac\n'
                        'echo "ggml_abort: out of memory while allocating the optimizer" >&2\n'
-                       "exit 134\n" % real)
+                       "exit 134\n")
     wrapper.chmod(0o755)
     return folder, wrapper, real
 

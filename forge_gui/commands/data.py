@@ -93,7 +93,8 @@ def _options(args) -> ValidationOptions:
         if args.max_line_bytes < 1:
             raise UsageError("--max-line-bytes must be a positive number")
         options.max_line_bytes = args.max_line_bytes
-    options.workers = args.workers if args.workers is not None else min(DEFAULT_MAX_WORKERS, os.cpu_count() or 1)
+    options.workers = (args.workers if args.workers is not None
+                       else min(DEFAULT_MAX_WORKERS, os.cpu_count() or 1))
     if options.workers < 1:
         raise UsageError("--workers must be at least 1")
     if args.max_issues is not None:
@@ -195,7 +196,8 @@ def print_report(report: ValidationReport, out=None) -> None:
     if stats.records:
         pct = stats.token_percentiles
         say()
-        say(f"Valid records: {stats.records:,} ({', '.join(f'{k} {v:,}' for k, v in stats.formats.items())}); "
+        formats = ", ".join(f"{k} {v:,}" for k, v in stats.formats.items())
+        say(f"Valid records: {stats.records:,} ({formats}); "
             f"{stats.turns:,} turns, {stats.exchanges:,} question/answer exchanges.")
         say(f"Training text: {stats.rendered_chars:,} characters, about {stats.approx_tokens:,} "
             f"tokens (approximate, 4 characters a token); per sample p50 {pct.get('p50', 0):,}, "
