@@ -16,11 +16,13 @@ import subprocess
 import pytest
 
 from forge_gui.cli import main
+from forge_gui.core.chat_format import PLAIN
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama.modelfile import parse_modelfile
-from forge_gui.core.ollama.template import TEMPLATE
 from forge_gui.core.pipeline import PipelineObserver, run_pipeline
 from forge_gui.core.run import RunSettings, RunState
+
+TEMPLATE = PLAIN.go_template
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 

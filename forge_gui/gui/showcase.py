@@ -15,6 +15,7 @@ from PySide6.QtCore import QCoreApplication, QEventLoop
 from PySide6.QtWidgets import QApplication
 
 from forge_gui.core import paths
+from forge_gui.core.chat_format import FORMATS
 from forge_gui.core.run import RunArtifacts, RunSettings
 from forge_gui.gui.palette import dark_palette
 from forge_gui.gui.wizard import ForgeWizard
@@ -256,7 +257,8 @@ def self_test() -> str | None:
             return f"validating the sample dataset failed: {wizard.data_page.summary.text()}"
         if report.valid < 1 or report.invalid:
             return f"the sample dataset did not validate cleanly: {wizard.data_page.summary.text()}"
-        if not wizard.data_page.preview.toPlainText().startswith("###"):
+        markers = tuple(m for fmt in FORMATS.values() for m in fmt.markers)
+        if not wizard.data_page.preview.toPlainText().startswith(markers):
             return "the preview of the sample dataset is empty"
         if not wizard.data_page.isComplete():
             return "the Data page does not allow Next with a valid dataset"
