@@ -4,14 +4,16 @@ It follows the HTTP API Forge uses (docs/ollama.md) and is strict where Ollama i
 stricter about fields, so a typo in a request fails a test instead of being ignored:
 - GET /api/version, GET /api/tags, POST /api/show, DELETE /api/delete
 - HEAD/POST /api/blobs/sha256:<hex>: the body's sha256 must equal the digest in the URL
-- POST /api/create: NDJSON status lines; name rules; every `files`/`adapters` digest must be an
+- POST /api/create: NDJSON status lines; Ollama's name rules (tests/ollama_names_rules.py,
+  from Ollama's source, never Forge's); every `files`/`adapters` digest must be an
   uploaded blob holding a GGUF; `from` must name an existing model; unknown fields refused
 - POST /api/generate: renders the model's TEMPLATE for the prompt (with tests/gotemplate.py)
   and answers a deterministic sentence that names the model; `prompt_rendered` in the answer
   (not part of Ollama's API) lets tests check exactly what the model would have been given.
 
 `mode`: "current" (0.34.1 or later: one GGUF adapter accepted, safetensors/PEFT refused with
-"The adapter must be in GGUF format", as Ollama does) or "legacy" (0.34.0: PEFT accepted too); `version_override` makes it claim another version. `failure`: None,
+"The adapter must be in GGUF format", as Ollama does) or "legacy" (0.34.0: PEFT accepted too);
+`version_override` makes it claim another version. `failure`: None,
 "http500" (every request), "midstream" (create fails after its first status lines). `delay`:
 seconds before each answer and each status line (a slow server). `stop()` makes it "down":
 the port then refuses connections.
@@ -29,8 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import gotemplate
-
-from forge_gui.core.ollama.names import parse_model_name, validate_model_name
+import ollama_names_rules as names  # Ollama's rules from its source, not Forge's
 
 VERSIONS = {"current": "0.34.1", "legacy": "0.34.0"}
 CREATE_FIELDS = {"model", "from", "files", "adapters", "template", "system", "parameters",
@@ -110,14 +111,18 @@ class OllamaDouble:
 
 
 def _full(name: str) -> str:
-    return parse_model_name(name).short
+    """How /api/tags lists it (DisplayShortest)."""
+    return names.display_shortest(name)
+
+
+def _invalid(name: str) -> bool:
+    return not names.is_valid(name)
 
 
 def _key(double: OllamaDouble, name: str) -> str:
     """Where Ollama keeps `name`: an existing model whose name differs only in case is the
-    same one (ollama#7676: creating LLAMA3.2:1B writes over llama3.2:1b)."""
-    full = _full(name)
-    return next((k for k in double.models if k.casefold() == full.casefold()), full)
+    same one (EqualFold; ollama#7676: creating LLAMA3.2:1B writes over llama3.2:1b)."""
+    return next((k for k in double.models if names.equal_fold(k, name)), _full(name))
 
 
 def _handler_for(double: OllamaDouble):
@@ -203,7 +208,7 @@ def _handler_for(double: OllamaDouble):
             if self.path != "/api/delete":
                 return self._error(404, "404 page not found")
             name = str(data.get("model") or "")
-            if validate_model_name(name) or _key(double, name) not in double.models:
+            if _invalid(name) or _key(double, name) not in double.models:
                 return self._error(404, f"model '{name}' not found")
             del double.models[_key(double, name)]
             self._send(200, {})
@@ -250,7 +255,7 @@ def _handler_for(double: OllamaDouble):
 
         def _show(self, data: dict) -> None:
             name = str(data.get("model") or data.get("name") or "")
-            if validate_model_name(name) or _key(double, name) not in double.models:
+            if _invalid(name) or _key(double, name) not in double.models:
                 return self._error(404, f"model '{name}' not found")
             model = double.models[_key(double, name)]
             self._send(200, {
@@ -268,7 +273,7 @@ def _handler_for(double: OllamaDouble):
             if unknown:
                 return self._error(400, f"unknown fields (test double): {sorted(unknown)}")
             name = str(data.get("model") or "")
-            if validate_model_name(name):
+            if _invalid(name):
                 return self._error(400, "invalid model name")
             adapters = data.get("adapters") or {}
             if adapters and double.refuse_adapters:
@@ -319,7 +324,7 @@ def _handler_for(double: OllamaDouble):
 
         def _generate(self, data: dict) -> None:
             name = str(data.get("model") or "")
-            if validate_model_name(name) or _key(double, name) not in double.models:
+            if _invalid(name) or _key(double, name) not in double.models:
                 return self._error(404, f"model '{name}' not found, try pulling it first")
             model = double.models[_key(double, name)]
             system = data.get("system") or model.get("system") or ""
@@ -349,7 +354,7 @@ def _check_create(double: OllamaDouble, data: dict) -> str | None:
     files, adapters = data.get("files"), data.get("adapters")
     if not data.get("from") and not files:
         return "neither 'from' or 'files' was specified"
-    if data.get("from") and (validate_model_name(data["from"])
+    if data.get("from") and (_invalid(data["from"])
                              or _key(double, data["from"]) not in double.models):
         return f"model '{data['from']}' not found"
     for kind, mapping in (("files", files), ("adapters", adapters)):
