@@ -26,6 +26,12 @@ SAMPLE_MODELS = ["llama3.2:1b-instruct-fp16", "qwen2.5:0.5b-instruct-fp16", "lla
                  "my-assistant:latest"]
 
 
+def _app() -> QApplication:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication), "the showcase runs inside the GUI application"
+    return app
+
+
 def sample_data() -> Path:
     return paths.resources_dir() / "sample" / "sample.jsonl"
 
@@ -187,7 +193,7 @@ def prepare_showcase(wizard: ForgeWizard) -> None:
 
 
 def take_screenshots(out_dir: Path) -> list[Path]:
-    app = QApplication.instance()
+    app = _app()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     normal, style = app.palette(), app.style().name()
@@ -203,10 +209,10 @@ def take_screenshots(out_dir: Path) -> list[Path]:
         for page_id, name in enumerate(PAGE_FILES):
             show_page(wizard, page_id)
             if page_id == 1:  # restart() re-initialises: keep the sample models, skip Ollama
-                wait_until(lambda: not wizard.base_page.busy, 5)
+                wait_until(lambda w=wizard: not w.base_page.busy, 5)
                 prepare_showcase_base(wizard)
             if page_id == 2:
-                wait_until(lambda: wizard.trainer_page.toolset is not None, 30)
+                wait_until(lambda w=wizard: w.trainer_page.toolset is not None, 30)
                 wizard.trainer_page.update_estimate()
             if page_id == 4:
                 simulate_run(wizard)
@@ -287,7 +293,7 @@ def _simulated_cpu_toolset():
 def take_gpu_screenshot(path: Path, gpus: list, dark: bool = False) -> Path:
     """The Trainer page as it looks on a computer with `gpus` and CPU-only tools (the
     "Build for your GPU" offer); docs/screenshots/3-trainer-gpu.png is made with a fake GPU."""
-    app = QApplication.instance()
+    app = _app()
     normal, style = app.palette(), app.style().name()
     if dark:
         app.setStyle("Fusion")
