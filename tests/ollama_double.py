@@ -15,7 +15,8 @@ stricter about fields, so a typo in a request fails a test instead of being igno
 "The adapter must be in GGUF format", as Ollama does) or "legacy" (0.34.0: PEFT accepted too);
 `version_override` makes it claim another version. `failure`: None,
 "http500" (every request), "midstream" (create fails after its first status lines). `delay`:
-seconds before each answer and each status line (a slow server). `stop()` makes it "down":
+seconds before each answer and each status line (a slow server); `hold` and `hold_create`
+keep requests waiting for an event instead. `stop()` makes it "down":
 the port then refuses connections.
 """
 
@@ -40,6 +41,7 @@ PARAMETER_TYPES = {"stop": list, "num_ctx": int, "num_predict": int, "temperatur
                    "top_k": int, "top_p": float, "min_p": float, "repeat_penalty": float,
                    "repeat_last_n": int, "seed": int, "num_gpu": int, "num_thread": int}
 GGUF_MAGIC = b"GGUF"
+HOLD_LIMIT_S = 120  # a held request goes on after this, so a test that forgets cannot hang
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -61,6 +63,12 @@ class OllamaDouble:
         self.mode = mode
         self.failure: str | None = None
         self.delay = 0.0
+        # Events instead of delays: with `hold` set to an Event, every request waits until it
+        # is set; with `hold_create`, only /api/create does (the name stays held by its run).
+        # `create_arrived` is set when a create request comes in.
+        self.hold: threading.Event | None = None
+        self.hold_create: threading.Event | None = None
+        self.create_arrived = threading.Event()
         self.models: dict[str, dict] = {}  # full name -> create request + created info
         self.requests: list[tuple[str, str]] = []  # (method, path) in order
         self.uploads: list[str] = []  # digests received by POST /api/blobs
@@ -170,6 +178,8 @@ def _handler_for(double: OllamaDouble):
 
         def _begin(self) -> bool:
             double.requests.append((self.command, self.path))
+            if double.hold is not None:
+                double.hold.wait(HOLD_LIMIT_S)
             if double.delay:
                 time.sleep(double.delay)
             if double.failure == "http500":
@@ -269,6 +279,9 @@ def _handler_for(double: OllamaDouble):
             })
 
         def _create(self, data: dict) -> None:
+            double.create_arrived.set()
+            if double.hold_create is not None:
+                double.hold_create.wait(HOLD_LIMIT_S)
             unknown = set(data) - CREATE_FIELDS
             if unknown:
                 return self._error(400, f"unknown fields (test double): {sorted(unknown)}")
