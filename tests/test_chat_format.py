@@ -87,3 +87,19 @@ def test_only_chat_format_spells_the_markers_out():
                if any(n in p.read_text("utf-8") for n in needles)}
     assert holders - PENDING == {"core/chat_format.py"}
     assert holders >= PENDING, f"no marker left in {PENDING - holders}: drop them from PENDING"
+
+
+def test_the_plain_exchange_pattern_finds_every_exchange_of_a_prepared_text():
+    """core/evaluate.py reads held-out prompts from the prepared text with PLAIN_EXCHANGE."""
+    from forge_gui.core.chat_format import NO_INPUT, PLAIN_EXCHANGE
+
+    records = [(("system", "Be brief.\n\nReally.", None), ("user", "Q1", None),
+                ("assistant", "A1", None), ("user", "Q2", "some input"),
+                ("assistant", "A2\n\nsecond paragraph", None)),
+               (("user", "Q3", None), ("assistant", "A3", None))]
+    text = "\n".join(PLAIN.render_turns(r) for r in records)
+    found = [(m["question"], m["input"], m["answer"]) for m in PLAIN_EXCHANGE.finditer(text)]
+    assert found == [("Q1", NO_INPUT, "A1"), ("Q2", "some input", "A2\n\nsecond paragraph"),
+                     ("Q3", NO_INPUT, "A3")]
+    first = next(PLAIN_EXCHANGE.finditer(text))
+    assert first["prompt"] == PLAIN.prompt([("system", "Be brief.\n\nReally."), ("user", "Q1")])
