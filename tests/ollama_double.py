@@ -33,14 +33,11 @@ from pathlib import Path
 
 import gotemplate
 import ollama_names_rules as names  # Ollama's rules from its source, not Forge's
+from ollama_double_create import check_create
 
 VERSIONS = {"current": "0.34.1", "legacy": "0.34.0"}
 CREATE_FIELDS = {"model", "from", "files", "adapters", "template", "system", "parameters",
                  "quantize", "stream", "license", "messages"}
-PARAMETER_TYPES = {"stop": list, "num_ctx": int, "num_predict": int, "temperature": float,
-                   "top_k": int, "top_p": float, "min_p": float, "repeat_penalty": float,
-                   "repeat_last_n": int, "seed": int, "num_gpu": int, "num_thread": int}
-GGUF_MAGIC = b"GGUF"
 HOLD_LIMIT_S = 120  # a held request goes on after this, so a test that forgets cannot hang
 
 
@@ -296,7 +293,7 @@ def _handler_for(double: OllamaDouble):
                 heads = [double.blob_head(d) for d in adapters.values()]
                 if len(adapters) != 1 or heads != [b"GGUF"]:
                     return self._error(400, "The adapter must be in GGUF format")
-            problem = _check_create(double, data)
+            problem = check_create(double, data, _key, _invalid)
             if problem:
                 return self._error(400, problem)
             self._stream(name, data)
@@ -361,58 +358,6 @@ def _handler_for(double: OllamaDouble):
 def _blob_digest(path: str) -> str | None:
     m = re.fullmatch(r"/api/blobs/(sha256[:-][0-9a-f]{64})", path)
     return m.group(1).replace("-", ":") if m else None
-
-
-def _check_create(double: OllamaDouble, data: dict) -> str | None:
-    files, adapters = data.get("files"), data.get("adapters")
-    if not data.get("from") and not files:
-        return "neither 'from' or 'files' was specified"
-    if data.get("from") and (_invalid(data["from"])
-                             or _key(double, data["from"]) not in double.models):
-        return f"model '{data['from']}' not found"
-    for kind, mapping in (("files", files), ("adapters", adapters)):
-        if mapping is None:
-            continue
-        if not isinstance(mapping, dict) or not mapping:
-            return f"'{kind}' must map file names to digests"
-        for fname, digest in mapping.items():
-            if "/" in fname or "\\" in fname or fname.startswith(".."):
-                return "file path must be relative"
-            if not re.fullmatch(r"sha256:[0-9a-f]{64}", str(digest)):
-                return "invalid digest format"
-            blob = double.blob_path(digest)
-            if not blob.is_file():
-                return f"open {blob}: no such file or directory"
-            peft = kind == "adapters" and fname.endswith((".json", ".safetensors"))
-            with open(blob, "rb") as fh:
-                if fh.read(4) != GGUF_MAGIC and not peft:
-                    return "supplied file was not in GGUF format"
-        if kind == "adapters" and any(n.endswith(".safetensors") for n in mapping) and \
-                "adapter_config.json" not in mapping:
-            return "PEFT adapter without adapter_config.json"
-    params = data.get("parameters") or {}
-    if not isinstance(params, dict):
-        return "parameters must be an object"
-    for key, value in params.items():
-        want = PARAMETER_TYPES.get(key)
-        if want is None:
-            return f"unknown parameter '{key}' (test double)"
-        if want is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            return f"parameter '{key}' must be a list of strings"
-        if want is int and not (isinstance(value, int) and not isinstance(value, bool)):
-            return f"parameter '{key}' must be an integer"
-        if want is float and not isinstance(value, (int, float)):
-            return f"parameter '{key}' must be a number"
-    for key in ("template", "system"):
-        if key in data and not isinstance(data[key], str):
-            return f"'{key}' must be a string"
-    if data.get("template"):
-        try:
-            gotemplate.render(data["template"], {"System": "", "Messages": [], "Prompt": "",
-                                                 "Response": ""})
-        except gotemplate.TemplateError as exc:
-            return f"template error: {exc}"
-    return None
 
 
 def _parameters_text(params: dict) -> str:

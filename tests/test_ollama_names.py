@@ -49,7 +49,7 @@ def test_the_doubles_name_rules_do_not_come_from_forge():
     import ast
     from pathlib import Path
 
-    for module in ("ollama_double.py", "ollama_names_rules.py"):
+    for module in ("ollama_double.py", "ollama_double_create.py", "ollama_names_rules.py"):
         tree = ast.parse((Path(__file__).parent / module).read_text("utf-8"))
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         imported |= {a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
