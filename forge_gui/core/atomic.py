@@ -55,7 +55,8 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     removed: list[Path] = []
     try:
         names = os.listdir(path.parent)
-    except OSError:
+    except OSError as exc:  # the write that follows reports the folder's problem
+        log.debug("cannot list %s for stale temp files: %s", path.parent, exc)
         return removed
     for name in names:
         if not (name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)):
