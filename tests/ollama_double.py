@@ -7,9 +7,11 @@ stricter about fields, so a typo in a request fails a test instead of being igno
 - POST /api/create: NDJSON status lines; Ollama's name rules (tests/ollama_names_rules.py,
   from Ollama's source, never Forge's); every `files`/`adapters` digest must be an
   uploaded blob holding a GGUF; `from` must name an existing model; unknown fields refused
-- POST /api/generate: renders the model's TEMPLATE for the prompt (with tests/gotemplate.py)
-  and answers a deterministic sentence that names the model; `prompt_rendered` in the answer
-  (not part of Ollama's API) lets tests check exactly what the model would have been given.
+- POST /api/generate: renders the model's TEMPLATE for the prompt with `render` (the fixtures
+  give it Go's own text/template, tests/gorender.py; tests/gotemplate.py, a model of it, only
+  where none is given) and answers a deterministic sentence that names the model;
+  `prompt_rendered` in the answer (not part of Ollama's API) lets tests check exactly what the
+  model would have been given.
 
 `mode`: "current" (0.34.1 or later: one GGUF adapter accepted, safetensors/PEFT refused with
 "The adapter must be in GGUF format", as Ollama does) or "legacy" (0.34.0: PEFT accepted too);
@@ -28,6 +30,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -54,8 +57,9 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class OllamaDouble:
-    def __init__(self, store: Path, mode: str = "current") -> None:
+    def __init__(self, store: Path, mode: str = "current", render: Render | None = None) -> None:
         self.store = Path(store)
+        self.render: Render = render or _modelled_render
         (self.store / "blobs").mkdir(parents=True, exist_ok=True)
         self.mode = mode
         self.failure: str | None = None
@@ -113,6 +117,21 @@ class OllamaDouble:
         """A model that exists already, as if pulled (for show / from / 'exists' tests)."""
         self.models[_full(name)] = {"model": name, "template": template, "system": system,
                                     "parameters": parameters or {}, "family": family, "files": {}}
+
+
+# render(template, [(role, content)], system) -> the text; RuntimeError when it cannot
+Render = Callable[[str, list[tuple[str, str]], str], str]
+
+
+def _modelled_render(template: str, messages: list[tuple[str, str]], system: str) -> str:
+    """tests/gotemplate.py, a model of Go's text/template: only where Go is not given."""
+    prompt = messages[-1][1] if messages and messages[-1][0] == "user" else ""
+    try:
+        return gotemplate.render(template, {
+            "System": system, "Messages": [{"Role": r, "Content": c} for r, c in messages],
+            "Prompt": prompt, "Response": ""})
+    except gotemplate.TemplateError as exc:
+        raise RuntimeError(str(exc)) from exc
 
 
 def _full(name: str) -> str:
@@ -338,13 +357,12 @@ def _handler_for(double: OllamaDouble):
                 return self._error(404, f"model '{name}' not found, try pulling it first")
             model = double.models[_key(double, name)]
             system = data.get("system") or model.get("system") or ""
-            messages = ([{"Role": "system", "Content": system}] if system else [])
-            messages.append({"Role": "user", "Content": str(data.get("prompt", ""))})
+            # Ollama's generate: the SYSTEM first, then the prompt as the user's message
+            messages = ([("system", system)] if system else [])
+            messages.append(("user", str(data.get("prompt", ""))))
             try:
-                rendered = gotemplate.render(model["template"], {
-                    "System": system, "Messages": messages, "Prompt": data.get("prompt", ""),
-                    "Response": ""})
-            except gotemplate.TemplateError as exc:
+                rendered = double.render(model["template"], messages, system)
+            except RuntimeError as exc:
                 return self._error(500, f"template: {exc}")
             double.generated.append((name, rendered))
             answer = f"Hello from {name}! (test double, {len(rendered)} prompt characters)"

@@ -7,8 +7,6 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import gotemplate
-
 PARAMETER_TYPES = {"stop": list, "num_ctx": int, "num_predict": int, "temperature": float,
                    "top_k": int, "top_p": float, "min_p": float, "repeat_penalty": float,
                    "repeat_last_n": int, "seed": int, "num_gpu": int, "num_thread": int}
@@ -63,8 +61,7 @@ def check_create(double: Any, data: dict, key: Callable[[Any, str], str],
             return f"'{key}' must be a string"
     if data.get("template"):
         try:
-            gotemplate.render(data["template"], {"System": "", "Messages": [], "Prompt": "",
-                                                 "Response": ""})
-        except gotemplate.TemplateError as exc:
+            double.render(data["template"], [], "")
+        except RuntimeError as exc:
             return f"template error: {exc}"
     return None

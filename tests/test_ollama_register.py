@@ -99,7 +99,7 @@ def test_an_existing_model_is_kept_unless_forced(ollama, tmp_path):
 
 
 def test_ollama_down_leaves_a_ready_model_and_the_command_to_finish(ollama_down, tmp_path,
-                                                                     monkeypatch):
+                                                                     monkeypatch, go_template):
     gguf = write_small_gguf(tmp_path / "m.gguf")
     state, specs = _run(tmp_path, gguf)
     with pytest.raises(OllamaNotReachable) as err:
@@ -114,7 +114,7 @@ def test_ollama_down_leaves_a_ready_model_and_the_command_to_finish(ollama_down,
 
     # Ollama started later: retrying from the failed step finishes the run.
     from ollama_double import OllamaDouble
-    later = OllamaDouble(tmp_path / "store")
+    later = OllamaDouble(tmp_path / "store", render=go_template)
     monkeypatch.setenv("OLLAMA_HOST", later.url)
     try:
         run_pipeline(specs, saved, start=1)
