@@ -145,7 +145,7 @@ class RunPage(ForgePage):
         self._update_buttons()
 
     def start(self, specs: list[StepSpec], state: RunState, index: int = 0) -> None:
-        from forge_gui.gui.runner import PipelineRunner  # QProcess, psutil: when a run starts
+        from forge_gui.gui.runner import PipelineRunner  # the run machinery: when a run starts
 
         self.state = state
         self.runner = PipelineRunner(specs, state, self)
