@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from forge_gui import __version__
+
+log = logging.getLogger(__name__)
 
 # Command groups, in the order `forge-cli --help` lists them.
 COMMAND_MODULES = ["data", "train", "evaluate", "ollama", "tools"]
@@ -28,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Fine-tune a local language model with llama.cpp and run it in Ollama.",
     )
     parser.add_argument("--version", action="version", version=f"forge-cli {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="say more on stderr: -v for what is done, -vv for details "
+                             "(everything also goes to the session log file)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
         try:
@@ -46,9 +52,16 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
+    from forge_gui.core.logs import setup_logging
+
+    verbose = getattr(args, "verbose", 0)
+    log_file = setup_logging("forge-cli", {0: logging.WARNING, 1: logging.INFO}.get(
+        verbose, logging.DEBUG), file_level=logging.DEBUG if verbose > 1 else logging.INFO)
+    log.info("forge-cli %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.handler(args) or 0)
     except UsageError as exc:
+        log.info("usage error: %s", exc)
         print(f"forge-cli: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `forge-cli ... | head` closed the pipe: not an error worth a trace
@@ -61,8 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a user's file could not be read or written: docs/data.md
         from forge_gui.core.fs_errors import describe_os_error
 
+        log.info("file error", exc_info=True)
         print(f"forge-cli: error: {describe_os_error(exc, doing='use')}", file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug: one sentence here, the traceback in the log
+        log.critical("forge-cli failed with an unexpected error", exc_info=True,
+                     extra={"console": False})
+        where = f" The details are in {log_file}." if log_file else ""
+        print(f"forge-cli: internal error: {type(exc).__name__}: {exc}.{where} Please report it "
+              "with that file.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

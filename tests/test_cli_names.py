@@ -19,3 +19,15 @@ def test_train_run_refuses_a_bad_model_name_before_any_work(tmp_path, capsys, ex
     assert code == 2
     assert "cannot be an Ollama model name" in capsys.readouterr().err
     assert not workdir.exists()
+
+
+def test_retrain_with_a_missing_base_file_is_a_usage_error(tmp_path, capsys):
+    """`--base` names a file that is not there: core's name rule says why, exit 2, no trace."""
+    from forge_gui.cli import main
+
+    adapter = tmp_path / "adapter.gguf"
+    adapter.write_bytes(b"GGUF")
+    code = main(["retrain", "--adapter", str(adapter), "--base", str(tmp_path / "gone.gguf"),
+                 "--name", "fine"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot be an Ollama model name" in err and "Traceback" not in err

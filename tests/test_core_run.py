@@ -74,3 +74,28 @@ def test_atomic_writes_get_the_mode_a_plain_open_would_give(tmp_path):
     (tmp_path / "b.txt").write_text("x")
     mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
     assert mode(tmp_path / "a.txt") == mode(tmp_path / "b.txt")
+
+
+def test_settings_check_themselves_with_one_sentence(tmp_path):
+    from forge_gui.core.run import SettingsError
+
+    for bad, words in (({"ctx": 300}, "multiple of 256"), ({"ctx": 0}, "multiple of 256"),
+                       ({"epochs": 0}, "epochs"), ({"learning_rate": 0.0}, "learning rate"),
+                       ({"lora_rank": 1000}, "LoRA rank"), ({"val_split": 1.0}, "validation"),
+                       ({"name": "bad name"}, "cannot be an Ollama model name"),
+                       ({"base": "-x"}, "cannot be an Ollama model name")):
+        with pytest.raises(SettingsError) as exc:
+            RunSettings.checked(data=[tmp_path], **{"name": "ok", **bad})
+        message = str(exc.value)
+        assert words in message and "\n" not in message and "validation error" not in message
+    assert RunSettings.checked(data=[tmp_path], name="me/ok:v1", ctx=1024).ctx == 1024
+
+
+def test_a_run_made_under_looser_rules_still_loads(tmp_path):
+    """Older versions let the app pick any context: such a run folder can still be shown
+    and resumed (run.json is read as it was written)."""
+    state = RunState.create(RunSettings(data=[tmp_path], name="old"), tmp_path / "run")
+    record = json.loads((state.run_dir / "run.json").read_text("utf-8"))
+    record["settings"]["ctx"] = 320
+    (state.run_dir / "run.json").write_text(json.dumps(record), "utf-8")
+    assert RunState.load(state.run_dir).settings.ctx == 320

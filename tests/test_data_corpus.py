@@ -78,7 +78,8 @@ CASES = {
                             [("a.jsonl", 2, "unknown_keys"), ("a.jsonl", 3, "unknown_keys")], []),
     "duplicate": ({"a.jsonl": jl(alpaca(1), alpaca(2), alpaca(1))}, {}, [],
                   [("a.jsonl", 3, "duplicate")]),
-    "duplicate_across_formats": ({"a.jsonl": jl(alpaca(1)), "b.jsonl": jl(chat(("Question 1?", "Answer 1.")))},
+    "duplicate_across_formats": ({"a.jsonl": jl(alpaca(1)),
+                                  "b.jsonl": jl(chat(("Question 1?", "Answer 1.")))},
                                  {}, [], [("b.jsonl", 1, "duplicate")]),
     "ends_with_user_turn": ({"a.jsonl": jl({"messages": [
                                 {"role": "user", "content": "q"}, {"role": "assistant", "content": "a"},
@@ -111,7 +112,8 @@ CASES = {
                      [("a.jsonl", 2, "wrong_type")], []),
     "array_bad_element": ({"a.json": json.dumps([GOOD, alpaca(2), "oops", alpaca(4)], indent=2).encode()},
                           {}, [("a.json", 10, "not_object")], []),
-    "array_syntax_error": ({"a.json": b'[\n  {"instruction": "a", "output": "b"},\n  {"instruction": "c" "output": "d"}\n]'},
+    "array_syntax_error": ({"a.json": b'[\n  {"instruction": "a", "output": "b"},\n'
+                                      b'  {"instruction": "c" "output": "d"}\n]'},
                            {}, [("a.json", 3, "invalid_json")], []),
     "array_unclosed": ({"a.json": b'[\n {"instruction": "a", "output": "b"},\n'}, {},
                        [("a.json", 3, "invalid_json")], []),
@@ -132,8 +134,9 @@ CASES = {
                                               {"messages": [{"role": "user", "content": "only"}]},
                                               alpaca(5, input="ctx"))}, {},
                                [("a.jsonl", 4, "no_assistant_turn")], []),
-    "folder_with_other_files": ({"notes.txt": b"not data", "img.png": b"\x89PNG", "sub/b.jsonl": jl(GOOD, b"[")
-                                 , ".git/x.jsonl": b"{", "a.json": json.dumps([alpaca(7)]).encode()},
+    "folder_with_other_files": ({"notes.txt": b"not data", "img.png": b"\x89PNG",
+                                 "sub/b.jsonl": jl(GOOD, b"["), ".git/x.jsonl": b"{",
+                                 "a.json": json.dumps([alpaca(7)]).encode()},
                                 {}, [("b.jsonl", 2, "invalid_json")], []),
 }
 

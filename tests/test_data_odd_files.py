@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,7 @@ def release(fifo: Path) -> None:
 
 
 @pytest.fixture
-def odd_folder(tmp_path) -> Path:
+def odd_folder(tmp_path) -> Iterator[Path]:
     folder = tmp_path / "data"
     folder.mkdir()
     (folder / "good.jsonl").write_bytes(jl(alpaca(1), alpaca(2)))

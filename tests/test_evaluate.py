@@ -193,7 +193,8 @@ def test_forge_cli_compare_refuses_what_is_not_a_finished_run(tmp_path):
 
     done = forge("compare", str(tmp_path))
     assert done.returncode == 2
-    assert done.stderr.strip() == f"forge-cli: error: {tmp_path} is not a Forge run folder (it has no run.json)."
+    assert done.stderr.strip() == (f"forge-cli: error: {tmp_path} is not a Forge run folder "
+                                   f"(it has no run.json).")
     state = RunState.create(RunSettings(data=[tmp_path], name="x"), tmp_path / "early")
     done = forge("compare", str(state.run_dir))
     assert done.returncode == 1 and "Traceback" not in done.stderr

@@ -29,3 +29,22 @@ def test_with_ollama_down_a_name_is_not_called_free(qtbot, wizard, ollama_down):
     page.name_edit.setText("my-model")
     assert "free" not in page.name_state.text()
     assert "could not be asked" in page.name_state.text()
+
+
+def test_a_name_is_checked_against_the_list_as_soon_as_it_is_shown(qtbot, wizard, ollama,
+                                                                  monkeypatch):
+    """The list's arrival and its task's end are two queued signals: between the two, the
+    Name page must already count the list as known (else a free name reads as unknown)."""
+    ollama.add_model("taken:latest")
+    base, seen = wizard.base_page, []
+    shown = base.set_models
+
+    def set_models(names):
+        shown(names)
+        seen.append(wizard.name_page.models_known())
+
+    monkeypatch.setattr(base, "set_models", set_models)
+    _listed(qtbot, wizard, ollama.url)
+    assert seen == [True]
+    wizard.name_page.name_edit.setText("free-name")
+    assert "is free" in wizard.name_page.name_state.text()

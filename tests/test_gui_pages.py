@@ -116,19 +116,31 @@ def test_trainer_page_finds_the_real_tools_and_presets_fill_the_fields(qtbot, wi
 
 
 def test_trainer_page_without_tools_offers_the_build(qtbot, wizard, tmp_path, monkeypatch):
+    """No tools anywhere (no folder, PATH, bundle or cache): the page offers the build."""
     from forge_gui.core.llamacpp import discover
 
     monkeypatch.setenv("PATH", str(tmp_path))
-    monkeypatch.setattr(discover.build, "cached_tools_dir", lambda backend=None: None, raising=False)
+    monkeypatch.setattr(discover.build, "cached_tools_dir", lambda backend=None: None)
+    monkeypatch.setattr(discover.paths, "bundled_tools_dir", lambda: None)
     page = wizard.trainer_page
     page.tools_dir = tmp_path
     page.find_tools()
     qtbot.waitUntil(lambda: page.toolset is not None, timeout=60000)
-    if page.toolset.ready:  # a build bundled some other way is still found: nothing to offer
-        return
+    assert not page.toolset.ready
     assert not page.isComplete()
     assert not page.build_button.isHidden()
     assert "Build them now" in page.tools_label.text()
+
+
+def test_trainer_page_with_the_tools_offers_no_build(qtbot, wizard, gui_tools_dir):
+    page = wizard.trainer_page
+    page.build_button.show()  # as after a scan that found nothing
+    page.tools_dir = gui_tools_dir
+    page.find_tools()
+    qtbot.waitUntil(lambda: page.toolset is not None, timeout=60000)
+    assert page.toolset.ready and page.isComplete()
+    assert page.build_button.isHidden()
+    assert "Build them now" not in page.tools_label.text()
 
 
 def test_settings_persist_between_launches(qtbot, data_folder):

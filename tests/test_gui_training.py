@@ -28,7 +28,7 @@ def _dataset(tmp_path, n=48):
     return write_jsonl(tmp_path / "train.jsonl", records)
 
 
-def _walk_to_run(qtbot, wizard, data, base, tools_dir, host, name="tiny-test", epochs=2, ctx=64):
+def _walk_to_run(qtbot, wizard, data, base, tools_dir, host, name="tiny-test", epochs=2, ctx=256):
     nxt = wizard.button(QWizard.WizardButton.NextButton)
     wizard.data_page.add_paths([data])
     qtbot.waitUntil(nxt.isEnabled, timeout=15000)

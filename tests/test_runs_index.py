@@ -6,8 +6,9 @@ import json
 
 from forge_gui.cli import main
 from forge_gui.core import paths
-from forge_gui.core.evaluate import EvaluationResult, HeldOutLoss, save_result
-from forge_gui.core.run import RunSettings, RunState
+from forge_gui.core.evaluation_result import EvaluationResult, save_result
+from forge_gui.core.llamacpp.perplexity import HeldOutLoss
+from forge_gui.core.run import RunSettings, RunState, StepStatus
 from forge_gui.core.runs_index import delete_run, list_runs, loss_points
 
 TRAIN_LOG = ("train: [▏] data=0000001/0000002 loss=9.5±nan acc=1.00±0.10% t=00:00:01 ETA=00:00:01\r"
@@ -23,8 +24,9 @@ def make_runs(tmp_path) -> dict[str, RunState]:
     data = tmp_path / "colours.jsonl"
     data.write_text('{"instruction": "Hi", "output": "Hello"}\n')
     runs = {}
-    for name, outcome in (("good", "done"), ("broken", "failed"), ("stopped", "cancelled"),
-                          ("killed", "running")):
+    outcomes: tuple[tuple[str, StepStatus], ...] = (
+        ("good", "done"), ("broken", "failed"), ("stopped", "cancelled"), ("killed", "running"))
+    for name, outcome in outcomes:
         settings = RunSettings(data=[data], name=name, base="llama3.2:1b-instruct-fp16", epochs=2,
                                method="full")
         state = RunState.create(settings, paths.runs_dir() / name)

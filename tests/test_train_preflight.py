@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from fixtures_llama import write_colour_dataset
 
 from forge_gui.cli import main
-from forge_gui.core.llamacpp.tool_steps import check_windows, suggest_ctx, training_ctx, training_windows
+from forge_gui.core.llamacpp.tool_steps import suggest_ctx, training_ctx, training_windows
+from forge_gui.core.preflight import check_conversations, check_windows
 from forge_gui.core.run import RunState
 from forge_gui.core.steps import StepFailed
+from forge_gui.gui.wording import in_app_words
 
 
 def test_windows_follow_llama_finetune():
@@ -23,7 +26,7 @@ def test_windows_follow_llama_finetune():
     assert check_windows(2219, 256, 0.05) == 15
     with pytest.raises(StepFailed) as exc:
         check_windows(1000, 1024, 0.05)
-    assert "--ctx 256" in exc.value.hint and "1000 tokens" in exc.value.message
+    assert "--ctx 256" in exc.value.hint and "1,000 tokens" in exc.value.message
     assert suggest_ctx(5000, 0.05) == 512
     assert suggest_ctx(300, 0.05) is None
 
@@ -38,7 +41,7 @@ def test_too_little_text_is_refused_with_a_suggested_context(llama_tools, tiny_g
     data = write_colour_dataset(tmp_path / "few.jsonl", records=24)  # ~900 tokens
     assert _run(tmp_path, data, tiny_gguf["f32"], "--ctx", "1024") == 1
     err = capsys.readouterr().err
-    assert "nothing to train on" in err and "--ctx 256" in err
+    assert "too little to train on" in err and "--ctx 256" in err
     state = RunState.load(tmp_path / "run")
     assert state.record.status == "failed"
     assert state.step_record("preflight").status == "failed"
@@ -88,7 +91,51 @@ def test_lora_needs_two_training_windows():
     tokens = 257 + 128 * 2 + 10  # two windows at a context of 256: one trains after the skip
     assert training_windows(tokens, 256) == 2
     assert check_windows(tokens, 256, 0.0) == 2  # full fine-tuning trains both
-    with pytest.raises(StepFailed, match="llama-finetune-lora needs about") as exc:
+    with pytest.raises(StepFailed, match="llama-finetune-lora needs at least") as exc:
         check_windows(tokens, 256, 0.05, min_train=2, tool="llama-finetune-lora")
     assert "add more training data" in exc.value.hint.lower()
     assert check_windows(257 + 128 * 4, 256, 0.05, min_train=2) == 4
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", text)]
+
+
+@pytest.mark.parametrize("tokens", [483, 700, 1024, 1200])
+def test_a_refusal_never_contradicts_itself(tokens):
+    """Old bug: "483 tokens … needs more than 385". What the tool needs is always more than
+    the text has, and that many tokens really pass the same check."""
+    with pytest.raises(StepFailed) as exc:
+        check_windows(tokens, 512, 0.05, min_train=2, tool="llama-finetune-lora")
+    message = exc.value.message
+    have, needed = _numbers(message)[:2]
+    assert have == tokens and needed > tokens, message
+    assert check_windows(needed, 512, 0.05, min_train=2) >= 3  # exactly enough
+    with pytest.raises(StepFailed):
+        check_windows(needed - 1, 512, 0.05, min_train=2)
+
+
+def test_the_validation_split_is_named_when_it_is_the_cause():
+    # two windows at 512, but the 5 % validation split keeps one back: one left, two needed
+    tokens = 513 + 2 * 256
+    with pytest.raises(StepFailed) as exc:
+        check_windows(tokens, 512, 0.05, min_train=2, tool="llama-finetune-lora")
+    assert "validation split" in exc.value.message
+    assert "Its 2 windows leave 1" in exc.value.message
+    assert "--ctx 256" in exc.value.hint
+
+
+def test_each_front_end_names_what_to_change_in_its_own_words():
+    """The CLI names its flag; the app (run page, Data page: gui/wording.py) the Trainer
+    page's context, never a command-line flag."""
+    with pytest.raises(StepFailed) as exc:
+        check_windows(900, 512, 0.05, min_train=2, tool="llama-finetune-lora")
+    assert "--ctx 256" in str(exc.value)
+    in_app = in_app_words(str(exc.value))
+    assert "--" not in in_app and "Trainer page" in in_app and "256" in in_app
+    texts = ["x" * 400, "x" * 400, "x" * 4000, "x" * 4000]
+    with pytest.raises(StepFailed) as exc:
+        check_conversations(2200, texts, 256)
+    assert "--ctx 1280" in str(exc.value)  # the longest (about 1,000 tokens) and a margin
+    in_app = in_app_words(str(exc.value))
+    assert "--" not in in_app and "Trainer page" in in_app and "1280" in in_app

@@ -10,6 +10,7 @@ the main thread waits for that before forge-cli exits (docs/training.md, "Cancel
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import sys
 import threading
@@ -18,6 +19,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from forge_gui.core.steps import Cancelled, CancelToken
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -48,7 +51,8 @@ def _has_children() -> bool:
         import psutil
         return any(p.status() != psutil.STATUS_ZOMBIE
                    for p in psutil.Process().children(recursive=True))
-    except Exception:
+    except Exception as exc:  # cannot tell: assume there are children to stop
+        log.debug("Child processes not listed: %s", exc)
         return True
 
 

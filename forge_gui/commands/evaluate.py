@@ -3,7 +3,8 @@
     forge-cli compare RUN_DIR [--prompts FILE] [-n N] [--json]
     forge-cli runs [--json] [--dir FOLDER]
 
-The work is in core/evaluate.py and core/runs_index.py; this module parses and prints.
+The work is in core/evaluate.py, core/evaluation_result.py and core/runs_index.py; this
+module parses and prints.
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def _load_run(run_dir: Path):
 
 
 def compare(args) -> int:
-    from forge_gui.core.evaluate import evaluate, load_evaluation, prompts_from_file, save_result
+    from forge_gui.core.evaluate import evaluate, prompts_from_file
+    from forge_gui.core.evaluation_result import load_evaluation, save_result
     from forge_gui.core.run_lock import run_is_live
     from forge_gui.core.steps import Cancelled, CancelToken, StepFailed
 
@@ -101,7 +103,7 @@ def compare(args) -> int:
         print(f"forge-cli: {exc}", file=sys.stderr)
         return 1
     save_result(run_dir, result, f"{settings.name}: base and fine-tuned, side by side")
-    from forge_gui.core.evaluate import store_in_run
+    from forge_gui.core.evaluation_result import store_in_run
 
     store_in_run(state, result)
     print(result.headline(), file=sys.stderr)
@@ -169,5 +171,5 @@ def runs(args) -> int:
                      str(r.run_dir)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS) - 1)]
     for row in rows:
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1])
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1])
     return 0

@@ -12,7 +12,7 @@ from forge_gui.core.events import ProgressEvent
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.names import validate_model_name
 from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
-from forge_gui.core.run import RunSettings, RunState
+from forge_gui.core.run import RunSettings, RunState, SettingsError
 from forge_gui.core.steps import Cancelled, Step, StepFailed
 
 
@@ -89,10 +89,13 @@ def _settings(args) -> RunSettings:
     base, base_gguf = args.base, None
     if args.base and (Path(args.base).expanduser().is_file()):
         base, base_gguf = None, Path(args.base).expanduser().resolve()
-    return RunSettings(data=[], name=args.name, base=base, base_gguf=base_gguf,
-                       system=args.system, parameters=parameters, force=args.force,
-                       adapter=args.adapter.expanduser().resolve(), use_adapter=args.use_adapter,
-                       smoke_prompt=args.prompt, tools_dir=args.tools_dir)
+    try:  # core's rules (core/rules.py): the names, as the GUI checks them
+        return RunSettings.checked(
+            data=[], name=args.name, base=base, base_gguf=base_gguf, system=args.system,
+            parameters=parameters, force=args.force, adapter=args.adapter.expanduser().resolve(),
+            use_adapter=args.use_adapter, smoke_prompt=args.prompt, tools_dir=args.tools_dir)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_retrain(args) -> int:

@@ -16,7 +16,7 @@ from forge_gui.cli import UsageError
 from forge_gui.commands.cancelling import run_cancellable
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
-from forge_gui.core.run import RunSettings, RunState
+from forge_gui.core.run import RunSettings, RunState, SettingsError
 from forge_gui.core.steps import Cancelled, ProcessStep, Step, StepFailed
 
 ALIASES = ("train-run", "train", "finetune")
@@ -61,7 +61,8 @@ def add_train_arguments(p) -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=None,
                    help="learning rate (default 1e-4 for LoRA, 1e-5 for full)")
-    p.add_argument("--ctx", type=int, default=512, help="training context in tokens, a multiple of 256 (default 512)")
+    p.add_argument("--ctx", type=int, default=512,
+                   help="training context in tokens, a multiple of 256 (default 512)")
     p.add_argument("--val-split", type=float, default=0.05,
                    help="share of the text llama-finetune uses for validation loss")
     p.add_argument("--val-fraction", type=float, default=0.0,
@@ -100,46 +101,29 @@ def settings_from_args(args) -> RunSettings:
         raise UsageError(f"{args.base_gguf} does not exist or is not a file.")
     if not args.base and not args.base_gguf:
         raise UsageError("give the base model: --base NAME (an Ollama model) or --base-gguf FILE.")
-    for flag, value, ok in (("--epochs", args.epochs, args.epochs >= 1),
-                            ("--lr", args.lr, args.lr is None or args.lr > 0),
-                            ("--lora-rank", args.lora_rank, 1 <= args.lora_rank <= 512),
-                            ("--lora-alpha", args.lora_alpha, 0.1 <= args.lora_alpha <= 1000),
-                            ("--checkpoint-every", args.checkpoint_every,
-                             args.checkpoint_every >= 1),
-                            ("--ctx", args.ctx, args.ctx >= 256 and args.ctx % 256 == 0),
-                            ("--val-split", args.val_split, 0 <= args.val_split < 1),
-                            ("--val-fraction", args.val_fraction, 0 <= args.val_fraction < 1)):
-        if not ok:
-            why = (" It must be a multiple of 256 (256, 512, 1024, …): llama.cpp pads the "
-                   "context to 256, and llama-finetune trains right only at that size."
-                   if flag == "--ctx" else "")
-            raise UsageError(f"{flag} {value} is out of range.{why}")
     try:
         from forge_gui.core.data import parse_map
 
         field_map = parse_map(args.field_map)
     except ValueError as exc:
         raise UsageError(f"--map: {exc}") from None
-    try:
-        from forge_gui.core.llamacpp.lora import parse_modules
-
-        parse_modules(args.lora_modules)
-    except ValueError as exc:
-        raise UsageError(f"--lora-modules: {exc}.") from None
     quantize = (None if args.quantize.lower() in ("none", "f32") else
                 "auto" if args.quantize.lower() == "auto" else args.quantize.upper())
     extra = {"smoke_prompt": args.smoke_prompt} if args.smoke_prompt else {}
-    return RunSettings(
-        data=[p.resolve() for p in args.data], field_map=field_map, name=args.name,
-        base=args.base, base_gguf=args.base_gguf.resolve() if args.base_gguf else None,
-        trainer=args.trainer, method=args.method, lora_rank=args.lora_rank,
-        lora_alpha=args.lora_alpha, lora_modules=args.lora_modules,
-        checkpoint_every=args.checkpoint_every, use_adapter=args.use_adapter,
-        epochs=args.epochs, learning_rate=args.lr, ctx=args.ctx,
-        val_split=args.val_split, val_fraction=args.val_fraction, seed=args.seed,
-        threads=args.threads, gpu_layers=args.gpu_layers, quantize=quantize, system=args.system,
-        create=not args.no_create, force=args.force, tools_dir=args.tools_dir,
-        ollama_host=args.ollama_host, **extra)
+    try:  # the ranges, the context and the names are core's rules (core/run.py RULES)
+        return RunSettings.checked(
+            data=[p.resolve() for p in args.data], field_map=field_map, name=args.name,
+            base=args.base, base_gguf=args.base_gguf.resolve() if args.base_gguf else None,
+            trainer=args.trainer, method=args.method, lora_rank=args.lora_rank,
+            lora_alpha=args.lora_alpha, lora_modules=args.lora_modules,
+            checkpoint_every=args.checkpoint_every, use_adapter=args.use_adapter,
+            epochs=args.epochs, learning_rate=args.lr, ctx=args.ctx,
+            val_split=args.val_split, val_fraction=args.val_fraction, seed=args.seed,
+            threads=args.threads, gpu_layers=args.gpu_layers, quantize=quantize, system=args.system,
+            create=not args.no_create, force=args.force, tools_dir=args.tools_dir,
+            ollama_host=args.ollama_host, **extra)
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
 
 
 class ConsoleObserver(PipelineObserver):

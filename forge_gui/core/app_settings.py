@@ -8,6 +8,7 @@ why so the app can say so once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from pydantic import BaseModel, ValidationError
 
 from forge_gui.core import paths
 from forge_gui.core.atomic import atomic_write_text
+
+log = logging.getLogger(__name__)
 
 FILE_NAME = "settings.json"
 
@@ -43,14 +46,18 @@ def load_settings(path: Path | None = None) -> tuple[AppSettings, str | None]:
     except FileNotFoundError:
         return AppSettings(), None
     except OSError as exc:
-        return AppSettings(), f"Could not read the settings file {path}: {exc.strerror or exc}. Using defaults."
+        log.warning("Settings file %s unreadable: %s", path, exc)
+        return AppSettings(), (f"Could not read the settings file {path}: "
+                               f"{exc.strerror or exc}. Using defaults.")
     try:
         return AppSettings.model_validate(json.loads(text)), None
-    except (ValueError, ValidationError):
-        aside = path.with_name(path.name + ".corrupt")
+    except (ValueError, ValidationError) as exc:
+        log.warning("Settings file %s damaged, reset to defaults: %s", path, exc)
+        aside: Path | None = path.with_name(path.name + ".corrupt")
         try:
-            os.replace(path, aside)
-        except OSError:
+            os.replace(path, aside)  # type: ignore[arg-type]  # set just above
+        except OSError as move_error:
+            log.warning("Could not keep the damaged settings file aside: %s", move_error)
             aside = None
         settings = AppSettings()
         save_settings(settings, path)

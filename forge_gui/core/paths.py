@@ -1,7 +1,8 @@
 """Where Forge keeps things: the user's data, config and cache folders, and bundled resources.
 
 Every writable file lives in the user's folders, never inside the app bundle. Tests and
-portable setups override the roots with FORGE_DATA_DIR, FORGE_CONFIG_DIR and FORGE_CACHE_DIR.
+portable setups override the roots with FORGE_DATA_DIR, FORGE_CONFIG_DIR, FORGE_CACHE_DIR and
+FORGE_LOG_DIR.
 """
 
 from __future__ import annotations
@@ -31,6 +32,14 @@ def config_dir() -> Path:
 
 def cache_dir() -> Path:
     return _override("FORGE_CACHE_DIR") or Path(platformdirs.user_cache_dir(APP_NAME, APP_AUTHOR))
+
+
+def log_dir() -> Path:
+    """The session logs (core/logs.py): FORGE_LOG_DIR, else beside the data when FORGE_DATA_DIR
+    moves it (tests, portable setups), else the user's log folder."""
+    if os.environ.get("FORGE_DATA_DIR") and not os.environ.get("FORGE_LOG_DIR"):
+        return data_dir() / "logs"
+    return _override("FORGE_LOG_DIR") or Path(platformdirs.user_log_dir(APP_NAME, APP_AUTHOR))
 
 
 def runs_dir() -> Path:

@@ -11,14 +11,15 @@ import datetime as _dt
 import json
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, model_validator
 
 from forge_gui import __version__
 from forge_gui.core import paths
 from forge_gui.core.atomic import atomic_write_text
-from forge_gui.core.evaluate import EvaluationResult
+from forge_gui.core.evaluation_result import EvaluationResult
+from forge_gui.core.rules import SettingsError, setting_problems
 from forge_gui.core.steps import ProcessStep, Step
 
 LORA_MODULES = "attn_q,attn_k,attn_v,attn_o,ffn_gate,ffn_up,ffn_down"
@@ -26,7 +27,6 @@ LORA_LR = 1e-4  # the usual LoRA rate; full fine-tuning moves every weight and n
 FULL_LR = 1e-5
 
 StepStatus = Literal["pending", "running", "done", "skipped", "failed", "cancelled"]
-
 
 class RunSettings(BaseModel):
     """Everything needed to reproduce a run. What the CLI flags and the wizard pages fill in."""
@@ -69,11 +69,41 @@ class RunSettings(BaseModel):
     lora_modules: str = LORA_MODULES
     checkpoint_every: int = 50  # training steps between checkpoints (resume starts there)
 
+    @model_validator(mode="after")
+    def _check(self, info: ValidationInfo) -> RunSettings:
+        # run.json of an older version is read as it was written (RunState.load): a run
+        # made under looser rules can still be shown and resumed.
+        if info.context and info.context.get("stored"):
+            return self
+        problems = setting_problems(self.__dict__)
+        if problems:
+            raise ValueError(problems[0])
+        return self
+
+    @classmethod
+    def checked(cls, **values: Any) -> RunSettings:
+        """RunSettings, or SettingsError with one sentence (what both front ends show)."""
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise SettingsError(settings_error(exc)) from None
+
     @property
     def lr(self) -> float:
         if self.learning_rate is not None:
             return self.learning_rate
         return LORA_LR if self.method == "lora" else FULL_LR
+
+
+def settings_error(exc: ValidationError) -> str:
+    """The first problem of a ValidationError as one sentence (a rule's own sentence as it is;
+    a wrong type names the setting)."""
+    first = exc.errors()[0]
+    error = (first.get("ctx") or {}).get("error")
+    if isinstance(error, ValueError):
+        return str(error)
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f"The setting {where!r} is not valid: {first.get('msg', 'invalid value')}."
 
 
 class StepRecord(BaseModel):
@@ -166,7 +196,8 @@ class RunState:
 
     @classmethod
     def load(cls, run_dir: Path) -> RunState:
-        record = RunRecord.model_validate_json((Path(run_dir) / "run.json").read_text("utf-8"))
+        record = RunRecord.model_validate_json((Path(run_dir) / "run.json").read_text("utf-8"),
+                                               context={"stored": True})
         return cls(Path(run_dir), record)
 
     @property

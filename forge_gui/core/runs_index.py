@@ -100,8 +100,9 @@ def summarize_run(run_dir: Path) -> RunSummary:
     except (OSError, ValueError) as exc:
         return RunSummary(run_dir=run_dir, status="unreadable",
                           message=f"run.json cannot be read ({exc}).")
-    settings = raw.get("settings") if isinstance(raw.get("settings"), dict) else {}
-    artifacts = raw.get("artifacts") if isinstance(raw.get("artifacts"), dict) else {}
+    settings, artifacts = raw.get("settings"), raw.get("artifacts")
+    settings = settings if isinstance(settings, dict) else {}
+    artifacts = artifacts if isinstance(artifacts, dict) else {}
     steps = [s for s in raw.get("steps") or [] if isinstance(s, dict)]
     recorded = raw.get("status")
     running_step = next((s for s in steps if s.get("status") == "running"), None)
@@ -132,7 +133,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
         output_gguf=artifacts.get("output_gguf"))
     if status == "interrupted" and summary.step:
         summary.message = f"Stopped during “{summary.step}” (Forge was closed or killed)."
-    from forge_gui.core.evaluate import load_evaluation
+    from forge_gui.core.evaluation_result import load_evaluation
 
     evaluation = load_evaluation(run_dir)
     if evaluation is not None:

@@ -2,10 +2,10 @@
 
 Two kinds:
 - ProcessStep: an external tool. argv list (never a shell string), cwd, extra env, the files it
-  must produce, a pure per-line progress parser and a result check. The CLI runs it with
-  subprocess (core/process.py), the GUI with QProcess (gui/runner.py).
-- FunctionStep: Python work (validation, hashing, HTTP). Runs in a worker thread in the GUI,
-  inline in the CLI; reports through the same ProgressEvent and polls a CancelToken.
+  must produce, a pure per-line progress parser and a result check. Both front ends run it
+  through core/process.py, inside the one walk (core/pipeline.py).
+- FunctionStep: Python work (validation, hashing, HTTP), run by the same walk (a worker
+  thread in the GUI); reports through the same ProgressEvent and polls a CancelToken.
 
 A step fails by raising StepFailed with a sentence for the user and, where there is one, what
 to do about it.

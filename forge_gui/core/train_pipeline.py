@@ -14,28 +14,31 @@ left in state.artifacts, so the GUI can retry a failed step without redoing the 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from forge_gui.core.atomic import atomic_write_text
 from forge_gui.core.events import ProgressEvent
-from forge_gui.core.llamacpp.discover import ToolSet, find_tools
+from forge_gui.core.llamacpp.discover import find_tools
 from forge_gui.core.llamacpp.gguf_info import check_same_model, human_size, inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
     SMOKE_TOKENS,
     SmokeResult,
-    check_memory,
-    check_windows,
     convert_to_f32_step,
-    count_tokens,
     quantize_step,
     smoke_argv,
     smoke_step,
-    tokenize_argv,
-    training_ctx,
 )
-from forge_gui.core.llamacpp.trainer import LORA_VAL_SPLIT, TrainRequest, TrainResult, trainer_for
+from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, trainer_for
 from forge_gui.core.pipeline import StepSpec
+from forge_gui.core.preflight import (  # noqa: F401  (check_gpu_memory: importers' old home)
+    MIN_CONVERSATIONS,
+    check_gpu_memory,
+    format_of,
+    preflight_step,
+    record_argv,
+    recorded,
+    tools_for,
+)
 from forge_gui.core.run import RunSettings, RunState
 from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 
@@ -46,7 +49,7 @@ PREPARED_NAME = "train.txt"
 PREPARED_CHAT_NAME = "train.jsonl"
 CHAT_TEMPLATE_NAME = "chat_template.jinja"
 CHECKPOINTS = "checkpoints"
-MIN_CONVERSATIONS = 3  # llama-finetune-lora skips each epoch's first sample: 2 train nothing
+BASE, TRAINED = "base model to train", "trained model"
 
 
 def train_specs(settings: RunSettings) -> list[StepSpec]:
@@ -58,7 +61,7 @@ def train_specs(settings: RunSettings) -> list[StepSpec]:
         StepSpec("validate", "Validate the training data", _validate),
         StepSpec("prepare", "Prepare the training text", _prepare),
         *([] if lora else [StepSpec("convert", "Convert the base to F32", _convert)]),
-        StepSpec("preflight", "Count tokens and check memory", _preflight),
+        StepSpec("preflight", "Count tokens and check memory", preflight_step),
         StepSpec("train", "Train a LoRA adapter" if lora else "Fine-tune", _train),
         StepSpec("check", "Check the trained adapter" if lora else "Check the trained model",
                  _check),
@@ -90,17 +93,7 @@ def resume_point(state: RunState, specs: list[StepSpec]) -> int:
     return len(specs) - 1
 
 
-def tools_for(state: RunState) -> ToolSet:
-    return find_tools(state.settings.tools_dir)
-
-
 # --- steps ---------------------------------------------------------------------------------
-
-def record_argv(state: RunState, key: str, argv: list[str]) -> None:
-    """commands/<key>.json for a tool a FunctionStep runs (process steps get it from the walk)."""
-    atomic_write_text(state.run_dir / "commands" / f"{key}.json",
-                      json.dumps({"argv": argv, "cwd": None, "env": {}}, indent=2) + "\n")
-
 
 def _function(key: str, label: str, state: RunState, work) -> FunctionStep:
     return FunctionStep(key=key, label=label, run=work, log_path=state.log_path(key))
@@ -171,11 +164,9 @@ def _validate(state: RunState) -> FunctionStep:
 
 def _prepare(state: RunState) -> FunctionStep:
     def work(progress: ProgressCallback, cancel: CancelToken) -> None:
-        from forge_gui.core.chat_format import FORMATS
-
         options_cls, prepare, _ = _data_api()
         s, a = state.settings, state.artifacts
-        fmt = FORMATS[a.chat_format or "plain"]
+        fmt = format_of(a.chat_format)
         out = state.run_dir / (PREPARED_CHAT_NAME if fmt.chat else PREPARED_NAME)
         result = prepare(s.data, out, options=options_cls(field_map=s.field_map),
                          fmt=trainer_for(s).data_format(fmt.chat), val_fraction=s.val_fraction,
@@ -188,120 +179,13 @@ def _prepare(state: RunState) -> FunctionStep:
 
 
 def _convert(state: RunState):
-    info = inspect_gguf(state.artifacts.base_gguf)
+    info = inspect_gguf(recorded(state.artifacts.base_gguf, BASE))
     if info.trainability == "ready" or not trainer_for(state.settings).needs_f32_base:
         state.artifacts.train_base_gguf = info.path
         return None
     out = state.run_dir / "base-f32.gguf"
     state.artifacts.train_base_gguf = out
     return convert_to_f32_step(tools_for(state), info, out, state.log_path("convert"))
-
-
-def _preflight(state: RunState) -> FunctionStep:
-    def work(progress: ProgressCallback, cancel: CancelToken) -> None:
-        s, a = state.settings, state.artifacts
-        tools = tools_for(state)
-        trainer = trainer_for(s)
-        tools.path(trainer.tool)  # fail here, before anything long, when it is missing
-        if trainer.produces_adapter:
-            _preflight_lora(state, tools, progress, cancel)
-            return
-        progress(ProgressEvent(step="preflight", message="Counting tokens with the base's vocabulary"))
-        record_argv(state, "preflight", tokenize_argv(tools, a.train_base_gguf, a.prepared_train))
-        a.tokens = count_tokens(tools, a.train_base_gguf, a.prepared_train, cancel)
-        ctx = training_ctx(s.ctx)
-        a.windows = check_windows(a.tokens, ctx, s.val_split)
-        base = inspect_gguf(a.train_base_gguf)
-        check_memory(base, ctx, progress, "preflight")
-        check_gpu_memory(base, base.training_memory_bytes(ctx), tools, trainer, s, progress)
-        progress(ProgressEvent(step="preflight", fraction=1.0, message=(
-            f"{a.tokens} tokens → {a.windows} windows of {ctx} tokens")))
-    return _function("preflight", "Count tokens and check memory", state, work)
-
-
-def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
-                    cancel: CancelToken) -> None:
-    """Enough data to train (the tool aborts, or saves an untouched adapter, when there is too
-    little) and enough memory, checked before training starts."""
-    from forge_gui.core.chat_format import FORMATS
-    from forge_gui.core.llamacpp import lora
-
-    s, a = state.settings, state.artifacts
-    ctx = training_ctx(s.ctx)
-    base = inspect_gguf(a.train_base_gguf)
-    fmt = FORMATS[a.chat_format or "plain"]
-    progress(ProgressEvent(step="preflight", message="Counting tokens with the base's vocabulary"))
-    if fmt.chat:
-        a.tokens, a.windows = _count_conversations(state, tools, fmt, ctx, progress, cancel)
-    else:
-        record_argv(state, "preflight", tokenize_argv(tools, a.train_base_gguf, a.prepared_train))
-        a.tokens = count_tokens(tools, a.train_base_gguf, a.prepared_train, cancel)
-        # the tool skips each epoch's first window: one training window would train nothing
-        a.windows = check_windows(a.tokens, ctx, LORA_VAL_SPLIT, min_train=2,
-                                  tool="llama-finetune-lora")
-    need = lora.training_memory_bytes(base, ctx, lora.parse_modules(s.lora_modules), s.lora_rank)
-    check_memory(base, ctx, progress, "preflight", need=need)
-    check_gpu_memory(base, need, tools, trainer_for(s), s, progress)
-    unit = "conversations" if fmt.chat else "windows"
-    progress(ProgressEvent(step="preflight", fraction=1.0, message=(
-        f"{a.tokens} tokens → {a.windows} {unit} of {ctx} tokens, trained in {fmt.label}")))
-
-
-def check_gpu_memory(base, need: int, tools: ToolSet, trainer, settings: RunSettings,
-                     progress: ProgressCallback) -> None:
-    """On a GPU build: the estimate (corrected by what was measured) against the GPU's free
-    memory; how many layers fit when not all do. Refuses only when the user left the layers
-    to Forge (all on the GPU) and they cannot fit (docs/gpu.md)."""
-    from forge_gui.core.llamacpp.gpu import gpu_memory_check
-
-    backend = tools.tools[trainer.tool].backend
-    if trainer.produces_adapter and backend == "vulkan" and settings.gpu_layers is None:
-        return  # LoRA stays on the CPU there (core/llamacpp/trainer.py gpu_args)
-    fit = gpu_memory_check(base, need, backend, settings.gpu_layers, settings.method)
-    if fit is None:
-        return
-    progress(ProgressEvent(step="preflight", message=fit.sentence()))
-    if not fit.fits and settings.gpu_layers is None:
-        raise StepFailed(fit.sentence())
-
-
-def _count_conversations(state: RunState, tools: ToolSet, fmt, ctx: int,
-                         progress: ProgressCallback, cancel: CancelToken) -> tuple[int, int]:
-    """(tokens, conversations that fit the context). Each conversation is one training sample
-    of `ctx` tokens; longer ones are skipped by the tool, so say how many and what to change.
-    Tokens are counted for the whole rendered text with the base's vocabulary and shared out
-    by length (one llama-tokenize call, not one per record)."""
-    import json as _json
-
-    a = state.artifacts
-    texts = []
-    with open(a.prepared_train, encoding="utf-8") as fh:
-        for line in fh:
-            messages = _json.loads(line)["messages"]
-            texts.append(fmt.render((m["role"], m["content"]) for m in messages))
-    rendered = state.run_dir / "train.rendered.txt"
-    atomic_write_text(rendered, "\n".join(texts))
-    record_argv(state, "preflight", tokenize_argv(tools, a.train_base_gguf, rendered))
-    tokens = count_tokens(tools, a.train_base_gguf, rendered, cancel)
-    chars = sum(len(t) for t in texts) or 1
-    per = [tokens * len(t) / chars for t in texts]
-    fitting = sum(1 for n in per if n <= ctx)
-    longest = max(per, default=0)
-    if fitting < MIN_CONVERSATIONS:
-        better = training_ctx(int(longest * 1.1) + 1)
-        raise StepFailed(
-            f"Only {fitting} of {len(texts)} conversations fit in a training context of {ctx} "
-            f"tokens; training needs at least {MIN_CONVERSATIONS}.",
-            (f"Raise the context to {better} tokens, or add more (shorter) conversations."
-             if len(texts) >= MIN_CONVERSATIONS else
-             f"Add more conversations: {len(texts)} is too few to train on."))
-    if fitting < len(texts):
-        note = (f"{len(texts) - fitting} of {len(texts)} conversations are longer than the "
-                f"context of {ctx} tokens and will be skipped; a context of "
-                f"{training_ctx(int(longest * 1.1) + 1)} keeps them.")
-        state.record_note(note)
-        progress(ProgressEvent(step="preflight", message=note))
-    return tokens, fitting
 
 
 def _train(state: RunState):
@@ -311,7 +195,8 @@ def _train(state: RunState):
     if output.exists():  # a retry: never train on top of an old result
         output.unlink()
     result = TrainResult()
-    request = TrainRequest(train_text=a.prepared_train, base=inspect_gguf(a.train_base_gguf),
+    request = TrainRequest(train_text=recorded(a.prepared_train, "prepared training text"),
+                           base=inspect_gguf(recorded(a.train_base_gguf, BASE)),
                            output=output, settings=s, tools=tools_for(state),
                            log_path=state.log_path("train"))
     if trainer.produces_adapter:
@@ -349,13 +234,15 @@ def _check(state: RunState) -> FunctionStep:
         if a.train_loss_first is not None and a.train_loss_last is not None:
             loss = f"; train loss {a.train_loss_first:.3f} → {a.train_loss_last:.3f}"
         if trainer_for(state.settings).produces_adapter:
-            got = lora.check_adapter(inspect_gguf(a.train_base_gguf), a.adapter_file)
+            got = lora.check_adapter(inspect_gguf(recorded(a.train_base_gguf, BASE)),
+                                     recorded(a.adapter_file, "trained adapter"))
             pairs = sum(1 for n in got.tensor_names if n.endswith(".lora_a"))
             progress(ProgressEvent(step="check", fraction=1.0, message=(
                 f"LoRA adapter for {got.architecture}: {pairs} layers, "
                 f"{human_size(got.size_bytes)}{loss}")))
             return
-        got = check_same_model(inspect_gguf(a.train_base_gguf), a.trained_gguf)
+        got = check_same_model(inspect_gguf(recorded(a.train_base_gguf, BASE)),
+                               recorded(a.trained_gguf, TRAINED))
         progress(ProgressEvent(step="check", fraction=1.0, message=(
             f"{got.architecture}, {len(got.tensor_names)} tensors, "
             f"{human_size(got.size_bytes)}{loss}")))
@@ -377,8 +264,9 @@ def _merge(state: RunState):
     def done(path: Path) -> None:
         a.trained_gguf = path
 
-    return merge_step(export_lora_tool(state.settings.tools_dir), a.train_base_gguf,
-                      a.adapter_file, out, state.log_path("merge"), done)
+    return merge_step(export_lora_tool(state.settings.tools_dir),
+                      recorded(a.train_base_gguf, BASE), recorded(a.adapter_file, "trained adapter"),
+                      out, state.log_path("merge"), done)
 
 
 def output_type(settings: RunSettings, base_path: Path) -> str:
@@ -398,7 +286,8 @@ def context_fix(state: RunState) -> list[str]:
     """llama-finetune saves its training context as the model's context length (e.g. 512 for a
     base made for 128k); put the base's value back while quantizing."""
     a = state.artifacts
-    base, trained = inspect_gguf(a.train_base_gguf), inspect_gguf(a.trained_gguf)
+    base = inspect_gguf(recorded(a.train_base_gguf, BASE))
+    trained = inspect_gguf(recorded(a.trained_gguf, TRAINED))
     if base.context_length and trained.context_length != base.context_length:
         return [f"{base.architecture}.context_length=int:{base.context_length}"]
     return []
@@ -409,17 +298,18 @@ def _quantize(state: RunState):
     if a.route == "adapter":  # the base stays as it is; Ollama applies the adapter
         a.output_gguf = None
         return None
-    qtype = output_type(state.settings, a.base_gguf or a.train_base_gguf)
+    qtype = output_type(state.settings, recorded(a.base_gguf or a.train_base_gguf, BASE))
     overrides = context_fix(state)
-    weights = set(inspect_gguf(a.trained_gguf).tensor_types) - {"F32"}
+    trained = recorded(a.trained_gguf, TRAINED)
+    weights = set(inspect_gguf(trained).tensor_types) - {"F32"}
     if (weights <= {qtype} or (qtype == "F32" and not weights)) and not overrides:
-        a.output_gguf = a.trained_gguf  # already that type (e.g. an F16 base merged)
+        a.output_gguf = trained  # already that type (e.g. an F16 base merged)
         return None
     out = state.run_dir / f"model-{qtype}.gguf"
     a.output_gguf = out
     # A merge into a quantized base holds that base's quantized tensors: they are copied as
     # they are, only the merged (F16) ones are quantized, but the tool wants the flag.
-    return quantize_step(tools_for(state), a.trained_gguf, out, qtype, "quantize",
+    return quantize_step(tools_for(state), trained, out, qtype, "quantize",
                          f"Quantize to {qtype}", state.log_path("quantize"),
                          allow_requantize=bool(weights - {"F16", "BF16"}),
                          overrides=overrides)
@@ -427,22 +317,18 @@ def _quantize(state: RunState):
 
 def smoke_prompt_text(settings: RunSettings, chat_format: str | None = None) -> str:
     """The smoke prompt rendered in the training format, up to where the answer starts."""
-    from forge_gui.core.chat_format import FORMATS
-
     messages = [("system", settings.system)] if settings.system else []
-    return FORMATS[chat_format or "plain"].prompt([*messages, ("user", settings.smoke_prompt)])
+    return format_of(chat_format).prompt([*messages, ("user", settings.smoke_prompt)])
 
 
 def _completion(state: RunState) -> FunctionStep:
-    from forge_gui.core.chat_format import FORMATS
-
     a = state.artifacts
     result = SmokeResult()
-    fmt = FORMATS[a.chat_format or "plain"]
+    fmt = format_of(a.chat_format)
     tools, prompt = tools_for(state), smoke_prompt_text(state.settings, fmt.key)
     # ADAPTER route: no merged file; the base runs with the adapter applied at load.
-    model, lora_file = ((a.base_gguf, a.adapter_file) if a.route == "adapter"
-                        else (a.output_gguf, None))
+    model, lora_file = ((recorded(a.base_gguf, BASE), a.adapter_file) if a.route == "adapter"
+                        else (recorded(a.output_gguf, "model to try"), None))
     step = smoke_step(tools, model, prompt, result, state.settings.seed,
                       log=state.log_path("completion"), stop=fmt.stop_marker, lora=lora_file)
     record_argv(state, "completion", smoke_argv(tools, model, prompt, state.settings.seed,

@@ -11,6 +11,7 @@ the cores (gguf, numpy, httpx) load when a page first needs them.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -44,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    from forge_gui.core.logs import setup_logging
+
+    log_file = setup_logging("forge-gui")  # a file per session; stderr when there is one
 
     from PySide6.QtCore import Qt, qInstallMessageHandler
     from PySide6.QtGui import QGuiApplication, QIcon
@@ -55,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Forge")
     app.setDesktopFileName("forge")
+    from forge_gui.gui import crash
+
+    crash.install(log_file)  # an uncaught error: logged, and a dialog says where the log is
     from forge_gui.core import paths
 
     icon = paths.resources_dir() / "icons" / "forge-256.png"
@@ -92,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     wizard.show()
 
     def after_first_frame() -> None:
-        wizard.app_settings  # load (and validate) the settings now that the window is up
+        _ = wizard.app_settings  # load (and validate) the settings now that the window is up
         if wizard.settings_problem:
             QMessageBox.warning(wizard, "Settings reset", wizard.settings_problem)
         if missing:
@@ -117,7 +124,7 @@ _QT_NOISE = ("This plugin does not support propagateSizeHints()",)
 
 def _qt_message(mode, context, message: str) -> None:
     if not message.startswith(_QT_NOISE):
-        print(message, file=sys.stderr)
+        logging.getLogger("qt").warning("%s", message)
 
 
 def _quit(app, code: int) -> int:

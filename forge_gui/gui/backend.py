@@ -9,7 +9,6 @@ thread (except the cheap name check).
 from __future__ import annotations
 
 import itertools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ def preview(paths: list[Path], field_map: dict[str, str], limit: int = 3) -> lis
 def render_preview(records: list[tuple], chat_format: str = "plain") -> str:
     """Records rendered exactly as the trainer will see them, in the run's training format."""
     from forge_gui.core.chat_format import FORMATS, messages_of
-    fmt = FORMATS[chat_format]
+    fmt = FORMATS[chat_format]  # type: ignore[index]  # a key the Data page got from core
     if fmt.chat:  # one conversation a sample, the template's own separators
         return "\n\n".join(fmt.render(messages_of(turns)) for turns in records)
     from forge_gui.core.data.render import SAMPLE_SEPARATOR, render_turns
@@ -61,7 +60,9 @@ def read_source_line(file: str | Path, line: int, limit: int = 20_000) -> str:
 # -- base model ----------------------------------------------------------------------------
 
 def ollama_host(configured: str | None) -> str:
-    return configured or os.environ.get("OLLAMA_HOST") or "127.0.0.1:11434"
+    """The address the host box starts with: core's reading (--host, OLLAMA_HOST, local)."""
+    from forge_gui.core.ollama.client import configured_host
+    return configured_host(configured)
 
 
 def list_ollama_models(host: str) -> list[str]:
@@ -123,6 +124,12 @@ def same_model(a: str, b: str) -> bool:
     return model_key(a) == model_key(b)
 
 
+def finish_command(name: str, modelfile: Path) -> str:
+    """The command that registers a model by hand, quoted as forge-cli prints it."""
+    from forge_gui.core.ollama.register import finish_command as command
+    return command(name, Path(modelfile))
+
+
 def pipeline_specs(settings) -> list:
     from forge_gui.core import train_pipeline
     return train_pipeline.train_specs(settings)
@@ -149,43 +156,34 @@ def training_memory(info, ctx: int, rank: int, modules: str) -> dict[str, int | 
 
     try:
         names = lora.parse_modules(modules)
-    except ValueError:
+    except ValueError:  # the page shows core's sentence; the estimate uses the default layers
         names = lora.parse_modules(default_lora_modules())
     full = None if info.trainability == "quantized" else info.training_memory_bytes(ctx)
     return {"lora": lora.training_memory_bytes(info, ctx, names, rank), "full": full}
 
 
-def lora_modules_problem(text: str) -> str | None:
-    """core's sentence for a --lora-modules value it refuses (the CLI says the same)."""
-    from forge_gui.core.llamacpp.lora import parse_modules
-
-    try:
-        parse_modules(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
+def settings_problems(values: dict) -> list[str]:
+    """core's sentence for each of these run settings it refuses (forge-cli says the same)."""
+    from forge_gui.core.rules import setting_problems
+    return setting_problems(values)
 
 
-def preflight(paths: list[Path], field_map: dict[str, str], toolset, base_gguf: Path, ctx: int,
-              val_split: float, progress=None, cancel=None,
-              method: str = "lora") -> tuple[int, int]:
-    """Token-exact check: prepare the training text, count it with the base's own tokenizer
-    and return (tokens, windows). Raises StepFailed (with a suggested context) when the text
-    gives llama-finetune nothing to train on."""
-    import tempfile
+def setting_ranges() -> dict[str, Any]:
+    """The ranges core's rules allow, for the spin boxes (core/run.py)."""
+    from forge_gui.core import rules
+    return {"ctx_step": rules.CTX_STEP, "ctx_max": rules.CTX_MAX, "epochs_max": rules.EPOCHS_MAX,
+            "lora_rank": rules.LORA_RANK_RANGE, "lora_alpha": rules.LORA_ALPHA_RANGE}
 
-    from forge_gui.core import data
-    from forge_gui.core.llamacpp import tool_steps
-    with tempfile.TemporaryDirectory(prefix="forge-preflight-") as tmp:
-        out = Path(tmp) / "train.txt"
-        data.prepare_training_data(list(paths), out,
-                                   options=data.ValidationOptions(field_map=field_map),
-                                   progress=progress, cancel=cancel)
-        tokens = tool_steps.count_tokens(toolset, Path(base_gguf), out, cancel)
-    if method == "lora":  # the LoRA tool skips each epoch's first window
-        return tokens, tool_steps.check_windows(tokens, ctx, val_split, min_train=2,
-                                                tool="llama-finetune-lora")
-    return tokens, tool_steps.check_windows(tokens, ctx, val_split)
+
+def preflight(values: dict, progress=None, cancel=None):
+    """The token-exact preflight the run itself does (core/preflight_run.py), for the settings the
+    pages hold so far (the name comes later: a placeholder). Raises core's SettingsError or
+    StepFailed; returns a PreflightResult."""
+    from forge_gui.core.preflight_run import PLACEHOLDER_NAME, run_preflight
+    from forge_gui.core.run import RunSettings
+
+    settings = RunSettings.checked(**{"name": PLACEHOLDER_NAME, **values})
+    return run_preflight(settings, progress, cancel)
 
 
 # --- runs and evaluation (core/runs_index.py, core/evaluate.py) ----------------------------

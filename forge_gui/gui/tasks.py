@@ -7,11 +7,14 @@ is thread-safe and throttled (a worker may report thousands of events a second; 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from forge_gui.core.events import ProgressEvent
@@ -31,7 +34,11 @@ class _Relay(QObject):
 
 
 class BackgroundTask(QObject):
-    """One piece of background work. Keep a reference until `ended` fires."""
+    """One piece of background work. Keep a reference until `ended` fires.
+
+    A parent (the page) owns it while it runs, so a page that goes away takes its work's
+    signals with it; once ended it lets go (Python owns it from then on, like gui/runner.py's
+    `_keep`), so a page that starts many tasks does not pile them up as children."""
 
     progress = Signal(object)  # ProgressEvent
     succeeded = Signal(object)  # fn's return value
@@ -64,6 +71,12 @@ class BackgroundTask(QObject):
     def _on_ended(self) -> None:
         self.running = False
         self.ended.emit()
+        if self.parent() is not None:  # after this slot: not deleted inside its own signal
+            QTimer.singleShot(0, self._release)
+
+    def _release(self) -> None:
+        if not self.running:  # not restarted meanwhile
+            self.setParent(None)
 
 
 class _Runnable(QRunnable):
@@ -82,19 +95,21 @@ class _Runnable(QRunnable):
     def run(self) -> None:
         from forge_gui.core.steps import Cancelled
 
+        outcome: tuple[Any, ...]
         try:
             result = self._fn(self._progress, self._cancel)
         except Cancelled:
             outcome = (self._relay.cancelled,)
         except BaseException as exc:  # reported to the UI, never lost in a worker thread
+            log.info("Background task failed: %s", exc, exc_info=True)  # the page shows one line
             outcome = (self._relay.failed, exc)
         else:
             outcome = (self._relay.cancelled,) if self._cancel.cancelled else (self._relay.succeeded, result)
         try:
             outcome[0].emit(*outcome[1:])
             self._relay.ended.emit()
-        except RuntimeError:
-            pass  # the app is shutting down and nobody listens any more
+        except RuntimeError as exc:  # the app is shutting down and nobody listens any more
+            log.info("A background task ended after its listeners were gone: %s", exc)
 
 
 def start_task(parent, fn, ok, bad, progress=None, ended=None) -> BackgroundTask:

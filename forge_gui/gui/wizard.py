@@ -7,7 +7,9 @@ closing while a run is in progress.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt
 from PySide6.QtWidgets import QMessageBox, QWizard
@@ -18,6 +20,11 @@ from forge_gui.gui.pages.done import DonePage
 from forge_gui.gui.pages.name import NamePage
 from forge_gui.gui.pages.run import RunPage
 from forge_gui.gui.pages.trainer import TrainerPage
+
+if TYPE_CHECKING:
+    from forge_gui.core.run import RunSettings
+
+log = logging.getLogger(__name__)
 
 PAGE_DATA, PAGE_BASE, PAGE_TRAINER, PAGE_NAME, PAGE_RUN, PAGE_DONE = range(6)
 
@@ -79,15 +86,16 @@ class ForgeWizard(QWizard):
         key, why = backend.training_format_for(self.base_page.info, self.trainer_page.method_key)
         self.data_page.set_chat_format(key, why)
 
-    def run_settings(self):
-        """The recipe of the run (RunSettings), from what every page holds now."""
+    def run_settings(self) -> RunSettings:
+        """The recipe of the run (RunSettings), from what every page holds now; SettingsError
+        (core's one sentence) for a setting core refuses."""
         from forge_gui.core.run import RunSettings  # pydantic models: loaded when first needed
 
         values: dict = {}
         for page in (self.data_page, self.base_page, self.trainer_page, self.name_page):
             page.contribute(values)
         values.setdefault("ollama_host", self.app_settings.ollama_host)
-        return RunSettings(**values)
+        return RunSettings.checked(**values)
 
     def show_runs(self, on_resume=None):
         """The Runs window (gui/runs_window.py); on_resume(run_dir) resumes a run."""
@@ -110,9 +118,10 @@ class ForgeWizard(QWizard):
         try:
             specs, state, index = backend.resume(Path(run_dir))
         except Exception as exc:
+            log.warning("Run %s cannot be resumed", run_dir, exc_info=True)
             QMessageBox.warning(self, "Forge", f"This run cannot be resumed: {exc}")
             return False
-        self.run_page.pending = (specs, state, index)
+        self.run_page.pending = (specs, state, index)  # type: ignore[assignment]  # run.py: None
         self.setStartId(PAGE_RUN)
         self.restart()  # shows the Run page, which starts the pending run
         self.setStartId(PAGE_DATA)
@@ -123,15 +132,15 @@ class ForgeWizard(QWizard):
 
     # -- closing ---------------------------------------------------------------------------
     def save_app_settings(self) -> None:
-        self.app_settings.window_geometry = bytes(self.saveGeometry().toHex()).decode()
+        self.app_settings.window_geometry = bytes(self.saveGeometry().toHex().data()).decode()
         for page in (self.data_page, self.base_page, self.trainer_page, self.name_page):
             page.remember(self.app_settings)
         from forge_gui.core.app_settings import save_settings
 
         try:
             save_settings(self.app_settings)
-        except OSError:
-            pass  # a read-only config dir must not stop the app from closing
+        except OSError as exc:  # a read-only config dir must not stop the app from closing
+            log.warning("The app settings could not be saved: %s", exc)
 
     def ask_to_stop(self) -> bool:
         """True when nothing runs, or the user agreed to stop it (then it is being stopped)."""
@@ -181,6 +190,9 @@ def _saved_geometry() -> str | None:
 
     try:
         value = json.loads((config_dir() / "settings.json").read_text("utf-8")).get("window_geometry")
-    except (OSError, ValueError, AttributeError):
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, AttributeError) as exc:  # load_settings says so to the user
+        log.info("No saved window geometry: %s", exc)
         return None
     return value if isinstance(value, str) else None

@@ -46,9 +46,12 @@ class ValidationOptions(BaseModel):
     very_long_chars: int = DEFAULT_VERY_LONG_CHARS
     max_array_bytes: int = DEFAULT_MAX_ARRAY_BYTES
     max_issues: int | None = DEFAULT_MAX_ISSUES  # None: keep every issue (memory grows)
-    # Processes for validating big JSONL files (Linux/macOS fork only). 1: this process.
+    # Processes for validating big JSONL files. 1: this process.
     # The CLI uses the machine's cores; the GUI keeps 1 (forking a Qt app is not safe).
     workers: int = 1
+    # How worker processes start; None: fork where the system has it, else one process
+    # (spawn works too, but a frozen app must call multiprocessing.freeze_support() first).
+    start_method: Literal["fork", "spawn", "forkserver"] | None = None
 
 
 class Issue(BaseModel):
@@ -118,7 +121,7 @@ class ValidationReport(BaseModel):
     skipped_paths: list[SkippedPath] = Field(default_factory=list)
     unknown_schemas: list[UnknownSchema] = Field(default_factory=list)
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form
     @property
     def ok(self) -> bool:
         """True when there is something to train on and nothing was rejected."""

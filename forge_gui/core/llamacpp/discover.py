@@ -14,7 +14,6 @@ import functools
 import json
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Literal
 
@@ -22,7 +21,7 @@ from pydantic import BaseModel
 
 from forge_gui.core import paths
 from forge_gui.core.llamacpp import build
-from forge_gui.core.process import popen_kwargs
+from forge_gui.core.process import probe_output
 
 Source = Literal["configured", "bundled", "PATH", "cache"]
 Flavour = Literal["upstream", "lora", "legacy", "tool", "unknown"]
@@ -101,14 +100,7 @@ def locate(name: str, configured: Path | None = None) -> tuple[Source, Path] | N
 
 def _run_quiet(argv: list[str]) -> str:
     """Output of a short probe (stdout+stderr); empty when it cannot run."""
-    kwargs = popen_kwargs()
-    kwargs.pop("start_new_session", None)
-    try:
-        done = subprocess.run(argv, capture_output=True, timeout=PROBE_TIMEOUT,
-                              stdin=subprocess.DEVNULL, **kwargs)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return (done.stdout + done.stderr).decode("utf-8", "replace")
+    return probe_output(argv, PROBE_TIMEOUT, merge_stderr=True) or ""
 
 
 def classify_help(name: str, help_text: str) -> Flavour:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
+import mmap
 import struct
 from pathlib import Path
 from typing import Literal
@@ -12,8 +14,11 @@ from typing import Literal
 import gguf
 from pydantic import BaseModel
 
-from forge_gui.core.llamacpp.gguf_header import ArrayInfo, HeaderError, read_header
+from forge_gui.core.llamacpp.gguf_header import ArrayInfo, HeaderError, _Cursor, read_header
+from forge_gui.core.process import describe_exit
 from forge_gui.core.steps import StepFailed
+
+log = logging.getLogger(__name__)
 
 GGLA_MAGIC = b"algg"  # legacy LoRA files: b"ggla" stored little-endian
 GGUF_MAGIC = b"GGUF"
@@ -133,14 +138,22 @@ def _inspect_cached(path: Path, mtime_ns: int, size: int) -> GGUFInfo:
         raise StepFailed(f"{path} is not a GGUF file ({describe_start(magic)}).")
     try:
         header = read_header(path)
-    except (HeaderError, OSError, struct.error) as exc:
+        needed = data_end(path)
+    except struct.error as exc:  # a length read past the end: the file stops mid-header
+        raise TruncatedGGUF.of(path, None, size) from exc
+    except (HeaderError, OSError) as exc:
+        if isinstance(exc, HeaderError) and "end" in str(exc):  # ends inside its header
+            raise TruncatedGGUF.of(path, None, size) from exc
         raise StepFailed(f"{path} is not a readable GGUF file: {exc}") from exc
+    if needed > size:
+        raise TruncatedGGUF.of(path, needed, size)
     fields = header.fields
     arch = str(fields.get("general.architecture") or "unknown")
     types = collections.Counter(_type_name(t.type) for t in header.tensors)
     file_type = fields.get("general.file_type")
     try:
-        file_type_name = gguf.LlamaFileType(file_type).name if file_type is not None else None
+        file_type_name = (gguf.LlamaFileType(file_type).name if isinstance(file_type, int)
+                          else None if file_type is None else str(file_type))
     except ValueError:
         file_type_name = str(file_type)
     vocab = fields.get(f"{arch}.vocab_size")
@@ -162,6 +175,88 @@ def _inspect_cached(path: Path, mtime_ns: int, size: int) -> GGUFInfo:
         chat_template=template if isinstance(template := fields.get("tokenizer.chat_template"),
                                              str) else None,
     )
+
+
+class TruncatedGGUF(StepFailed):
+    """A GGUF whose tensor data runs past the end of the file: a writer stopped part-way,
+    most often because the disk filled (tools may still exit 0, docs/data.md)."""
+
+    @classmethod
+    def of(cls, path: Path, needed: int | None, size: int) -> TruncatedGGUF:
+        have = (f"its tensors need {human_size(needed)}, the file has {human_size(size)}"
+                if needed is not None else f"the file stops inside its header at {size} bytes")
+        return cls(f"{path} is not a readable GGUF file: it is cut short ({have}); the disk "
+                   "may be full.",
+                   "Free some space on that disk, then try again.")
+
+
+def data_end(path: Path) -> int:
+    """The size `path` must have to hold every tensor's data: the header, padded to the
+    file's alignment, then each tensor at its offset with its size. gguf_header.py's walk,
+    keeping the offsets (gguf.GGUFReader takes seconds on a real vocabulary)."""
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        cur = _Cursor(buf)
+        cur.take("4s"), cur.take("I")
+        n_tensors, n_kv = cur.take("Q"), cur.take("Q")
+        alignment = 32  # GGUF's default (general.alignment)
+        for _ in range(n_kv):
+            key = cur.string()
+            value = cur.value(cur.take("I"))
+            if key == "general.alignment" and isinstance(value, int) and value > 0:
+                alignment = value
+        end = 0
+        for _ in range(n_tensors):
+            name = cur.string()
+            elements = 1
+            for _ in range(cur.take("I")):
+                elements *= cur.take("Q")
+            kind, offset = cur.take("I"), cur.take("Q")
+            try:
+                block, type_size = gguf.GGML_QUANT_SIZES[gguf.GGMLQuantizationType(kind)]
+            except (ValueError, KeyError):
+                log.info("%s: tensor %s has type %d, unknown here; its size is not checked",
+                         path, name, kind)
+                block, type_size = 1, 0
+            end = max(end, offset + elements // block * type_size)
+        return -(-cur.pos // alignment) * alignment + end if n_tensors else cur.pos
+
+
+def is_whole(path: Path) -> bool:
+    """Every tensor's data lies inside the file (a killed or out-of-space writer leaves it
+    short). False for a file that is not a GGUF at all."""
+    try:
+        return data_end(path) <= path.stat().st_size
+    except (OSError, ValueError, HeaderError, struct.error) as exc:
+        log.info("%s is not a whole GGUF: %s", path, exc)
+        return False
+
+
+def check_output(path: Path, tool: str, code: int, hint: str | None = None) -> GGUFInfo:
+    """What every step that writes a GGUF checks once its tool has ended: exit 0, the file
+    there, a readable GGUF with every tensor inside it. A file that fails is removed, so a
+    part is never taken for a result (a full disk: tools may exit 0 after a short write)."""
+    try:
+        if code != 0:
+            if path.is_file() and not is_whole(path):
+                raise TruncatedGGUF.of(path, _data_end_or_none(path), path.stat().st_size)
+            raise StepFailed(f"{tool} failed ({describe_exit(code)}).", hint)
+        if not path.is_file():
+            raise StepFailed(f"{tool} exited without writing {path}.", hint)
+        return inspect_gguf(path)
+    except StepFailed as exc:
+        if path.is_file():
+            log.warning("removing %s: %s", path, exc.message)
+            path.unlink()
+        if isinstance(exc, TruncatedGGUF) and hint:
+            exc.hint = f"{exc.hint} {hint}"
+        raise
+
+
+def _data_end_or_none(path: Path) -> int | None:
+    try:
+        return data_end(path)
+    except (OSError, ValueError, HeaderError, struct.error):
+        return None
 
 
 def _type_name(code: int) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-from forge_gui.core.llamacpp.gguf_info import GGUFInfo, inspect_gguf
+from forge_gui.core.llamacpp.gguf_info import GGUFInfo, TruncatedGGUF, check_output, is_whole
 from forge_gui.core.steps import StepFailed
 
 log = logging.getLogger(__name__)
@@ -46,12 +46,15 @@ def parse_modules(text: str) -> list[str]:
 # ------------------------------------------------------------------------------- adapter
 
 def check_adapter(base: GGUFInfo, path: Path, hint: str | None = None) -> GGUFInfo:
-    """The trained adapter exists, is a GGUF LoRA for this base, and is not all zeros."""
+    """The trained adapter exists, is a whole GGUF LoRA for this base, and is not all zeros
+    (a part written to a full disk is removed: gguf_info.check_output)."""
     if not path.is_file():
         raise StepFailed(f"llama-finetune-lora ended without writing the adapter ({path.name}).",
                          hint)
     try:
-        info = inspect_gguf(path)
+        info = check_output(path, "llama-finetune-lora", 0, hint)
+    except TruncatedGGUF:
+        raise
     except StepFailed as exc:
         raise StepFailed(f"The trained adapter is not a readable GGUF file: {exc.message}",
                          hint) from exc
@@ -105,16 +108,7 @@ def checkpoint_is_complete(folder: Path) -> bool:
         return False
     if not {"epoch", "lora_rank", "lora_alpha", "target_modules"} <= keys:
         return False
-    for part in ("model.gguf", "optimizer.gguf"):
-        try:
-            reader = gguf.GGUFReader(folder / part)
-            size = (folder / part).stat().st_size
-            if any(t.data_offset + t.n_bytes > size for t in reader.tensors):
-                return False
-        except (OSError, ValueError, IndexError, KeyError) as exc:
-            log.info("checkpoint %s: %s is not whole (%s)", folder.name, part, exc)
-            return False
-    return True
+    return all(is_whole(folder / part) for part in ("model.gguf", "optimizer.gguf"))
 
 
 def checkpoints(folder: Path) -> list[tuple[int, Path]]:
@@ -126,7 +120,7 @@ def checkpoints(folder: Path) -> list[tuple[int, Path]]:
 
 
 def latest_complete_checkpoint(folder: Path) -> Path | None:
-    for step, path in reversed(checkpoints(folder)):
+    for _step, path in reversed(checkpoints(folder)):
         if checkpoint_is_complete(path):
             return path
         log.warning("skipping checkpoint %s: it is incomplete (the run was stopped while it "

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +10,9 @@ import psutil
 
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.discover import ToolSet
-from forge_gui.core.llamacpp.gguf_info import GGUFInfo, human_size, inspect_gguf
-from forge_gui.core.process import kill_process_tree, popen_kwargs
+from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_output, human_size
+from forge_gui.core.process import capture, describe_exit
 from forge_gui.core.steps import (
-    Cancelled,
     CancelToken,
     FunctionStep,
     ProcessStep,
@@ -33,11 +30,10 @@ SMOKE_TOKENS = 48  # enough for a sentence; the try must stay quick
 
 
 def _gguf_check(path: Path, what: str, log: Path | None):
+    """The check of a step that writes a GGUF: a failed, missing or cut-short file is
+    removed and said in one sentence (gguf_info.check_output)."""
     def check(code: int) -> None:
-        hint = f"The tool's output is in {log}." if log else None
-        if code != 0:
-            raise StepFailed(f"{what} failed (exit code {code}).", hint)
-        inspect_gguf(path)  # raises when nothing or no GGUF was written
+        check_output(path, what, code, f"The tool's output is in {log}." if log else None)
     return check
 
 
@@ -88,19 +84,16 @@ def count_tokens(tools: ToolSet, model: Path, text: Path, cancel: CancelToken | 
     """Exact token count of `text` with the model's own vocabulary (llama-tokenize loads only
     the vocabulary). Special tokens are not parsed and a BOS is added, as llama-finetune does."""
     argv = tokenize_argv(tools, model, text)
-    kwargs = popen_kwargs()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, **kwargs)
     try:
-        out, err = proc.communicate()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    m = re.search(rb"Total number of tokens:\s*(\d+)", out)
-    if proc.returncode != 0 or not m:
-        tail = err.decode("utf-8", "replace").strip().splitlines()[-3:]
-        raise StepFailed("llama-tokenize could not count the tokens of the training text.",
-                         " ".join(tail) or None)
+        done = capture(argv, cancel=cancel)
+    except OSError as exc:
+        raise StepFailed(f"Could not start llama-tokenize: {exc.strerror or exc}",
+                         "Run 'forge-cli doctor' to see which tools are found.") from exc
+    m = re.search(rb"Total number of tokens:\s*(\d+)", done.stdout)
+    if not done.ok or not m:
+        tail = done.stderr_text.strip().splitlines()[-3:]
+        raise StepFailed("llama-tokenize could not count the tokens of the training text "
+                         f"({done.describe()}).", " ".join(tail) or None)
     return int(m.group(1))
 
 
@@ -201,7 +194,7 @@ def smoke_step(tools: ToolSet, model: Path, prompt: str, result: SmokeResult, se
         progress(ProgressEvent(step="completion", message="Generating an answer"))
         code, out, err = run_capture(argv, cancel, log)
         if code != 0:
-            raise StepFailed(f"llama-completion could not run the model (exit code {code}).",
+            raise StepFailed(f"llama-completion could not run the model ({describe_exit(code)}).",
                              f"The tool's output is in {log}." if log else None)
         result.answer = extract_answer(out, stop or STOP_MARKER)
         m = _EVAL_RUNS.search(err)
@@ -217,25 +210,14 @@ _EVAL_RUNS = re.compile(r"eval time =.*?/\s*(\d+) runs")
 
 
 def run_capture(argv: list[str], cancel: CancelToken, log: Path | None) -> tuple[int, str, str]:
-    """Run a short tool, stdout kept apart from stderr, stopping its tree on cancel."""
-    if log:
-        log.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryFile() as out, (open(log, "w+b") if log else tempfile.TemporaryFile()) as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                **popen_kwargs())
-        while True:
-            try:
-                code = proc.wait(timeout=0.1)
-                break
-            except subprocess.TimeoutExpired:
-                if cancel.cancelled:
-                    kill_process_tree(proc.pid)
-                    proc.wait()
-                    raise Cancelled() from None
-        out.seek(0)
-        err.seek(0)
-        return (code, out.read().decode("utf-8", "replace"),
-                err.read().decode("utf-8", "replace"))
+    """Run a short tool, stdout kept apart from stderr (written to `log` too), stopping its
+    tree on cancel: (exit code, stdout, stderr)."""
+    try:
+        done = capture(argv, cancel=cancel, stderr_path=log)
+    except OSError as exc:
+        raise StepFailed(f"Could not start {Path(argv[0]).name}: {exc.strerror or exc}",
+                         "Run 'forge-cli doctor' to see which tools are found.") from exc
+    return done.returncode, done.stdout_text, done.stderr_text
 
 
 def extract_answer(output: str, stop: str = STOP_MARKER) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 from forge_gui.core.llamacpp.discover import ToolSet
-from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_same_model, inspect_gguf
+from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_output, check_same_model, inspect_gguf
 from forge_gui.core.llamacpp.progress import FinetuneProgressParser
 from forge_gui.core.llamacpp.tool_steps import training_ctx
 from forge_gui.core.run import RunSettings
@@ -120,11 +120,7 @@ class LlamaFinetuneTrainer(Trainer):
 
         def check(code: int) -> None:
             hint = f"The tool's output is in {request.log_path}." if request.log_path else None
-            if code != 0:
-                raise StepFailed(f"llama-finetune failed (exit code {code}).", hint)
-            if not request.output.is_file():
-                raise StepFailed("llama-finetune exited without writing the trained model "
-                                 f"({request.output}).", hint)
+            check_output(request.output, "llama-finetune", code, hint)  # whole, else removed
             check_same_model(request.base, request.output)
             result.output = request.output
             result.train_loss_first = parser.first_loss
@@ -199,8 +195,8 @@ class LoraTrainer(Trainer):
 
         def check(code: int) -> None:
             hint = f"The tool's output is in {request.log_path}." if request.log_path else None
-            if code != 0:
-                raise StepFailed(f"llama-finetune-lora failed (exit code {code}).", hint)
+            if code != 0:  # a part written before the failure is removed, never kept
+                check_output(request.output, "llama-finetune-lora", code, hint)
             lora.check_adapter(request.base, request.output, hint)
             result.output = request.output
             result.train_loss_first = parser.first_loss

@@ -8,6 +8,7 @@ Every failure raises an OllamaError (a StepFailed) with a sentence and a hint.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -20,7 +21,10 @@ from forge_gui.core.events import ProgressEvent
 from forge_gui.core.ollama.hashing import ByteProgress, file_digest
 from forge_gui.core.steps import CancelToken, StepFailed
 
+log = logging.getLogger(__name__)
+
 DEFAULT_PORT = 11434
+DEFAULT_HOST = f"127.0.0.1:{DEFAULT_PORT}"
 # Connecting is quick or not at all; creating a model can take minutes between status lines.
 TIMEOUT = httpx.Timeout(10.0, connect=3.0, read=60.0)
 CREATE_TIMEOUT = httpx.Timeout(10.0, connect=3.0, read=600.0)
@@ -59,6 +63,12 @@ HOST_HINT = ("Set it to host:port (for example 127.0.0.1:11434) or http://host:p
 def _bad_host(label: str, raw: str, why: str) -> OllamaHostInvalid:
     return OllamaHostInvalid(f"{label} is {raw!r}, which is not a server address: {why}.",
                              HOST_HINT)
+
+
+def configured_host(host: str | None = None) -> str:
+    """The Ollama address as a person set it: `host` (--host, the app's setting), else
+    OLLAMA_HOST, else the local server. What the app's host box starts with; base_url reads it."""
+    return (host or "").strip() or os.environ.get("OLLAMA_HOST", "").strip() or DEFAULT_HOST
 
 
 def base_url(host: str | None = None) -> str:
@@ -316,8 +326,8 @@ def _error_text(response: httpx.Response) -> str:
         data = response.json()
         if isinstance(data, dict) and data.get("error"):
             return str(data["error"])
-    except ValueError:
-        pass
+    except ValueError:  # not JSON: the body itself says what went wrong
+        log.debug("Ollama answered %s with a body that is not JSON", response.status_code)
     return (response.text or response.reason_phrase or "").strip()[:300]
 
 

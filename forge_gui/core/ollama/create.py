@@ -6,9 +6,6 @@ upload + create that the register step runs.
 from __future__ import annotations
 
 import logging
-import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 from forge_gui.core.chat_format import FORMATS
@@ -18,6 +15,7 @@ from forge_gui.core.ollama.client import OllamaClient, OllamaError, parse_show_p
 from forge_gui.core.ollama.hashing import file_digest
 from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, write_modelfile
 from forge_gui.core.ollama.route import base_gguf, client_for
+from forge_gui.core.process import format_command
 from forge_gui.core.run import RunSettings, RunState
 from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 
@@ -26,10 +24,7 @@ log = logging.getLogger(__name__)
 
 def finish_command(name: str, modelfile: Path) -> str:
     """The command a person runs to register by hand (shown, never run through a shell)."""
-    argv = ["ollama", "create", name, "-f", str(modelfile)]
-    if sys.platform == "win32":
-        return subprocess.list2cmdline(argv)  # quoting only: nothing is started here
-    return shlex.join(argv)
+    return format_command(["ollama", "create", name, "-f", str(modelfile)])
 
 
 def _inherited_parameters(settings: RunSettings) -> list[tuple[str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +17,8 @@ from pathlib import Path
 from forge_gui.core import paths
 from forge_gui.core.atomic import atomic_write_text
 from forge_gui.core.steps import CancelToken
+
+log = logging.getLogger(__name__)
 
 CHUNK = 4 * 1024 * 1024  # big reads: hashlib releases the GIL and runs at native speed
 _lock = threading.Lock()
@@ -37,7 +40,10 @@ def _load() -> dict:
     try:
         data = json.loads(cache_file().read_text("utf-8"))
         return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:  # unreadable or damaged: hashing again only costs time
+        log.info("sha256 cache %s not used: %s", cache_file(), exc)
         return {}
 
 
@@ -56,8 +62,8 @@ def _remember(path: Path, size: int, mtime: int, digest: str) -> None:
         data[str(path)] = {"size": size, "mtime_ns": mtime, "digest": digest}
         try:
             atomic_write_text(cache_file(), json.dumps(data, indent=1) + "\n")
-        except OSError:
-            pass  # a cache that cannot be written only costs time
+        except OSError as exc:  # a cache that cannot be written only costs time
+            log.info("sha256 cache %s not written: %s", cache_file(), exc)
 
 
 def hash_file(path: Path, progress: ByteProgress | None = None,

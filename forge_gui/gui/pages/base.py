@@ -32,7 +32,8 @@ class BasePage(ForgePage):
         self.ollama_error: str | None = None
         self.info = None  # GGUFInfo of the chosen base
         self.gguf_path: Path | None = None
-        self._tasks: dict[str, BackgroundTask] = {}
+        self._tasks: dict[str, BackgroundTask] = {}  # the current task of each kind
+        self._live: set[BackgroundTask] = set()  # every task not yet ended
 
         self.use_ollama = QRadioButton("An &Ollama model")
         self.use_ollama.setAccessibleName("Use an Ollama model as the base")
@@ -209,22 +210,34 @@ class BasePage(ForgePage):
         task = BackgroundTask(fn, self)
         self._tasks[key] = task
 
+        # The answer is in once it is shown: the task leaves _tasks then, not at `ended`, which
+        # comes as a second queued signal (the Name page asks `listing` in between).
         def done(result):
             if self._tasks.get(key) is task:
+                self._tasks.pop(key)
                 on_success(result)
 
         def failed(exc):
             if self._tasks.get(key) is task:
+                self._tasks.pop(key)
                 on_failure(exc)
 
         task.succeeded.connect(done)
         task.failed.connect(failed)
         task.ended.connect(lambda: self._tasks.get(key) is task and self._tasks.pop(key))
+        self._live.add(task)
+        task.ended.connect(lambda: self._live.discard(task))
         task.start()
 
     @property
+    def listing(self) -> bool:
+        """True while Ollama's model list is being asked for."""
+        return "list" in self._tasks
+
+    @property
     def busy(self) -> bool:
-        return bool(self._tasks)
+        """True until every task this page started has ended (shown or not)."""
+        return bool(self._live)
 
     # -- wizard ----------------------------------------------------------------------------
     def isComplete(self) -> bool:

@@ -23,12 +23,16 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
+from forge_gui.core.data.lengths import histogram, record_tokens, stats_rows
+from forge_gui.core.data.mapping import parse_map
+from forge_gui.core.data.models import ValidationOptions
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
-from forge_gui.gui.tasks import BackgroundTask
+from forge_gui.gui.tasks import BackgroundTask, start_task
 from forge_gui.gui.widgets import action_button
 from forge_gui.gui.widgets.drop_zone import DropZone
 from forge_gui.gui.widgets.issue_model import IssueTableModel
+from forge_gui.gui.widgets.length_histogram import StatsView
 from forge_gui.gui.wording import in_app_words
 
 PREVIEW_RECORDS = 3
@@ -40,17 +44,25 @@ MAX_WARNINGS_SHOWN = 500  # a list widget builds an item per row, unlike the err
 DEFAULT_HELD_OUT = 10
 MIN_RECORDS_TO_HOLD_OUT = 20
 MIN_HELD_OUT_TOKENS = 2 * 512
+HELD_OUT_WHY = ("Whole records kept out of training, to compare the base and the trained model "
+                "on the Done page. Not the Trainer page's Validation split: that is a share of "
+                "the training text the trainer sets aside while it trains, to report a "
+                "validation loss.")
+DEFAULT_CTX = 512  # RunSettings' default, before the Trainer page exists
 
 
-def parse_field_map(text: str) -> dict[str, str]:
-    """'instruction=question, output=answer' -> {'instruction': 'question', 'output': 'answer'}."""
-    result = {}
-    for part in text.replace(";", ",").split(","):
-        if "=" in part:
-            new, old = (p.strip() for p in part.split("=", 1))
-            if new and old:
-                result[new] = old
-    return result
+def field_map_problem(text: str) -> str | None:
+    """core's sentence for a field mapping it refuses (the CLI's --map says the same)."""
+    try:
+        parse_map(text)
+    except ValueError as exc:
+        return f"Field mapping: {exc}."
+    return None
+
+
+def field_map_of(text: str) -> dict[str, str]:
+    """The mapping core reads from `text`; {} while it is refused (Next is disabled then)."""
+    return {} if field_map_problem(text) else parse_map(text)
 
 
 class DataPage(ForgePage):
@@ -83,6 +95,8 @@ class DataPage(ForgePage):
         self.held_out.setRange(0, 50)
         self.held_out.setSuffix(" %")
         self.held_out.setDecimals(0)
+        self.held_out.setToolTip(HELD_OUT_WHY)
+        self.held_out.setAccessibleDescription(HELD_OUT_WHY)
         self._held_out_chosen = False  # the user set it: no default replaces their choice
         self._suggesting = False
         self.held_out.valueChanged.connect(self._held_out_changed)
@@ -105,10 +119,8 @@ class DataPage(ForgePage):
         self.errors.doubleClicked.connect(lambda index: self.show_error_line(index.row()))
         self.warnings = QListWidget()
         self.warnings.setAccessibleName("Warnings")
-        self.stats = QPlainTextEdit()
-        self.stats.setTabChangesFocus(True)  # Tab moves on, as everywhere else
-        self.stats.setReadOnly(True)
-        self.stats.setAccessibleName("Statistics")
+        self.stats = StatsView()
+        self.lengths: dict[str, list[int]] = {}  # tokens per record, by training format
         self.preview = QPlainTextEdit()
         self.preview.setTabChangesFocus(True)  # Tab moves on, as everywhere else
         self.preview.setReadOnly(True)
@@ -120,6 +132,8 @@ class DataPage(ForgePage):
         self.tabs.addTab(self.errors, "Errors")
         self.tabs.addTab(self.warnings, "Warnings")
         self.tabs.addTab(self.stats, "Statistics")
+        self.tabs.currentChanged.connect(  # the context may have changed on the Trainer page
+            lambda index: self.show_lengths() if self.tabs.widget(index) is self.stats else None)
 
         buttons = QHBoxLayout()
         for b in (add_files, add_folder, remove):
@@ -177,24 +191,27 @@ class DataPage(ForgePage):
         self.files.addItems([str(p) for p in self.paths])
 
     def _field_map_changed(self) -> None:
-        if self.paths:
+        if self.paths or field_map_problem(self.field_map_edit.text()):
             self.start_validation()
 
     # -- validation in the background ------------------------------------------------------
     def start_validation(self) -> None:
         self.stop_validation()
-        self.report, self.previews = None, []
+        self.report, self.previews, self.lengths = None, [], {}
         self._show_report()
-        if not self.paths:
-            self.summary.setText("No data yet.")
+        problem = field_map_problem(self.field_map_edit.text())
+        if problem or not self.paths:  # nothing is read with a mapping core refuses
+            self.summary.setText(problem or "No data yet.")
             self.completeChanged.emit()
             return
-        paths, field_map = list(self.paths), parse_field_map(self.field_map_edit.text())
+        paths, field_map = list(self.paths), parse_map(self.field_map_edit.text())
 
         def work(progress, cancel):
             report = backend.validate(paths, field_map, progress, cancel)
             previews = backend.preview(paths, field_map, PREVIEW_RECORDS) if report.valid else []
-            return report, previews
+            lengths = (record_tokens(paths, ValidationOptions(field_map=field_map), cancel)
+                       if report.valid else {})
+            return report, previews, lengths
 
         task = BackgroundTask(work, self)
         # each handler checks it is about the current task: a stopped one may still report
@@ -243,7 +260,7 @@ class DataPage(ForgePage):
             return
         self._task = None
         self._set_busy(False)
-        self.report, self.previews = result
+        self.report, self.previews, self.lengths = result
         self._show_report()
         self._suggest_held_out()
         self.completeChanged.emit()
@@ -254,6 +271,29 @@ class DataPage(ForgePage):
         self.preview.setToolTip(why)
         self.preview.setAccessibleDescription(why)
         self.preview.setPlainText(backend.render_preview(self.previews, key))
+        self.show_lengths()
+
+    def training_ctx(self) -> int:
+        """The context the run will train with: the Trainer page's, as the tool pads it."""
+        from forge_gui.core.llamacpp.tool_steps import training_ctx
+
+        trainer = getattr(self.wizard(), "trainer_page", None)
+        return training_ctx(trainer.ctx.value() if trainer is not None else DEFAULT_CTX)
+
+    def show_lengths(self) -> None:
+        """The histogram against the current context, in the run's training format."""
+        from forge_gui.core.chat_format import FORMATS
+
+        lengths = self.lengths.get(self.chat_format)
+        if lengths is None:
+            self.stats.set_histogram(None)
+            return
+        chat = any(fmt.chat for key, fmt in FORMATS.items() if key == self.chat_format)
+        self.stats.set_histogram(histogram(lengths, self.training_ctx(), chat=chat))
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        self.show_lengths()  # back from the Trainer page: its context may have changed
     def _held_out_changed(self, _value) -> None:
         if not self._suggesting:
             self._held_out_chosen = True
@@ -297,42 +337,55 @@ class DataPage(ForgePage):
         self.summary.setText(in_app_words(text))
         self.error_model.set_issues(report.errors)
         if report.errors_omitted:
-            self.summary.setText(self.summary.text() + f"\n{report.errors_omitted} more errors are not listed.")
+            self.summary.setText(self.summary.text()
+                                 + f"\n{report.errors_omitted} more errors are not listed.")
         shown = report.warnings[:MAX_WARNINGS_SHOWN]
         self.warnings.addItems([f"{Path(w.file).name}:{w.line} [{w.code}] {in_app_words(w.message)}"
                                 for w in shown])
         if len(report.warnings) > len(shown):
             self.warnings.addItem(f"… and {len(report.warnings) - len(shown)} more (a run writes "
                                   "every one to data-report.json in its run folder)")
-        self.stats.setPlainText(report.stats.model_dump_json(indent=2))
+        self.stats.set_rows(stats_rows(report))
+        self.show_lengths()
         self.tabs.setTabText(1, f"Errors ({report.invalid})")
         self.tabs.setTabText(2, f"Warnings ({len(report.warnings)})")
         if report.errors and not report.valid:
             self.tabs.setCurrentWidget(self.errors)
 
     def show_error_line(self, row: int) -> None:
+        """The line's text in a box; read in the background (the line may be far into a file
+        of gigabytes: reading up to it on the UI thread froze the app)."""
+        if self.report is None:
+            return
         issue = self.report.errors[row]
-        try:
-            text = backend.read_source_line(issue.file, issue.line)
-        except OSError as exc:
-            text = f"(could not read the file: {exc.strerror or exc})"
         box = QMessageBox(QMessageBox.Icon.Information, f"{Path(issue.file).name}, line {issue.line}",
                           f"{issue.code}: {issue.message}", QMessageBox.StandardButton.Close, self)
-        box.setDetailedText(text)
-        box.setInformativeText(text[:300] + ("…" if len(text) > 300 else ""))
+        box.setInformativeText(f"Reading line {issue.line}…")
         box.setObjectName("errorLineBox")
         box.open()
         self.error_box = box  # tests read it
+
+        def show(text: str) -> None:
+            box.setDetailedText(text)
+            box.setInformativeText(text[:300] + ("…" if len(text) > 300 else ""))
+
+        def failed(exc: BaseException) -> None:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            show(f"(could not read the file: {reason})")
+
+        self.line_task = start_task(  # referenced until it ends (tests wait on it too)
+            box, lambda progress, cancel: backend.read_source_line(issue.file, issue.line),
+            show, failed)
 
     # -- wizard ----------------------------------------------------------------------------
     def isComplete(self) -> bool:
         # the training pipeline refuses rejected records: Next would only lead to a failure
         return (self.report is not None and self.report.valid >= 1 and not self.report.invalid
-                and not self.validating)
+                and not self.validating and not field_map_problem(self.field_map_edit.text()))
 
     def contribute(self, values: dict) -> None:
         values["data"] = list(self.paths)
-        values["field_map"] = parse_field_map(self.field_map_edit.text())
+        values["field_map"] = field_map_of(self.field_map_edit.text())
         values["val_fraction"] = self.held_out.value() / 100
 
     def remember(self, settings) -> None:

@@ -88,7 +88,7 @@ class DonePage(ForgePage):
     def initializePage(self) -> None:
         if self.simulated:
             return
-        run = self.wizard().run_page
+        run = self.forge().run_page
         state = run.state
         self.show_result(state.settings, state.artifacts, state.run_dir)
 
@@ -101,8 +101,8 @@ class DonePage(ForgePage):
             self.headline.setText(f"<b>{artifacts.model}</b> is in Ollama. Chat with it:")
             self.command.setText(f"ollama run {artifacts.model}")
         else:
-            finish = artifacts.finish_command or (
-                f"ollama create {settings.name} -f {artifacts.modelfile or run_dir / 'Modelfile'}")
+            finish = artifacts.finish_command or backend.finish_command(
+                settings.name, artifacts.modelfile or Path(run_dir) / "Modelfile")
             self.headline.setText(
                 f"The model file is ready but was <b>not registered with Ollama</b>. When Ollama "
                 f"runs, register it with the command below, then 'ollama run {settings.name}'.")
@@ -123,7 +123,7 @@ class DonePage(ForgePage):
         prompt = self.question.text().strip()
         if not prompt or not self.model or (self._task and self._task.running):
             return
-        host, model = self.host, self.model
+        host, model = self.host or backend.ollama_host(None), self.model
         self.answer.appendPlainText(f"» {prompt}\n…")
         self.question.clear()
         self.ask_button.setEnabled(False)

@@ -69,10 +69,10 @@ class NamePage(ForgePage):
         for label, _ in QUANTIZATIONS:
             self.quantize.addItem(label)
         form.addRow("Output &quantization:", self.quantize)
-        self.create = QCheckBox("Register the model with &Ollama at the end")
-        self.create.setAccessibleName("Register the model with Ollama at the end")
-        self.create.setChecked(True)
-        form.addRow("", self.create)
+        self.create_box = QCheckBox("Register the model with &Ollama at the end")
+        self.create_box.setAccessibleName("Register the model with Ollama at the end")
+        self.create_box.setChecked(True)
+        form.addRow("", self.create_box)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addStretch()
@@ -87,15 +87,15 @@ class NamePage(ForgePage):
         self.check_name()
 
     def existing_models(self) -> list[str]:
-        wizard = self.wizard()
+        wizard = self.forge()
         return wizard.base_page.models if wizard else []
 
     def models_known(self) -> bool:
         """False while Ollama's model list is unknown (not reachable, or not asked yet)."""
-        wizard = self.wizard()
+        wizard = self.forge()
         base = wizard.base_page if wizard else None
         return (base is not None and getattr(base, "ollama_error", None) is None
-                and not base._tasks.get("list"))
+                and not base.listing)
 
     def check_name(self) -> None:
         name = self.name_edit.text()
@@ -127,7 +127,7 @@ class NamePage(ForgePage):
         values["system"] = self.system.toPlainText().strip() or None
         values["parameters"] = {k: e.text() for k, e in self.params.items() if e.text().strip()}
         values["quantize"] = QUANTIZATIONS[self.quantize.currentIndex()][1]
-        values["create"] = self.create.isChecked()
+        values["create"] = self.create_box.isChecked()
         values["force"] = not self.replace.isHidden() and self.replace.isChecked()
 
     def remember(self, settings) -> None:

@@ -25,6 +25,7 @@ from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask, start_task
 from forge_gui.gui.widgets import action_button, show_progress
 from forge_gui.gui.widgets.gpu_panel import GpuPanel
+from forge_gui.gui.wording import in_app_words
 
 # epochs, learning rate (full fine-tune), context, validation split; LoRA's rate is
 # LORA_LR_FACTOR times higher (an adapter starts at zero and has few weights to move).
@@ -50,6 +51,7 @@ class TrainerPage(ForgePage):
         self.toolset = None
         self.tools_dir: Path | None = None
         self._task: BackgroundTask | None = None
+        rules = backend.setting_ranges()
 
         self.tools_label = QLabel("Looking for the llama.cpp tools…")
         self.tools_label.setWordWrap(True)
@@ -76,7 +78,7 @@ class TrainerPage(ForgePage):
         self.preset.addItems(list(PRESETS))
         self.epochs = QSpinBox()
         self.epochs.setAccessibleName("Epochs")
-        self.epochs.setRange(1, 100)
+        self.epochs.setRange(1, rules["epochs_max"])
         self.learning_rate = QDoubleSpinBox()
         self.learning_rate.setAccessibleName("Learning rate")
         self.learning_rate.setDecimals(7)
@@ -84,8 +86,9 @@ class TrainerPage(ForgePage):
         self.learning_rate.setSingleStep(1e-6)
         self.ctx = QSpinBox()
         self.ctx.setAccessibleName("Context length in tokens")
-        self.ctx.setRange(32, 32768)
-        self.ctx.setSingleStep(64)
+        # core's rule: a multiple of 256 (a typed 300 is refused with core's sentence)
+        self.ctx.setRange(rules["ctx_step"], rules["ctx_max"])
+        self.ctx.setSingleStep(rules["ctx_step"])
         self.val_split = QDoubleSpinBox()
         self.val_split.setAccessibleName("Validation split")
         self.val_split.setRange(0, 0.5)
@@ -114,11 +117,11 @@ class TrainerPage(ForgePage):
         self.seed.setValue(42)
         self.lora_rank = QSpinBox()
         self.lora_rank.setAccessibleName("LoRA rank")
-        self.lora_rank.setRange(1, 512)
+        self.lora_rank.setRange(*rules["lora_rank"])
         self.lora_rank.setValue(16)
         self.lora_alpha = QDoubleSpinBox()
         self.lora_alpha.setAccessibleName("LoRA alpha")
-        self.lora_alpha.setRange(0.1, 1000)
+        self.lora_alpha.setRange(*rules["lora_alpha"])
         self.lora_alpha.setValue(32)
         self.lora_modules = QLineEdit(backend.default_lora_modules())
         self.lora_modules.setAccessibleName("Layers that get a LoRA adapter")
@@ -136,11 +139,17 @@ class TrainerPage(ForgePage):
         self.advanced.toggled.connect(body.setVisible)
         body.setVisible(False)
 
+        for box in (self.epochs, self.ctx, self.lora_rank):
+            box.valueChanged.connect(self.completeChanged)
+        for dbox in (self.learning_rate, self.val_split, self.lora_alpha):
+            dbox.valueChanged.connect(self.completeChanged)
+
         self.estimate = QLabel()
         self.estimate.setWordWrap(True)
         self.estimate.setAccessibleName("Memory and time estimate")
         self.preflight_button = action_button(
-            "Count &tokens exactly", "Count tokens exactly with the base model's tokenizer", self.run_preflight)
+            "Count &tokens exactly", "Count tokens exactly with the base model's tokenizer",
+            self.run_preflight)
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setAccessibleName("Why training cannot start")
@@ -277,37 +286,33 @@ class TrainerPage(ForgePage):
 
     # -- preflight -------------------------------------------------------------------------
     def run_preflight(self) -> None:
-        wizard = self.wizard()
+        wizard = self.forge()
         values: dict = {}
-        wizard.data_page.contribute(values)
-        base = wizard.base_page.gguf_path
-        if self.toolset is None or not self.toolset.ready or base is None:
+        for page in (wizard.data_page, wizard.base_page, self):
+            page.contribute(values)
+        if self.toolset is None or not self.toolset.ready or values.get("base_gguf") is None:
             self.preflight_label.setText("The preflight needs the tools and a base model.")
             return
-        toolset, ctx, val = self.toolset, self.ctx.value(), self.val_split.value()
-        method = self.method_key
         self.preflight_label.setText("Preparing the training text and counting its tokens…")
         self.preflight_button.setEnabled(False)
 
-        def work(progress, cancel):
-            return backend.preflight(values["data"], values["field_map"], toolset, base, ctx, val,
-                                     progress, cancel, method)
+        def work(progress, cancel):  # the run's own steps up to its preflight (core)
+            return backend.preflight(values, progress, cancel)
 
         def done(result):
-            tokens, windows = result
             self.preflight_button.setEnabled(True)
-            self.preflight_label.setText(f"✔ {tokens:,} tokens with the base's own tokenizer: "
-                                         f"{windows} training window(s) of {ctx} tokens per epoch.")
+            notes = "".join(f"<br>⚠ {in_app_words(note)}" for note in result.notes)
+            self.preflight_label.setText(f"✔ {result.sentence()}{notes}")
 
         def failed(exc):
             self.preflight_button.setEnabled(True)
-            self.preflight_label.setText(f"✘ {exc}")
+            self.preflight_label.setText(f"✘ {in_app_words(str(exc))}")
 
         self._start(work, done, failed)
 
     # -- estimate --------------------------------------------------------------------------
     def update_estimate(self) -> None:
-        wizard = self.wizard()
+        wizard = self.forge()
         info = wizard.base_page.info if wizard else None
         report = wizard.data_page.report if wizard else None
         if info is None:
@@ -319,7 +324,7 @@ class TrainerPage(ForgePage):
         needs = backend.training_memory(info, self.ctx.value(), self.lora_rank.value(),
                                         self.lora_modules.text())
         self.method_note.setText(
-            f"LoRA needs about {backend.human_size(needs['lora'])} of memory"
+            f"LoRA needs about {backend.human_size(needs['lora'] or 0)} of memory"
             + (f", a full fine-tune about {backend.human_size(needs['full'])}"
                if needs["full"] else ", a full fine-tune cannot train this quantized model")
             + f" (this computer has {backend.human_size(have)}).")
@@ -340,15 +345,14 @@ class TrainerPage(ForgePage):
     # -- wizard ----------------------------------------------------------------------------
     def problem(self) -> str | None:
         """Why the run cannot start with these choices, in the page's own words."""
-        info = self.wizard().base_page.info if self.wizard() else None
+        info = self.forge().base_page.info if self.forge() else None
         if self.method_key == "full" and info is not None and info.trainability == "quantized":
             return ("A full fine-tune cannot train this quantized model: choose LoRA, or an "
                     "unquantized base on the Base model page.")
-        if self.method_key == "lora":
-            problem = backend.lora_modules_problem(self.lora_modules.text())
-            if problem:
-                return f"LoRA layers: {problem}."
-        return None
+        values: dict = {}
+        self.contribute(values)
+        problems = backend.settings_problems(values)  # core's rules and sentences, as the CLI
+        return problems[0] if problems else None
 
     def isComplete(self) -> bool:
         problem = self.problem()
