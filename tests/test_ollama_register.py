@@ -144,8 +144,12 @@ def test_a_second_registration_neither_rehashes_nor_reuploads(ollama, tmp_path, 
 
 
 def test_bad_names_and_parameters_are_refused_before_any_work():
+    with pytest.raises(ValueError, match="must start with"):  # the settings refuse it (rules)
+        RunSettings(data=[], name="-bad")
+    late = RunSettings(data=[], name="ok")
+    late.name = "-bad"  # set after the checks: the Ollama steps still refuse it
     with pytest.raises(InvalidModelName, match="must start with"):
-        register_specs(RunSettings(data=[], name="-bad"))
+        register_specs(late)
     with pytest.raises(StepFailed, match="not an Ollama parameter"):
         register_specs(RunSettings(data=[], name="ok", parameters={"temprature": "1"}))
     with pytest.raises(StepFailed, match="needs a int"):
@@ -153,8 +157,8 @@ def test_bad_names_and_parameters_are_refused_before_any_work():
     with pytest.raises(StepFailed, match="U\\+0007"):
         register_specs(RunSettings(data=[], name="ok", system="bell\x07"))
     # Without registration the run still ends with `ollama create NAME`: the name must be valid.
-    with pytest.raises(InvalidModelName):
-        register_specs(RunSettings(data=[], name="any name", create=False))
+    with pytest.raises(ValueError, match="cannot be an Ollama model name"):
+        RunSettings(data=[], name="any name", create=False)
     specs = register_specs(RunSettings(data=[], name="any-name", create=False))
     assert [s.key for s in specs] == ["modelfile"]
 

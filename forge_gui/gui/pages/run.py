@@ -8,10 +8,18 @@ register later.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QSplitter, QVBoxLayout
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSplitter,
+    QVBoxLayout,
+    QWizardPage,
+)
 
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
@@ -25,9 +33,16 @@ if TYPE_CHECKING:
     from forge_gui.core.events import ProgressEvent
     from forge_gui.core.name_lock import NameLock
     from forge_gui.core.pipeline import StepSpec
-    from forge_gui.core.run import RunState
+    from forge_gui.core.run import RunSettings, RunState
     from forge_gui.gui.runner import PipelineRunner
-    from forge_gui.gui.wizard import ForgeWizard
+
+
+class _Wizard(Protocol):
+    """What this page asks of its wizard (gui/wizard.py imports this page: no import back)."""
+
+    def run_settings(self) -> RunSettings: ...
+    def set_back_enabled(self, enabled: bool) -> None: ...
+    def currentPage(self) -> QWizardPage: ...
 
 # Once this step is done the GGUF and the Modelfile are ready: a failure after it (Ollama not
 # reachable, a name clash) still leaves a usable result that can be registered later.
@@ -102,7 +117,7 @@ class RunPage(ForgePage):
             task.start()
             return
         try:
-            settings = cast("ForgeWizard", self.wizard()).run_settings()
+            settings = cast("_Wizard", self.wizard()).run_settings()
         except Exception as exc:
             self._show_failure(f"The run could not start: {exc}")
             return
@@ -338,7 +353,7 @@ class RunPage(ForgePage):
         QTimer.singleShot(0, self._update_back)
 
     def _update_back(self) -> None:
-        wizard = cast("ForgeWizard | None", self.wizard())
+        wizard = cast("_Wizard | None", self.wizard())
         if wizard is not None and wizard.currentPage() is self:
             wizard.set_back_enabled(not self.running)
 
