@@ -40,8 +40,8 @@ def test_fine_tune_quantize_and_create(ollama, tiny_gguf, llama_tools, tmp_path)
     data.write_text("".join(json.dumps({"instruction": f"Count to {i}.",
                                         "output": f"Here you are: {i} and done."}) + "\n"
                             for i in range(50)), "utf-8")
-    settings = RunSettings(data=[data], name="tiny-tuned", base_gguf=tiny_gguf["f32"], method="full", ctx=64,
-                           epochs=1, quantize="Q8_0", system="Be brief.",
+    settings = RunSettings(data=[data], name="tiny-tuned", base_gguf=tiny_gguf["f32"], method="full",
+                           ctx=256, epochs=1, quantize="Q8_0", system="Be brief.",
                            parameters={"num_ctx": "256"}, tools_dir=llama_tools)
     state = RunState.create(settings, tmp_path / "run")
     run_pipeline(train_specs(settings), state)
