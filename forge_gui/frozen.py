@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 
 from forge_gui.core import paths
@@ -21,12 +22,12 @@ MACOS_EXTRA_PATH = (
 )
 
 
-def prepare(environ: dict[str, str] | None = None, platform: str | None = None) -> None:
+def prepare(environ: MutableMapping[str, str] | None = None, platform: str | None = None) -> None:
     """Adjust the environment the app and its child processes see (frozen app only)."""
     if environ is None:
         if not paths.is_frozen():
             return
-        environ = os.environ  # type: ignore[assignment]
+        environ = os.environ
     platform = platform or sys.platform
     give_windowed_app_streams()
     restore_library_path(environ)
@@ -39,10 +40,10 @@ def give_windowed_app_streams() -> None:
     writes to them (a library's warning, a log handler) would then crash the app."""
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
-            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
+            setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))  # noqa: SIM115 (for the process's life)
 
 
-def restore_library_path(environ: dict[str, str]) -> None:
+def restore_library_path(environ: MutableMapping[str, str]) -> None:
     """Give child processes the user's own library path, not the bundle's.
 
     PyInstaller's bootloader points LD_LIBRARY_PATH at the bundle (and keeps the original in
@@ -62,7 +63,7 @@ def _points_into_bundle(value: str) -> bool:
     return any(part.startswith(root) for part in value.split(os.pathsep) if part)
 
 
-def extend_path(environ: dict[str, str], extra: tuple[str, ...]) -> None:
+def extend_path(environ: MutableMapping[str, str], extra: tuple[str, ...]) -> None:
     """Append the existing folders of `extra` to PATH (the user's own entries win)."""
     current = [p for p in environ.get("PATH", "").split(os.pathsep) if p]
     for folder in extra:

@@ -57,7 +57,7 @@ def wizard(qtbot, monkeypatch):
     yield w
     w.run_page.stop_and_wait()
     for page in w.pages():  # let background work end before the widgets go
-        qtbot.waitUntil(lambda: not getattr(page, "busy", False), timeout=10000)
+        qtbot.waitUntil(lambda page=page: not getattr(page, "busy", False), timeout=10000)
 
 
 @pytest.fixture(scope="session")

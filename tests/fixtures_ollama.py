@@ -15,24 +15,24 @@ def _private_hash_cache(tmp_path_factory, monkeypatch):
     monkeypatch.setattr(hashing, "cache_file", lambda: path)
 
 
-def _start(tmp_path_factory, monkeypatch, mode: str):
-    double = OllamaDouble(tmp_path_factory.mktemp("ollama-store"), mode=mode)
+def _start(tmp_path_factory, monkeypatch, mode: str, render=None):
+    double = OllamaDouble(tmp_path_factory.mktemp("ollama-store"), mode=mode, render=render)
     monkeypatch.setenv("OLLAMA_HOST", double.url)
     return double
 
 
 @pytest.fixture
-def ollama(tmp_path_factory, monkeypatch):
-    """A current Ollama (0.34.1: ADAPTER refused) at OLLAMA_HOST."""
-    double = _start(tmp_path_factory, monkeypatch, "current")
+def ollama(tmp_path_factory, monkeypatch, go_template):
+    """A current Ollama (0.34.1: ADAPTER refused) at OLLAMA_HOST, rendering with Go."""
+    double = _start(tmp_path_factory, monkeypatch, "current", go_template)
     yield double
     double.stop()
 
 
 @pytest.fixture
-def ollama_legacy(tmp_path_factory, monkeypatch):
+def ollama_legacy(tmp_path_factory, monkeypatch, go_template):
     """An Ollama older than 0.34.1 (0.34.0: ADAPTER accepted) at OLLAMA_HOST."""
-    double = _start(tmp_path_factory, monkeypatch, "legacy")
+    double = _start(tmp_path_factory, monkeypatch, "legacy", go_template)
     yield double
     double.stop()
 
@@ -77,9 +77,9 @@ def add_to_store(models_dir, name: str, gguf_path, *, with_blob: bool = True):
     import json
     import shutil
 
-    from forge_gui.core.ollama.names import parse_model_name
+    import ollama_names_rules
 
-    n = parse_model_name(name)
+    n = ollama_names_rules.parse(name)  # Ollama's own rules, not Forge's
     digest = "sha256:" + hashlib.sha256(gguf_path.read_bytes()).hexdigest()
     blobs = models_dir / "blobs"
     blobs.mkdir(parents=True, exist_ok=True)

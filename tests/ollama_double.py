@@ -4,16 +4,21 @@ It follows the HTTP API Forge uses (docs/ollama.md) and is strict where Ollama i
 stricter about fields, so a typo in a request fails a test instead of being ignored:
 - GET /api/version, GET /api/tags, POST /api/show, DELETE /api/delete
 - HEAD/POST /api/blobs/sha256:<hex>: the body's sha256 must equal the digest in the URL
-- POST /api/create: NDJSON status lines; name rules; every `files`/`adapters` digest must be an
+- POST /api/create: NDJSON status lines; Ollama's name rules (tests/ollama_names_rules.py,
+  from Ollama's source, never Forge's); every `files`/`adapters` digest must be an
   uploaded blob holding a GGUF; `from` must name an existing model; unknown fields refused
-- POST /api/generate: renders the model's TEMPLATE for the prompt (with tests/gotemplate.py)
-  and answers a deterministic sentence that names the model; `prompt_rendered` in the answer
-  (not part of Ollama's API) lets tests check exactly what the model would have been given.
+- POST /api/generate: renders the model's TEMPLATE for the prompt with `render` (the fixtures
+  give it Go's own text/template, tests/gorender.py; tests/gotemplate.py, a model of it, only
+  where none is given) and answers a deterministic sentence that names the model;
+  `prompt_rendered` in the answer (not part of Ollama's API) lets tests check exactly what the
+  model would have been given.
 
 `mode`: "current" (0.34.1 or later: one GGUF adapter accepted, safetensors/PEFT refused with
-"The adapter must be in GGUF format", as Ollama does) or "legacy" (0.34.0: PEFT accepted too); `version_override` makes it claim another version. `failure`: None,
+"The adapter must be in GGUF format", as Ollama does) or "legacy" (0.34.0: PEFT accepted too);
+`version_override` makes it claim another version. `failure`: None,
 "http500" (every request), "midstream" (create fails after its first status lines). `delay`:
-seconds before each answer and each status line (a slow server). `stop()` makes it "down":
+seconds before each answer and each status line (a slow server); `hold` and `hold_create`
+keep requests waiting for an event instead. `stop()` makes it "down":
 the port then refuses connections.
 """
 
@@ -25,20 +30,18 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import gotemplate
-
-from forge_gui.core.ollama.names import parse_model_name, validate_model_name
+import ollama_names_rules as names  # Ollama's rules from its source, not Forge's
+from ollama_double_create import check_create
 
 VERSIONS = {"current": "0.34.1", "legacy": "0.34.0"}
 CREATE_FIELDS = {"model", "from", "files", "adapters", "template", "system", "parameters",
                  "quantize", "stream", "license", "messages"}
-PARAMETER_TYPES = {"stop": list, "num_ctx": int, "num_predict": int, "temperature": float,
-                   "top_k": int, "top_p": float, "min_p": float, "repeat_penalty": float,
-                   "repeat_last_n": int, "seed": int, "num_gpu": int, "num_thread": int}
-GGUF_MAGIC = b"GGUF"
+HOLD_LIMIT_S = 120  # a held request goes on after this, so a test that forgets cannot hang
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -54,12 +57,19 @@ class _QuietServer(ThreadingHTTPServer):
 
 
 class OllamaDouble:
-    def __init__(self, store: Path, mode: str = "current") -> None:
+    def __init__(self, store: Path, mode: str = "current", render: Render | None = None) -> None:
         self.store = Path(store)
+        self.render: Render = render or _modelled_render
         (self.store / "blobs").mkdir(parents=True, exist_ok=True)
         self.mode = mode
         self.failure: str | None = None
         self.delay = 0.0
+        # Events instead of delays: with `hold` set to an Event, every request waits until it
+        # is set; with `hold_create`, only /api/create does (the name stays held by its run).
+        # `create_arrived` is set when a create request comes in.
+        self.hold: threading.Event | None = None
+        self.hold_create: threading.Event | None = None
+        self.create_arrived = threading.Event()
         self.models: dict[str, dict] = {}  # full name -> create request + created info
         self.requests: list[tuple[str, str]] = []  # (method, path) in order
         self.uploads: list[str] = []  # digests received by POST /api/blobs
@@ -109,15 +119,34 @@ class OllamaDouble:
                                     "parameters": parameters or {}, "family": family, "files": {}}
 
 
+# render(template, [(role, content)], system) -> the text; RuntimeError when it cannot
+Render = Callable[[str, list[tuple[str, str]], str], str]
+
+
+def _modelled_render(template: str, messages: list[tuple[str, str]], system: str) -> str:
+    """tests/gotemplate.py, a model of Go's text/template: only where Go is not given."""
+    prompt = messages[-1][1] if messages and messages[-1][0] == "user" else ""
+    try:
+        return gotemplate.render(template, {
+            "System": system, "Messages": [{"Role": r, "Content": c} for r, c in messages],
+            "Prompt": prompt, "Response": ""})
+    except gotemplate.TemplateError as exc:
+        raise RuntimeError(str(exc)) from exc
+
+
 def _full(name: str) -> str:
-    return parse_model_name(name).short
+    """How /api/tags lists it (DisplayShortest)."""
+    return names.display_shortest(name)
+
+
+def _invalid(name: str) -> bool:
+    return not names.is_valid(name)
 
 
 def _key(double: OllamaDouble, name: str) -> str:
     """Where Ollama keeps `name`: an existing model whose name differs only in case is the
-    same one (ollama#7676: creating LLAMA3.2:1B writes over llama3.2:1b)."""
-    full = _full(name)
-    return next((k for k in double.models if k.casefold() == full.casefold()), full)
+    same one (EqualFold; ollama#7676: creating LLAMA3.2:1B writes over llama3.2:1b)."""
+    return next((k for k in double.models if names.equal_fold(k, name)), _full(name))
 
 
 def _handler_for(double: OllamaDouble):
@@ -165,6 +194,8 @@ def _handler_for(double: OllamaDouble):
 
         def _begin(self) -> bool:
             double.requests.append((self.command, self.path))
+            if double.hold is not None:
+                double.hold.wait(HOLD_LIMIT_S)
             if double.delay:
                 time.sleep(double.delay)
             if double.failure == "http500":
@@ -203,7 +234,7 @@ def _handler_for(double: OllamaDouble):
             if self.path != "/api/delete":
                 return self._error(404, "404 page not found")
             name = str(data.get("model") or "")
-            if validate_model_name(name) or _key(double, name) not in double.models:
+            if _invalid(name) or _key(double, name) not in double.models:
                 return self._error(404, f"model '{name}' not found")
             del double.models[_key(double, name)]
             self._send(200, {})
@@ -250,7 +281,7 @@ def _handler_for(double: OllamaDouble):
 
         def _show(self, data: dict) -> None:
             name = str(data.get("model") or data.get("name") or "")
-            if validate_model_name(name) or _key(double, name) not in double.models:
+            if _invalid(name) or _key(double, name) not in double.models:
                 return self._error(404, f"model '{name}' not found")
             model = double.models[_key(double, name)]
             self._send(200, {
@@ -264,11 +295,14 @@ def _handler_for(double: OllamaDouble):
             })
 
         def _create(self, data: dict) -> None:
+            double.create_arrived.set()
+            if double.hold_create is not None:
+                double.hold_create.wait(HOLD_LIMIT_S)
             unknown = set(data) - CREATE_FIELDS
             if unknown:
                 return self._error(400, f"unknown fields (test double): {sorted(unknown)}")
             name = str(data.get("model") or "")
-            if validate_model_name(name):
+            if _invalid(name):
                 return self._error(400, "invalid model name")
             adapters = data.get("adapters") or {}
             if adapters and double.refuse_adapters:
@@ -278,7 +312,7 @@ def _handler_for(double: OllamaDouble):
                 heads = [double.blob_head(d) for d in adapters.values()]
                 if len(adapters) != 1 or heads != [b"GGUF"]:
                     return self._error(400, "The adapter must be in GGUF format")
-            problem = _check_create(double, data)
+            problem = check_create(double, data, _key, _invalid)
             if problem:
                 return self._error(400, problem)
             self._stream(name, data)
@@ -319,17 +353,16 @@ def _handler_for(double: OllamaDouble):
 
         def _generate(self, data: dict) -> None:
             name = str(data.get("model") or "")
-            if validate_model_name(name) or _key(double, name) not in double.models:
+            if _invalid(name) or _key(double, name) not in double.models:
                 return self._error(404, f"model '{name}' not found, try pulling it first")
             model = double.models[_key(double, name)]
             system = data.get("system") or model.get("system") or ""
-            messages = ([{"Role": "system", "Content": system}] if system else [])
-            messages.append({"Role": "user", "Content": str(data.get("prompt", ""))})
+            # Ollama's generate: the SYSTEM first, then the prompt as the user's message
+            messages = ([("system", system)] if system else [])
+            messages.append(("user", str(data.get("prompt", ""))))
             try:
-                rendered = gotemplate.render(model["template"], {
-                    "System": system, "Messages": messages, "Prompt": data.get("prompt", ""),
-                    "Response": ""})
-            except gotemplate.TemplateError as exc:
+                rendered = double.render(model["template"], messages, system)
+            except RuntimeError as exc:
                 return self._error(500, f"template: {exc}")
             double.generated.append((name, rendered))
             answer = f"Hello from {name}! (test double, {len(rendered)} prompt characters)"
@@ -343,58 +376,6 @@ def _handler_for(double: OllamaDouble):
 def _blob_digest(path: str) -> str | None:
     m = re.fullmatch(r"/api/blobs/(sha256[:-][0-9a-f]{64})", path)
     return m.group(1).replace("-", ":") if m else None
-
-
-def _check_create(double: OllamaDouble, data: dict) -> str | None:
-    files, adapters = data.get("files"), data.get("adapters")
-    if not data.get("from") and not files:
-        return "neither 'from' or 'files' was specified"
-    if data.get("from") and (validate_model_name(data["from"])
-                             or _key(double, data["from"]) not in double.models):
-        return f"model '{data['from']}' not found"
-    for kind, mapping in (("files", files), ("adapters", adapters)):
-        if mapping is None:
-            continue
-        if not isinstance(mapping, dict) or not mapping:
-            return f"'{kind}' must map file names to digests"
-        for fname, digest in mapping.items():
-            if "/" in fname or "\\" in fname or fname.startswith(".."):
-                return "file path must be relative"
-            if not re.fullmatch(r"sha256:[0-9a-f]{64}", str(digest)):
-                return "invalid digest format"
-            blob = double.blob_path(digest)
-            if not blob.is_file():
-                return f"open {blob}: no such file or directory"
-            peft = kind == "adapters" and fname.endswith((".json", ".safetensors"))
-            with open(blob, "rb") as fh:
-                if fh.read(4) != GGUF_MAGIC and not peft:
-                    return "supplied file was not in GGUF format"
-        if kind == "adapters" and any(n.endswith(".safetensors") for n in mapping) and \
-                "adapter_config.json" not in mapping:
-            return "PEFT adapter without adapter_config.json"
-    params = data.get("parameters") or {}
-    if not isinstance(params, dict):
-        return "parameters must be an object"
-    for key, value in params.items():
-        want = PARAMETER_TYPES.get(key)
-        if want is None:
-            return f"unknown parameter '{key}' (test double)"
-        if want is list and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
-            return f"parameter '{key}' must be a list of strings"
-        if want is int and not (isinstance(value, int) and not isinstance(value, bool)):
-            return f"parameter '{key}' must be an integer"
-        if want is float and not isinstance(value, (int, float)):
-            return f"parameter '{key}' must be a number"
-    for key in ("template", "system"):
-        if key in data and not isinstance(data[key], str):
-            return f"'{key}' must be a string"
-    if data.get("template"):
-        try:
-            gotemplate.render(data["template"], {"System": "", "Messages": [], "Prompt": "",
-                                                 "Response": ""})
-        except gotemplate.TemplateError as exc:
-            return f"template error: {exc}"
-    return None
 
 
 def _parameters_text(params: dict) -> str:

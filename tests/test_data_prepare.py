@@ -68,7 +68,9 @@ def test_openai_text_parts_are_joined():
 
 def _random_record(rng: random.Random):
     """Well-formed and awkward records alike, to compare the fast and the precise path."""
-    text = lambda: rng.choice(["x", "hello world", " pad ", "é 東京", "", "  ", "a\nb"])
+    def text() -> str:
+        return rng.choice(["x", "hello world", " pad ", "é 東京", "", "  ", "a\nb"])
+
     kind = rng.randrange(4)
     if kind == 0:
         rec = {"instruction": text(), "output": text()}
@@ -124,7 +126,9 @@ def test_val_fraction_holds_out_an_exact_seeded_share(write, tmp_path):
     held = first.val_out.read_text("utf-8")
     assert held == again.val_out.read_text("utf-8") != other.val_out.read_text("utf-8")
     train = (tmp_path / "t1.txt").read_text("utf-8")
-    questions = lambda t: {line for line in t.splitlines() if line.startswith("Question")}
+    def questions(t: str) -> set[str]:
+        return {line for line in t.splitlines() if line.startswith("Question")}
+
     assert len(questions(held)) == 10 and len(questions(train)) == 40
     assert questions(held).isdisjoint(questions(train))
 

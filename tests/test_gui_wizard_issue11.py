@@ -118,14 +118,14 @@ def test_a_failed_run_shows_no_time_left(qtbot, wizard, tmp_path):
 
 
 def test_the_time_left_does_not_jump_by_minutes(monkeypatch):
-    from forge_gui.gui.pages.run import EtaSmoother
+    from forge_gui.gui.widgets.run_progress import EtaSmoother
 
     smoother = EtaSmoother()
     shown = [smoother.update(600.0, 0.0)]
     # under load the raw estimate swings between 4 and 16 minutes from one second to the next
     for t in range(1, 60):
         shown.append(smoother.update(240.0 if t % 2 else 960.0, float(t)))
-    steps = [abs(b - a) for a, b in zip(shown, shown[1:])]
+    steps = [abs(b - a) for a, b in zip(shown, shown[1:], strict=False)]
     assert max(steps) < 60, max(steps)  # never a jump of a minute between two updates
     assert 400 < shown[-1] < 700  # and it still follows the estimates' middle
 
@@ -245,4 +245,4 @@ def test_the_base_gguf_file_is_remembered(qtbot, wizard, tiny_base):
     assert page.use_file.isChecked() and page.file_edit.text() == str(tiny_base)
     assert page.gguf_path == tiny_base and again.currentPage() is page
     for p in again.pages():
-        qtbot.waitUntil(lambda: not getattr(p, "busy", False), timeout=10000)
+        qtbot.waitUntil(lambda p=p: not getattr(p, "busy", False), timeout=10000)

@@ -164,10 +164,12 @@ def test_server_down_says_how_to_start_it(ollama_down):
 
 
 def test_slow_server_times_out_with_a_message(ollama):
-    ollama.delay = 0.5
+    import threading
+
+    ollama.hold = threading.Event()  # the server answers nothing until it is set
     client = OllamaClient(timeout=httpx.Timeout(0.2, connect=1.0))
     with client, pytest.raises(OllamaError, match="did not answer in time"):
         client.version()
-    ollama.delay = 0.05
+    ollama.hold.set()
     with OllamaClient() as patient:
         assert patient.version() == "0.34.1"

@@ -16,11 +16,13 @@ import subprocess
 import pytest
 
 from forge_gui.cli import main
+from forge_gui.core.chat_format import PLAIN
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama.modelfile import parse_modelfile
-from forge_gui.core.ollama.template import TEMPLATE
 from forge_gui.core.pipeline import PipelineObserver, run_pipeline
 from forge_gui.core.run import RunSettings, RunState
+
+TEMPLATE = PLAIN.go_template
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
@@ -38,8 +40,8 @@ def test_fine_tune_quantize_and_create(ollama, tiny_gguf, llama_tools, tmp_path)
     data.write_text("".join(json.dumps({"instruction": f"Count to {i}.",
                                         "output": f"Here you are: {i} and done."}) + "\n"
                             for i in range(50)), "utf-8")
-    settings = RunSettings(data=[data], name="tiny-tuned", base_gguf=tiny_gguf["f32"], method="full", ctx=64,
-                           epochs=1, quantize="Q8_0", system="Be brief.",
+    settings = RunSettings(data=[data], name="tiny-tuned", base_gguf=tiny_gguf["f32"], method="full",
+                           ctx=256, epochs=1, quantize="Q8_0", system="Be brief.",
                            parameters={"num_ctx": "256"}, tools_dir=llama_tools)
     state = RunState.create(settings, tmp_path / "run")
     run_pipeline(train_specs(settings), state)

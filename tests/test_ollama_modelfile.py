@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from forge_gui.core.chat_format import PLAIN
 from forge_gui.core.ollama.modelfile import (
     Modelfile,
     ModelfileError,
@@ -15,7 +16,8 @@ from forge_gui.core.ollama.modelfile import (
     parse_modelfile,
     write_modelfile,
 )
-from forge_gui.core.ollama.template import TEMPLATE, stop_parameters
+
+TEMPLATE, stop_parameters = PLAIN.go_template, PLAIN.stop_parameters
 
 
 def test_parser_reads_ollama_style_modelfiles():

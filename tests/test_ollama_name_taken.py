@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
+import threading
 
 from fixtures_ollama import write_small_gguf
 
@@ -38,19 +38,17 @@ def test_train_run_refuses_a_taken_name_before_any_work(ollama, tmp_path, capsys
 
 
 def test_two_runs_with_one_name_at_once_the_second_is_told_why(ollama, tmp_path):
-    ollama.delay = 0.4  # every request is slow: the first run holds the name for seconds
+    ollama.hold_create = threading.Event()  # the first run holds the name until it is set
     gguf = write_small_gguf(tmp_path / "m.gguf")
     first = subprocess.Popen([*CLI, "retrain", "--adapter", str(gguf), "--name", "shared",
                               "--workdir", str(tmp_path / "run1")],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 60
-        while not (tmp_path / "run1").exists():  # made once the name is held
-            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
-            time.sleep(0.05)
+        assert ollama.create_arrived.wait(60), "the first run never asked Ollama to create"
         second = subprocess.run([*CLI, "retrain", "--adapter", str(gguf), "--name", "SHARED",
                                  "--workdir", str(tmp_path / "run2")],
                                 capture_output=True, text=True, timeout=120)
+        ollama.hold_create.set()
         out, err = first.communicate(timeout=120)
     finally:
         if first.poll() is None:

@@ -9,16 +9,18 @@ import pytest
 from fixtures_ollama import add_to_store, write_small_gguf
 
 from forge_gui.cli import main
+from forge_gui.core.chat_format import PLAIN
 from forge_gui.core.ollama import hashing
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import OllamaNotReachable
 from forge_gui.core.ollama.modelfile import parse_modelfile
 from forge_gui.core.ollama.register import InvalidModelName, ModelExists, finish_command, register_specs
 from forge_gui.core.ollama.resolve import ResolveError
-from forge_gui.core.ollama.template import TEMPLATE
 from forge_gui.core.pipeline import run_pipeline
 from forge_gui.core.run import RunSettings, RunState
 from forge_gui.core.steps import StepFailed
+
+TEMPLATE = PLAIN.go_template
 
 SYSTEM = 'You answer in "one" line.\n  Even \\ this.'
 
@@ -97,7 +99,7 @@ def test_an_existing_model_is_kept_unless_forced(ollama, tmp_path):
 
 
 def test_ollama_down_leaves_a_ready_model_and_the_command_to_finish(ollama_down, tmp_path,
-                                                                     monkeypatch):
+                                                                     monkeypatch, go_template):
     gguf = write_small_gguf(tmp_path / "m.gguf")
     state, specs = _run(tmp_path, gguf)
     with pytest.raises(OllamaNotReachable) as err:
@@ -112,7 +114,7 @@ def test_ollama_down_leaves_a_ready_model_and_the_command_to_finish(ollama_down,
 
     # Ollama started later: retrying from the failed step finishes the run.
     from ollama_double import OllamaDouble
-    later = OllamaDouble(tmp_path / "store")
+    later = OllamaDouble(tmp_path / "store", render=go_template)
     monkeypatch.setenv("OLLAMA_HOST", later.url)
     try:
         run_pipeline(specs, saved, start=1)
@@ -142,8 +144,12 @@ def test_a_second_registration_neither_rehashes_nor_reuploads(ollama, tmp_path, 
 
 
 def test_bad_names_and_parameters_are_refused_before_any_work():
+    with pytest.raises(ValueError, match="must start with"):  # the settings refuse it (rules)
+        RunSettings(data=[], name="-bad")
+    late = RunSettings(data=[], name="ok")
+    late.name = "-bad"  # set after the checks: the Ollama steps still refuse it
     with pytest.raises(InvalidModelName, match="must start with"):
-        register_specs(RunSettings(data=[], name="-bad"))
+        register_specs(late)
     with pytest.raises(StepFailed, match="not an Ollama parameter"):
         register_specs(RunSettings(data=[], name="ok", parameters={"temprature": "1"}))
     with pytest.raises(StepFailed, match="needs a int"):
@@ -151,8 +157,8 @@ def test_bad_names_and_parameters_are_refused_before_any_work():
     with pytest.raises(StepFailed, match="U\\+0007"):
         register_specs(RunSettings(data=[], name="ok", system="bell\x07"))
     # Without registration the run still ends with `ollama create NAME`: the name must be valid.
-    with pytest.raises(InvalidModelName):
-        register_specs(RunSettings(data=[], name="any name", create=False))
+    with pytest.raises(ValueError, match="cannot be an Ollama model name"):
+        RunSettings(data=[], name="any name", create=False)
     specs = register_specs(RunSettings(data=[], name="any-name", create=False))
     assert [s.key for s in specs] == ["modelfile"]
 

@@ -1,18 +1,19 @@
-"""The TEMPLATE Forge gives Ollama renders exactly the text the trainer saw (docs/ollama.md, "What Forge gives Ollama").
+"""The TEMPLATE Forge gives Ollama renders exactly the text the trainer saw (docs/ollama.md,
+"What Forge gives Ollama").
 
-Templates are rendered with tests/gotemplate.py (Go text/template rules, as Ollama runs them)
-and compared character for character with the data engineer's prepare output.
+Templates are rendered with Go's own text/template (tests/gorender.py, the go_template
+fixture), the engine Ollama runs, and compared character for character with prepare's output.
 """
 
 from __future__ import annotations
 
 import json
 
-from gotemplate import render
-
+from forge_gui.core.chat_format import PLAIN
 from forge_gui.core.data import iter_conversations, prepare_training_data, render_conversation
 from forge_gui.core.data.models import Conversation
-from forge_gui.core.ollama.template import STOP_MARKERS, TEMPLATE
+
+TEMPLATE, STOP_MARKERS = PLAIN.go_template, PLAIN.stop_markers
 
 RECORDS = [
     {"instruction": "Name a colour.", "output": "Blue."},
@@ -41,14 +42,14 @@ RECORDS = [
 def _ollama_values(conv: Conversation) -> dict:
     """What Ollama gives a .Messages template (template.go: collate): the messages in order,
     consecutive ones of one role merged with a blank line, and .System (all system texts)."""
-    messages: list[dict] = []
+    messages: list[tuple[str, str]] = []
     for t in conv.turns:
-        if messages and messages[-1]["Role"] == t.role:
-            messages[-1]["Content"] += "\n\n" + t.content
+        if messages and messages[-1][0] == t.role:
+            messages[-1] = (t.role, messages[-1][1] + "\n\n" + t.content)
         else:
-            messages.append({"Role": t.role, "Content": t.content})
+            messages.append((t.role, t.content))
     system = "\n\n".join(t.content for t in conv.turns if t.role == "system")
-    return {"System": system, "Messages": messages}
+    return {"system": system, "messages": messages}
 
 
 def _conversations(tmp_path):
@@ -57,30 +58,29 @@ def _conversations(tmp_path):
     return data, list(iter_conversations([data]))
 
 
-def test_template_renders_each_record_exactly_as_the_training_text(tmp_path):
+def test_template_renders_each_record_exactly_as_the_training_text(tmp_path, go_template):
     _, convs = _conversations(tmp_path)
     assert len(convs) == len(RECORDS)
     for conv in convs:
-        assert render(TEMPLATE, _ollama_values(conv)) == render_conversation(conv)
+        assert go_template(TEMPLATE, **_ollama_values(conv)) == render_conversation(conv)
 
 
-def test_template_reproduces_the_whole_prepared_file(tmp_path):
+def test_template_reproduces_the_whole_prepared_file(tmp_path, go_template):
     data, convs = _conversations(tmp_path)
     out = tmp_path / "train.txt"
     prepare_training_data([data], out)
-    rendered = "\n".join(render(TEMPLATE, _ollama_values(c)) for c in convs)
+    rendered = "\n".join(go_template(TEMPLATE, **_ollama_values(c)) for c in convs)
     assert out.read_text("utf-8").rstrip("\n") == rendered.rstrip("\n")
     assert rendered in out.read_text("utf-8")
 
 
-def test_a_new_question_ends_where_the_model_learned_to_answer(tmp_path):
+def test_a_new_question_ends_where_the_model_learned_to_answer(tmp_path, go_template):
     _, convs = _conversations(tmp_path)
     conv = convs[2]  # system + two exchanges
     history = conv.turns[:-1]  # the last answer is what the model must produce
-    values = {"System": "Be brief.\nAlways.",
-              "Messages": [{"Role": t.role, "Content": t.content} for t in history]}
     assert history[0].role == "system"  # Ollama always passes SYSTEM as the first message
-    prompt = render(TEMPLATE, values)
+    prompt = go_template(TEMPLATE, [(t.role, t.content) for t in history],
+                         system="Be brief.\nAlways.")
     full = render_conversation(conv)
     assert prompt.endswith("### Response:\n")
     assert full == prompt + conv.turns[-1].content + "\n"
@@ -102,12 +102,12 @@ def test_stop_markers_are_what_follows_a_response_in_the_training_text(tmp_path)
     assert set(STOP_MARKERS) == {"### Instruction:", "### System:"}
 
 
-def test_alpaca_input_is_the_one_field_chat_cannot_carry(tmp_path):
+def test_alpaca_input_is_the_one_field_chat_cannot_carry(tmp_path, go_template):
     """Documented: Ollama's chat has no `input`; the template always says '(none)'."""
     data = tmp_path / "alpaca.jsonl"
     data.write_text(json.dumps({"instruction": "Translate.", "input": "Hallo", "output": "Hello"})
                     + "\n", "utf-8")
     (conv,) = iter_conversations([data])
-    rendered = render(TEMPLATE, _ollama_values(conv))
+    rendered = go_template(TEMPLATE, **_ollama_values(conv))
     assert "### Input:\nHallo\n" in render_conversation(conv)
     assert rendered == render_conversation(conv).replace("### Input:\nHallo\n", "### Input:\n(none)\n")

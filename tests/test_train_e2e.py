@@ -25,7 +25,8 @@ def test_train_run_trains_quantizes_and_generates(llama_tools, tiny_gguf, tmp_pa
     data = write_colour_dataset(tmp_path / "colours.jsonl", records=40)
     run_dir = tmp_path / "run"
     done = forge("train-run", "--data", str(data), "--base-gguf", str(tiny_gguf["f32"]),
-                 "--name", "tiny-colours", "--method", "full", "--epochs", "2", "--lr", "1e-3", "--ctx", "256",
+                 "--name", "tiny-colours", "--method", "full", "--epochs", "2", "--lr", "1e-3",
+                 "--ctx", "256",
                  "--val-split", "0.1", "--workdir", str(run_dir), "--no-create", "--json")
     err = done.stderr.decode("utf-8", "replace")
     assert done.returncode == 0, err[-3000:]

@@ -189,7 +189,7 @@ def test_a_temp_file_of_a_writer_still_running_is_kept(tmp_path):
 
 def test_report_json_of_the_full_disk_case_is_not_half_written(tmp_path, tiny_disk, capsys):
     """A report that does not fit: no report.json at all, never a truncated one."""
-    data = big_data(tmp_path / "data", records=2000)
+    big_data(tmp_path / "data", records=2000)
     (tmp_path / "data" / "bad.jsonl").write_bytes(jl(*([{"instruction": "x"}] * 3000)))
     report = tiny_disk / "report.json"
     code, _, err = run(capsys, "validate-training-data", tmp_path / "data", "--report", report,

@@ -16,7 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from forge_gui.core.fs_errors import FileAccessError
 
@@ -52,10 +52,11 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     """Remove temp files of `path` whose writer process is gone (killed mid-write)."""
     path = Path(path)
     prefix = _temp_prefix(path)
-    removed = []
+    removed: list[Path] = []
     try:
         names = os.listdir(path.parent)
-    except OSError:
+    except OSError as exc:  # the write that follows reports the folder's problem
+        log.debug("cannot list %s for stale temp files: %s", path.parent, exc)
         return removed
     for name in names:
         if not (name.startswith(prefix) and name.endswith(_TEMP_SUFFIX)):
@@ -118,8 +119,11 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", encoding: str | None =
         raise FileAccessError(exc, path) from exc
     written = False
     try:
-        with os.fdopen(fd, mode, **({} if binary else {"encoding": encoding, "newline": newline})) as fh:
-            yield _GuardedFile(fh, path)
+        fh = os.fdopen(fd, mode) if binary else os.fdopen(fd, mode, encoding=encoding,
+                                                          newline=newline)
+        with fh:
+            # _GuardedFile passes everything else through to the file: to callers it is one
+            yield cast(IO, _GuardedFile(fh, path))
             written = True
             fh.flush()
             os.fsync(fh.fileno())

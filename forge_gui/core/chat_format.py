@@ -1,11 +1,21 @@
-"""The text a model is trained on, and the Ollama TEMPLATE that renders the same text.
+"""The text a model is trained on, and everything derived from it: the Ollama TEMPLATE that
+renders the same text, the stops, the markers a record's text must not hold, and the frame
+lengths the data scanner's fast path adds up. This module is the one place that spells a
+format's markers out (tests/test_chat_format.py fails on a second copy in forge_gui/).
 
-Two formats (docs/training.md, "Which format is trained"):
+Two formats (docs/training.md, "Which format is trained"), each a renderer:
 
-- plain: Forge's own "### Instruction: / ### Response:" text (core/data/render.py,
-  core/ollama/template.py). Works for every base and both trainers; special tokens play no part.
+- plain: Forge's own text (docs/data.md, "The training text"). Works for every base and both
+  trainers; special tokens play no part. Per exchange:
+
+      SYSTEM_HEAD{system}\\n\\n               only when there is a system message
+      INSTRUCTION_HEAD{user}\\n\\nINPUT_HEAD{input or NO_INPUT}\\n\\nRESPONSE_HEAD{answer}\\n
+
+  Exchanges of one conversation are joined with "\\n" (a blank line between them). A system
+  message applies to the exchange after it; a trailing user turn has no answer and is not
+  rendered. Ollama's chat has no "input" field, so its TEMPLATE always renders NO_INPUT.
 - chatml: the base's own chat format when its GGUF chat template is ChatML (Qwen, many
-  instruct models): `<|im_start|>role\\ncontent<|im_end|>\\n` per message. llama-finetune-lora
+  instruct models): `IM_START role\\n content IM_END\\n` per message. llama-finetune-lora
   renders each conversation with a chat template, parses special tokens and puts the loss on
   the assistant's tokens only. Forge gives it the Jinja template below, so the training text is
   exactly `render()`, and the Ollama model gets TEMPLATE = `go_template`, which renders the same
@@ -19,80 +29,185 @@ tool finds assistant turns only by ChatML's and Gemma's markers, and Forge rende
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
-
-from forge_gui.core.ollama.template import TEMPLATE as PLAIN_TEMPLATE
-from forge_gui.core.ollama.template import stop_parameters as plain_stops
+from functools import cached_property
+from typing import Literal, NamedTuple
 
 FormatKey = Literal["plain", "chatml"]
 Message = tuple[str, str]  # (role, content)
+Turn = tuple[str, str, "str | None"]  # (role, content, Alpaca input)
+Turns = tuple[Turn, ...]
 
-IM_START, IM_END = "<|im_start|>", "<|im_end|>"
 
-# Jinja (minja in llama.cpp): one block per message, a generation prompt when asked.
-CHATML_JINJA = (
-    "{%- for message in messages -%}"
-    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' -}}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
-)
-# Go text/template, as Ollama runs it: every message (the SYSTEM first, when there is one),
-# then the assistant's turn opens.
-CHATML_GO = ("{{- range .Messages }}<|im_start|>{{ .Role }}\n{{ .Content }}<|im_end|>\n"
-             "{{ end }}<|im_start|>assistant\n")
+class FrameLengths(NamedTuple):
+    """Characters a format adds around the texts, measured by rendering (see `lengths`)."""
+    system: int      # per system message
+    exchange: int    # per exchange whose question has an input
+    no_input: int    # added when the question has no input
+    separator: int   # between two exchanges
 
 
 @dataclass(frozen=True)
 class ChatFormat:
+    """One training format: a renderer and what derives from it."""
     key: FormatKey
     label: str
+    go_template: str                 # Ollama's TEMPLATE (Go text/template)
+    stop_markers: tuple[str, ...]    # what follows an answer in the training text
+    markers: tuple[str, ...]         # what marks a turn: a text holding one is warned about
+    jinja_template: str | None = None  # given to llama-finetune-lora for chat formats
 
     @property
     def chat(self) -> bool:
         """Trained from conversations (JSONL + chat template), loss on the answers only."""
         return self.key != "plain"
 
-    @property
-    def go_template(self) -> str:
-        return CHATML_GO if self.key == "chatml" else PLAIN_TEMPLATE
-
-    @property
-    def jinja_template(self) -> str | None:
-        return CHATML_JINJA if self.key == "chatml" else None
-
     def stop_parameters(self) -> list[tuple[str, str]]:
-        if self.key == "chatml":
-            return [("stop", IM_START), ("stop", IM_END)]
-        return plain_stops()
+        """PARAMETER lines (name, value) that end a turn where the training text does."""
+        return [("stop", marker) for marker in self.stop_markers]
 
     @property
     def stop_marker(self) -> str:
         """What ends an answer in the training text (llama-completion's reverse prompt)."""
-        return IM_END if self.key == "chatml" else "### Instruction:"
+        return self.stop_markers[0]
+
+    def render_turns(self, turns: Turns) -> str:
+        """The training text of one record's normalised turns."""
+        raise NotImplementedError
 
     def render(self, messages: Iterable[Message]) -> str:
         """The training text of one conversation, as the trainer tokenizes it."""
-        if self.key == "chatml":
-            # llama-finetune-lora drops what follows the last <|im_end|> (its trailing newline).
-            return "".join(f"{IM_START}{role}\n{content}{IM_END}\n"
-                           for role, content in messages).removesuffix("\n")
-        from forge_gui.core.data.render import render_turns
-
-        return render_turns(tuple((role, content, None) for role, content in messages))
+        return self.render_turns(tuple((role, content, None) for role, content in messages))
 
     def prompt(self, messages: Iterable[Message]) -> str:
         """The text up to where the model's answer starts (what Ollama's TEMPLATE renders)."""
-        if self.key == "chatml":
-            return "".join(f"{IM_START}{role}\n{content}{IM_END}\n"
-                           for role, content in messages) + f"{IM_START}assistant\n"
+        raise NotImplementedError
+
+    @cached_property
+    def lengths(self) -> FrameLengths:
+        """The frame lengths, measured on the renderer itself (one-character texts)."""
+        def size(*turns: Turn) -> int:
+            return len(self.render_turns(turns)) - sum(len(c) + len(i or "") for _, c, i in turns)
+        q, a, s = ("user", "q", None), ("assistant", "a", None), ("system", "s", None)
+        exchange = size(("user", "q", "i"), a)
+        bare = size(q, a)
+        return FrameLengths(system=size(s, q, a) - bare, exchange=exchange,
+                            no_input=bare - exchange, separator=size(q, a, q, a) - 2 * bare)
+
+
+# --- plain ---------------------------------------------------------------------------------
+SYSTEM_HEAD = "### System:\n"
+INSTRUCTION_HEAD = "### Instruction:\n"
+INPUT_HEAD = "### Input:\n"
+RESPONSE_HEAD = "### Response:\n"  # the prompt ends here: the model writes the answer next
+NO_INPUT = "(none)"
+SAMPLE_SEPARATOR = "\n"  # between exchanges, and between records in the prepared file
+_HEADS = (SYSTEM_HEAD, INSTRUCTION_HEAD, INPUT_HEAD, RESPONSE_HEAD)
+_INPUT = "\n\n" + INPUT_HEAD
+_RESPONSE = "\n\n" + RESPONSE_HEAD
+
+
+def render_plain_turns(turns: Turns) -> str:
+    """The plain training text (the data scanner's hot path: a function, no lookups)."""
+    # One exchange, no system message: the common case, rendered in one step.
+    if len(turns) == 2 and turns[0][0] == "user" and turns[1][0] == "assistant":
+        (_, user, user_input), (_, answer, _) = turns
+        return f"{INSTRUCTION_HEAD}{user}{_INPUT}{user_input or NO_INPUT}{_RESPONSE}{answer}\n"
+    blocks = []
+    system = ""
+    question: tuple[str, str | None] | None = None
+    for role, content, inp in turns:
+        if role == "system":
+            system += f"{SYSTEM_HEAD}{content}\n\n"
+        elif role == "user":
+            question = (content, inp)
+        elif question is not None:
+            user, user_input = question
+            blocks.append(f"{system}{INSTRUCTION_HEAD}{user}{_INPUT}{user_input or NO_INPUT}"
+                          f"{_RESPONSE}{content}\n")
+            system, question = "", None
+    return SAMPLE_SEPARATOR.join(blocks)
+
+
+# Go text/template, as Ollama runs it: .Messages holds every message in order, system ones
+# included (Ollama puts the request's or the model's SYSTEM first), so a system message renders
+# where it stands, as in the training text. No whitespace sits between actions: nothing to trim.
+# After the last user message the prompt ends with RESPONSE_HEAD.
+PLAIN_GO = (
+    "{{- range $i, $_ := .Messages }}"
+    "{{- $last := eq (len (slice $.Messages $i)) 1 }}"
+    "{{- if eq .Role \"system\" }}" + SYSTEM_HEAD + "{{ .Content }}\n\n"
+    "{{ else if eq .Role \"user\" }}" + INSTRUCTION_HEAD + "{{ .Content }}"
+    + _INPUT + NO_INPUT + _RESPONSE +
+    "{{ else if eq .Role \"assistant\" }}{{ .Content }}\n"
+    "{{ if not $last }}" + SAMPLE_SEPARATOR + "{{ end }}"
+    "{{ end }}"
+    "{{- end }}"
+)
+
+
+@dataclass(frozen=True)
+class _Plain(ChatFormat):
+    def render_turns(self, turns: Turns) -> str:
+        return render_plain_turns(turns)
+
+    def prompt(self, messages: Iterable[Message]) -> str:
         return self.render([*messages, ("assistant", "")]).removesuffix("\n")
 
 
-PLAIN = ChatFormat("plain", "Forge's plain-text format (### Instruction / ### Response)")
-CHATML = ChatFormat("chatml", "the base's own chat format (ChatML)")
-FORMATS = {f.key: f for f in (PLAIN, CHATML)}
+def _plain_exchange_pattern() -> re.Pattern[str]:
+    """One exchange of a prepared plain text: groups prompt (everything before the answer,
+    system included), question, input, answer (core/evaluate.py reads held-out prompts so)."""
+    s, q, i, r = (re.escape(h) for h in _HEADS)
+    any_head = "|".join(re.escape(h) for h in _HEADS)
+    stop = "|".join(re.escape(m) for m in PLAIN.stop_markers)
+    return re.compile(
+        rf"(?P<prompt>(?:{s}(?:(?!\n\n(?:{any_head})).)*\n\n)?{q}(?P<question>.*?)"
+        rf"\n\n{i}(?P<input>.*?)\n\n{r})(?P<answer>.*?)\n(?=\n(?:{stop})\n|\n*\Z)", re.S)
+
+
+# --- chatml --------------------------------------------------------------------------------
+IM_START, IM_END = "<|im_start|>", "<|im_end|>"
+
+# Jinja (minja in llama.cpp): one block per message, a generation prompt when asked.
+CHATML_JINJA = (
+    "{%- for message in messages -%}"
+    "{{- '" + IM_START + "' + message['role'] + '\\n' + message['content'] + '"
+    + IM_END + "\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '" + IM_START + "assistant\\n' -}}{%- endif -%}"
+)
+# Go text/template, as Ollama runs it: every message (the SYSTEM first, when there is one),
+# then the assistant's turn opens.
+CHATML_GO = ("{{- range .Messages }}" + IM_START + "{{ .Role }}\n{{ .Content }}" + IM_END
+             + "\n{{ end }}" + IM_START + "assistant\n")
+
+
+@dataclass(frozen=True)
+class _ChatML(ChatFormat):
+    def render_turns(self, turns: Turns) -> str:
+        # llama-finetune-lora drops what follows the last IM_END (its trailing newline).
+        return self._blocks(messages_of(turns)).removesuffix("\n")
+
+    def prompt(self, messages: Iterable[Message]) -> str:
+        return self._blocks(messages) + f"{IM_START}assistant\n"
+
+    @staticmethod
+    def _blocks(messages: Iterable[Message]) -> str:
+        return "".join(f"{IM_START}{role}\n{content}{IM_END}\n" for role, content in messages)
+
+
+PLAIN: ChatFormat = _Plain(
+    "plain", "Forge's plain-text format (### Instruction / ### Response)", PLAIN_GO,
+    stop_markers=(INSTRUCTION_HEAD.rstrip("\n"), SYSTEM_HEAD.rstrip("\n")),
+    markers=tuple(h.rstrip("\n") for h in _HEADS))
+CHATML: ChatFormat = _ChatML(
+    "chatml", "the base's own chat format (ChatML)", CHATML_GO,
+    stop_markers=(IM_START, IM_END), markers=(IM_START, IM_END), jinja_template=CHATML_JINJA)
+FORMATS: dict[str, ChatFormat] = {f.key: f for f in (PLAIN, CHATML)}
+PLAIN_EXCHANGE = _plain_exchange_pattern()
 
 
 def detect(chat_template: str | None) -> tuple[ChatFormat, str]:
@@ -109,13 +224,13 @@ def detect(chat_template: str | None) -> tuple[ChatFormat, str]:
                    "the model will answer in that format.")
 
 
-def messages_of(turns) -> list[Message]:
+def messages_of(turns: Iterable[Turn]) -> list[Message]:
     """Forge's normalised turns -> (role, content) messages; an Alpaca input joins its
     instruction after a blank line (the chat formats have no input field)."""
     return [(role, f"{content}\n\n{inp}" if inp else content) for role, content, inp in turns]
 
 
-def jsonl_line(turns) -> str:
+def jsonl_line(turns: Iterable[Turn]) -> str:
     """One line of the JSONL file llama-finetune-lora reads with --assistant-loss-only."""
     return json.dumps({"messages": [{"role": r, "content": c} for r, c in messages_of(turns)]},
                       ensure_ascii=False)

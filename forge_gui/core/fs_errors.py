@@ -57,7 +57,8 @@ def describe_os_error(exc: OSError, path: str | os.PathLike | None = None,
 
 def os_error_cause(exc: OSError) -> str:
     """The cause alone, lower case, no full stop: "the disk is full (...)"."""
-    return _CAUSES.get(exc.errno) or (exc.strerror or str(exc)).rstrip(".").lower()
+    known = _CAUSES.get(exc.errno) if exc.errno is not None else None
+    return known or (exc.strerror or str(exc)).rstrip(".").lower()
 
 
 class FileAccessError(OSError):

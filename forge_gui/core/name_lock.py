@@ -53,7 +53,8 @@ class NameLock:
     """Held while the object lives (or until release())."""
 
     def __init__(self, name: str, fd: int, path: Path) -> None:
-        self.name, self._fd, self.path = name, fd, path
+        self.name, self.path = name, path
+        self._fd: int | None = fd
 
     def release(self) -> None:
         if self._fd is not None:

@@ -24,6 +24,7 @@ import json
 import logging
 import socket
 from pathlib import Path
+from typing import IO
 
 import psutil
 
@@ -69,10 +70,12 @@ def _owner_alive(owner: dict | None) -> bool:
 class RunLock:
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK_NAME
-        self._fh = None
+        self._fh: IO[bytes] | None = None
 
     def acquire(self) -> RunLock:
-        fh = open(self.path, "a+b")  # not inherited by the tools: Python opens with O_CLOEXEC
+        # held open for as long as the lock is (release() closes it); not inherited by the
+        # tools: Python opens with O_CLOEXEC
+        fh = open(self.path, "a+b")  # noqa: SIM115
         if fcntl is not None:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forge_gui.core.events import ProgressEvent
 from forge_gui.gui import backend
 from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets import action_button
@@ -144,7 +145,8 @@ class RunsWindow(QWidget):
 
     def status_of(self, run_dir: Path) -> str | None:
         i = self.row_of(run_dir)
-        return self.table.item(i, 0).text() if i >= 0 else None
+        item = self.table.item(i, 0) if i >= 0 else None
+        return item.text() if item is not None else None
 
     def select(self, run_dir: Path) -> None:
         self.table.selectRow(self.row_of(run_dir))
@@ -255,13 +257,17 @@ class RunsWindow(QWidget):
         self.state.setText(f"Registering {name} with Ollama…")
         self.register_button.setEnabled(False)
         task = BackgroundTask(lambda p, c: backend.register_again(run_dir, name, p, c))
-        task.progress.connect(lambda event: event.message and self.state.setText(event.message))
+        task.progress.connect(self._register_progress)
         task.succeeded.connect(lambda state: self._registered(name, state))
         task.failed.connect(lambda exc: self._register_failed(exc))
         self._tasks.add(task)
         task.ended.connect(lambda: self._tasks.discard(task))
         task.start()
         return task
+
+    def _register_progress(self, event: ProgressEvent) -> None:
+        if event.message:
+            self.state.setText(event.message)
 
     def _registered(self, name: str, state) -> None:
         self.refresh()

@@ -7,6 +7,7 @@ validates the sample dataset, checks every page can be shown, and reports what w
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from pathlib import Path
@@ -15,14 +16,23 @@ from PySide6.QtCore import QCoreApplication, QEventLoop
 from PySide6.QtWidgets import QApplication
 
 from forge_gui.core import paths
+from forge_gui.core.chat_format import FORMATS
 from forge_gui.core.run import RunArtifacts, RunSettings
 from forge_gui.gui.palette import dark_palette
 from forge_gui.gui.wizard import ForgeWizard
+
+log = logging.getLogger(__name__)
 
 PAGE_FILES = ["1-data", "2-base-model", "3-trainer", "4-name", "5-run", "6-done"]
 RUNS_FILE = "7-runs"
 SAMPLE_MODELS = ["llama3.2:1b-instruct-fp16", "qwen2.5:0.5b-instruct-fp16", "llama3.2:3b",
                  "my-assistant:latest"]
+
+
+def _app() -> QApplication:
+    app = QApplication.instance()
+    assert isinstance(app, QApplication), "the showcase runs inside the GUI application"
+    return app
 
 
 def sample_data() -> Path:
@@ -70,7 +80,8 @@ def simulate_run(wizard: ForgeWizard) -> None:
     settings = _simulated_settings(wizard)
     try:
         specs = backend.pipeline_specs(settings)
-    except Exception:
+    except Exception as exc:  # no tools on this machine: the screenshot lists the usual steps
+        log.info("showing sample steps instead of the run's (%s)", exc)
         specs = [StepSpec(k, k.title(), lambda s: None) for k in ("validate", "prepare", "train")]
     page.steps.clear()
     for spec in specs:
@@ -186,7 +197,7 @@ def prepare_showcase(wizard: ForgeWizard) -> None:
 
 
 def take_screenshots(out_dir: Path) -> list[Path]:
-    app = QApplication.instance()
+    app = _app()
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     normal, style = app.palette(), app.style().name()
@@ -202,10 +213,10 @@ def take_screenshots(out_dir: Path) -> list[Path]:
         for page_id, name in enumerate(PAGE_FILES):
             show_page(wizard, page_id)
             if page_id == 1:  # restart() re-initialises: keep the sample models, skip Ollama
-                wait_until(lambda: not wizard.base_page.busy, 5)
+                wait_until(lambda w=wizard: not w.base_page.busy, 5)
                 prepare_showcase_base(wizard)
             if page_id == 2:
-                wait_until(lambda: wizard.trainer_page.toolset is not None, 30)
+                wait_until(lambda w=wizard: w.trainer_page.toolset is not None, 30)
                 wizard.trainer_page.update_estimate()
             if page_id == 4:
                 simulate_run(wizard)
@@ -256,7 +267,8 @@ def self_test() -> str | None:
             return f"validating the sample dataset failed: {wizard.data_page.summary.text()}"
         if report.valid < 1 or report.invalid:
             return f"the sample dataset did not validate cleanly: {wizard.data_page.summary.text()}"
-        if not wizard.data_page.preview.toPlainText().startswith("###"):
+        markers = tuple(m for fmt in FORMATS.values() for m in fmt.markers)
+        if not wizard.data_page.preview.toPlainText().startswith(markers):
             return "the preview of the sample dataset is empty"
         if not wizard.data_page.isComplete():
             return "the Data page does not allow Next with a valid dataset"
@@ -285,7 +297,7 @@ def _simulated_cpu_toolset():
 def take_gpu_screenshot(path: Path, gpus: list, dark: bool = False) -> Path:
     """The Trainer page as it looks on a computer with `gpus` and CPU-only tools (the
     "Build for your GPU" offer); docs/screenshots/3-trainer-gpu.png is made with a fake GPU."""
-    app = QApplication.instance()
+    app = _app()
     normal, style = app.palette(), app.style().name()
     if dark:
         app.setStyle("Fusion")

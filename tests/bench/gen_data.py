@@ -9,10 +9,15 @@ refuse to run on invalid input). Deterministic for a given --seed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import random
 
-WORDS = ["the", "model", "learns", "from", "examples", "that", "people", "write", "carefully", "about", "code", "data", "training", "answers", "question", "river", "mountain", "bread", "coffee", "language", "small", "large", "fast", "slow", "because", "however", "therefore", "please", "explain", "why", "how", "what", "when", "where", "énergie", "naïve", "café", "東京", "数据"]
+WORDS = ["the", "model", "learns", "from", "examples", "that", "people", "write", "carefully",
+         "about", "code", "data", "training", "answers", "question", "river", "mountain", "bread",
+         "coffee", "language", "small", "large", "fast", "slow", "because", "however",
+         "therefore", "please", "explain", "why", "how", "what", "when", "where", "énergie",
+         "naïve", "café", "東京", "数据"]
 
 
 def _text(rng: random.Random, lo: int, hi: int) -> str:
@@ -67,8 +72,9 @@ def generate(out: str, mb: float, bad: float, seed: int = 1, clean: str | None =
     rng = random.Random(seed)
     target = int(mb * 1024 * 1024)
     written = 0
-    clean_fh = open(clean, "w", encoding="utf-8") if clean else None
-    with open(out, "w", encoding="utf-8") as fh:
+    with contextlib.ExitStack() as stack:
+        fh = stack.enter_context(open(out, "w", encoding="utf-8"))
+        clean_fh = stack.enter_context(open(clean, "w", encoding="utf-8")) if clean else None
         while written < target:
             if rng.random() < bad:
                 line = bad_line(rng, sharegpt)
@@ -78,8 +84,6 @@ def generate(out: str, mb: float, bad: float, seed: int = 1, clean: str | None =
                     clean_fh.write(line + "\n")
             fh.write(line + "\n")
             written += len(line.encode("utf-8")) + 1
-    if clean_fh:
-        clean_fh.close()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-Turns = tuple[tuple[str, str, "str | None"], ...]
+from forge_gui.core.chat_format import PLAIN, Turn, Turns
 
 ALPACA_KEYS = frozenset({"instruction", "input", "output", "system"})
 CHAT_KEYS = frozenset({"messages"})
@@ -72,6 +72,7 @@ def normalise(obj: Any) -> tuple[str, Turns, frozenset[str], list[tuple[str, str
     """-> (format, turns, unknown keys, warnings as (code, message) or None). Raises Reject."""
     if type(obj) is not dict:
         raise Reject("not_object", f"is a JSON {json_kind(obj)}, not an object with fields.")
+    turns: list[Turn]
     if "messages" in obj:
         fmt, turns, extra = "chat", _chat(obj["messages"]), obj.keys() - CHAT_KEYS - COMMON_KEYS
     elif "conversations" in obj:
@@ -82,22 +83,24 @@ def normalise(obj: Any) -> tuple[str, Turns, frozenset[str], list[tuple[str, str
         fmt, turns, extra = "alpaca", _alpaca(obj), obj.keys() - ALPACA_KEYS - COMMON_KEYS
     else:
         raise UnknownFormat(tuple(sorted(obj)))
-    turns, warnings = _finish(turns)
-    warnings = check_text(turns, warnings)
-    return fmt, turns, frozenset(extra), warnings
+    finished, warnings = _finish(turns)
+    warnings = check_text(finished, warnings)
+    return fmt, finished, frozenset(extra), warnings
 
 
 # Control characters other than tab and line breaks are refused; the format's own markers in
-# a text are warned about (docs/data.md, "Text the format cannot carry").
+# a text are warned about (docs/data.md, "Text the format cannot carry"). The markers are the
+# plain format's (core/chat_format.py), which every base can be trained in.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-MARKERS = ("### Instruction:", "### Input:", "### Response:", "### System:")
+MARKERS = PLAIN.markers
 _MARKER = re.compile("|".join(re.escape(m) for m in MARKERS))
+_STOPS = " and ".join(f"'{m}'" for m in PLAIN.stop_markers)
 _CONTROL_NAMES = {0x00: "NUL", 0x08: "backspace", 0x0c: "form feed", 0x1b: "escape",
                   0x7f: "delete"}
 # The raw JSON line may hold one of the above (an escaped control character, a raw DEL, a
 # marker): the fast path leaves such lines to `normalise`, which decides precisely.
-SUSPECT_BYTES = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|\\[bf]|\x7f|### "
-                           rb"(?:Instruction|Input|Response|System):")
+SUSPECT_BYTES = re.compile(rb"\\u00[01][0-9a-fA-F]|\\u007[fF]|\\[bf]|\x7f|"
+                           + b"|".join(re.escape(m.encode()) for m in MARKERS))
 
 
 def _what(turns: Turns, n: int, part: str | None = None) -> str:
@@ -112,7 +115,7 @@ def _what(turns: Turns, n: int, part: str | None = None) -> str:
 def check_text(turns: Turns, warnings: list[tuple[str, str]] | None
                ) -> list[tuple[str, str]] | None:
     """Reject control characters, warn about the format's markers inside a text."""
-    for n, (role, content, inp) in enumerate(turns):
+    for n, (_role, content, inp) in enumerate(turns):
         for part, text in (("content", content), ("input", inp)):
             if not text:
                 continue
@@ -132,8 +135,8 @@ def check_text(turns: Turns, warnings: list[tuple[str, str]] | None
                                  f"has '{marker.group()}' in {_what(turns, n, part)}: the "
                                  f"training text marks turns with it, so the model learns a "
                                  f"false turn boundary there (and Ollama stops answering at "
-                                 f"'### Instruction:' and '### System:'). Reword it, e.g. "
-                                 f"without the '###'."))
+                                 f"{_STOPS}). Reword it, e.g. without the "
+                                 f"'{marker.group().split()[0]}'."))
     return warnings
 
 
@@ -145,7 +148,7 @@ def _text(value: Any, what: str, required: bool = True) -> str:
     raise Reject("wrong_type", f"{what} must be text (a string), not a JSON {json_kind(value)}.")
 
 
-def _alpaca(obj: dict) -> list[tuple[str, str, str | None]]:
+def _alpaca(obj: dict) -> list[Turn]:
     for key in ("instruction", "output"):
         if key not in obj:
             raise Reject("missing_field", f"has no '{key}' field (Alpaca records need "
@@ -185,12 +188,12 @@ def _content(content: Any, what: str) -> str:
                                f"not a JSON {json_kind(content)}.")
 
 
-def _chat(messages: Any) -> list[tuple[str, str, None]]:
+def _chat(messages: Any) -> list[Turn]:
     if type(messages) is not list:
         raise Reject("wrong_type", f"field 'messages' must be a list, not a JSON {json_kind(messages)}.")
     if not messages:
         raise Reject("empty_field", "field 'messages' is an empty list.")
-    turns = []
+    turns: list[Turn] = []
     for n, msg in enumerate(messages, 1):
         if type(msg) is not dict:
             raise Reject("wrong_type", f"message {n} must be an object with 'role' and "
@@ -207,13 +210,13 @@ def _chat(messages: Any) -> list[tuple[str, str, None]]:
     return turns
 
 
-def _sharegpt(conversations: Any, system: Any) -> list[tuple[str, str, None]]:
+def _sharegpt(conversations: Any, system: Any) -> list[Turn]:
     if type(conversations) is not list:
         raise Reject("wrong_type", f"field 'conversations' must be a list, not a JSON "
                                    f"{json_kind(conversations)}.")
     if not conversations:
         raise Reject("empty_field", "field 'conversations' is an empty list.")
-    turns = []
+    turns: list[Turn] = []
     if system is not None:
         turns.append(("system", _text(system, "field 'system'"), None))
     for n, msg in enumerate(conversations, 1):
@@ -234,7 +237,7 @@ def _sharegpt(conversations: Any, system: Any) -> list[tuple[str, str, None]]:
 
 def _finish(turns: list) -> tuple[Turns, list[tuple[str, str]] | None]:
     """Merge runs of one role, check the order of questions and answers."""
-    warnings = None
+    warnings: list[tuple[str, str]] | None = None
     merged: list = []
     for turn in turns:
         if merged and merged[-1][0] == turn[0]:
@@ -277,9 +280,8 @@ def _finish(turns: list) -> tuple[Turns, list[tuple[str, str]] | None]:
 # (turns, rendered length, characters per role) and returns None for anything unusual, which
 # `normalise` then decides precisely. A test checks both paths agree.
 
-_SYSTEM_FRAME = len("### System:\n\n\n")
-_EXCHANGE_FRAME = len("### Instruction:\n\n\n### Input:\n\n\n### Response:\n\n")
-_NO_INPUT = len("(none)")
+# The frame lengths are measured on the plain renderer (core/chat_format.py): one place.
+_SYSTEM_FRAME, _EXCHANGE_FRAME, _NO_INPUT, _SEPARATOR = PLAIN.lengths
 
 # (format, turns, rendered length, (system, user, input, assistant) characters, exchanges)
 FastResult = tuple[str, Turns, int, tuple[int, int, int, int], int]
@@ -336,7 +338,7 @@ def _fast_turns(fmt: str, items: Any, role_key: str, text_key: str,
                 roles: dict[str, str]) -> FastResult | None:
     if type(items) is not list:
         return None
-    turns = []
+    turns: list[Turn] = []
     append = turns.append
     prev = None
     length = pending = question = exchanges = 0
@@ -370,5 +372,5 @@ def _fast_turns(fmt: str, items: Any, role_key: str, text_key: str,
         append((role, content, None))
     if prev != "assistant":
         return None
-    length += exchanges - 1  # exchanges are joined by one newline each
+    length += (exchanges - 1) * _SEPARATOR  # between exchanges
     return fmt, tuple(turns), length, (n_system, n_user, 0, n_assistant), exchanges

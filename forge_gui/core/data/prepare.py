@@ -79,8 +79,9 @@ def prepare_training_data(paths: list[Path], out: Path, *,
         val = _SampleWriter(stack.enter_context(atomic_open(val_out, "wb"))) if val_out else None
         for block in scanner.sample_blocks(sizes=choose is not None):
             if choose is None:
-                train.write(block.data, block.count)
+                train.write(block.data, block.samples)
                 continue
+            assert val is not None and block.sizes is not None  # both come with val_fraction
             start = 0
             for size in block.sizes:
                 (val if choose() else train).write(block.data[start:start + size], 1)
@@ -102,7 +103,9 @@ def _prepare_jsonl(scanner: Scanner, out: Path, val_out: Path | None,
         val = stack.enter_context(atomic_open(val_out, "wb")) if val_out else None
         for _file, _line, turns in scanner.records():
             to_val = choose is not None and choose()
-            (val if to_val else train).write(jsonl_line(turns).encode("utf-8") + b"\n")
+            target = val if to_val else train
+            assert target is not None  # choose exists only with a held-out file
+            target.write(jsonl_line(turns).encode("utf-8") + b"\n")
             counts["val" if to_val else "train"] += 1
         _refuse_invalid(scanner.report, paths)
     return PrepareResult(out=out, val_out=val_out, samples=counts["train"],

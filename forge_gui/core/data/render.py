@@ -1,52 +1,29 @@
-"""The training text of one sample (the format the Ollama TEMPLATE reproduces, docs/ollama.md).
-
-    ### System:\n{system}\n\n                       only when there is a system message
-    ### Instruction:\n{user}\n\n### Input:\n{input or (none)}\n\n### Response:\n{answer}\n
-
-Exchanges of one conversation are joined with "\n" (a blank line between them), and so are
-samples in the prepared file. A system message applies to the exchange after it; a trailing
-user turn has no answer and is not rendered (validation warns `ends_with_user_turn`).
+"""The training text of one sample, as prepare writes it. The format itself (its markers, the
+TEMPLATE that reproduces it) is defined once, in core/chat_format.py (docs/data.md, "The
+training text"); this module renders records and packs rendered samples into blocks.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from forge_gui.core.chat_format import NO_INPUT, PLAIN, SAMPLE_SEPARATOR, render_plain_turns
 from forge_gui.core.data.models import Conversation
 from forge_gui.core.data.normalise import Turns
 
-NO_INPUT = "(none)"
-SAMPLE_SEPARATOR = "\n"
-STOP_MARKERS = ("### Instruction:", "### System:")
+__all__ = ["NO_INPUT", "SAMPLE_SEPARATOR", "STOP_MARKERS", "SampleBlock", "encode_block",
+           "measure", "render_conversation", "render_turns"]
 
-
-def render_turns(turns: Turns) -> str:
-    # One exchange, no system message: the common case, rendered in one step.
-    if len(turns) == 2 and turns[0][0] == "user" and turns[1][0] == "assistant":
-        (_, user, user_input), (_, answer, _) = turns
-        return (f"### Instruction:\n{user}\n\n### Input:\n{user_input or NO_INPUT}\n\n"
-                f"### Response:\n{answer}\n")
-    blocks = []
-    system = ""
-    question: tuple[str, str | None] | None = None
-    for role, content, inp in turns:
-        if role == "system":
-            system += f"### System:\n{content}\n\n"
-        elif role == "user":
-            question = (content, inp)
-        elif question is not None:
-            user, user_input = question
-            blocks.append(f"{system}### Instruction:\n{user}\n\n### Input:\n"
-                          f"{user_input or NO_INPUT}\n\n### Response:\n{content}\n")
-            system, question = "", None
-    return "\n".join(blocks)
+STOP_MARKERS = PLAIN.stop_markers
+# The plain renderer, under the name the scanner and evaluation call (a function: hot path).
+render_turns = render_plain_turns
 
 
 class SampleBlock(NamedTuple):
     """Rendered samples as UTF-8 joined by SAMPLE_SEPARATOR: prepare writes whole blocks (and
     workers send them as one bytes object, far cheaper than a string per sample)."""
     data: bytes
-    count: int
+    samples: int  # how many samples the block holds
     sizes: list[int] | None  # each sample's size in bytes, when asked for
 
 

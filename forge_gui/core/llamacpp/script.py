@@ -92,7 +92,6 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
     type when the merge must be quantized."""
     s = settings
     lora = s.method == "lora"
-    qtype = lora_qtype if lora else _qtype(s)
     final = final_name(s, context_override, lora_qtype)
     chat = bool(chat_format is not None and chat_format.chat)
     data_name = "train.jsonl" if chat else "train.txt"
@@ -182,11 +181,12 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
                               _OUT + trained, "-o", _OUT + "merged.gguf"])]
         if lora_qtype:
             requant = ["--allow-requantize"] if set(types) - {"F32", "F16", "BF16"} else []
-            lines += ["", f'echo "==> Quantize to {qtype}"',
+            lines += ["", f'echo "==> Quantize to {lora_qtype}"',
                       shell_line(["@@llama-quantize@@", *requant, _OUT + "merged.gguf",
-                                  _OUT + final, qtype])]
+                                  _OUT + final, lora_qtype])]
     elif final != "trained-f32.gguf":
         fix = ["--override-kv", context_override] if context_override else []
+        qtype = _qtype(s)
         lines += ["", f'echo "==> Quantize to {qtype}"',
                   shell_line(["@@llama-quantize@@", *fix, _OUT + "trained-f32.gguf",
                               _OUT + final, qtype])]

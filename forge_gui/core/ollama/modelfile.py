@@ -90,7 +90,8 @@ def parse_modelfile(text: str) -> list[tuple[str, str]]:
     if text.startswith("\ufeff"):
         text = text[1:]
     commands: list[tuple[str, str]] = []
-    state, buf, line = _NIL, [], 1
+    buf: list[str] = []
+    state, line = _NIL, 1
     name, role = "", ""
 
     def fail(msg: str) -> ModelfileError:

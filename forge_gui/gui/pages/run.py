@@ -8,8 +8,7 @@ register later.
 
 from __future__ import annotations
 
-import math
-import time
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import (
@@ -17,9 +16,9 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QProgressBar,
     QSplitter,
     QVBoxLayout,
+    QWizardPage,
 )
 
 from forge_gui.gui import backend
@@ -28,10 +27,23 @@ from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets import action_button
 from forge_gui.gui.widgets.log_view import LogView
 from forge_gui.gui.widgets.loss_chart import LossChart
+from forge_gui.gui.widgets.run_progress import RunProgress
 
-# Share of the whole run's progress bar each step is worth (the rest are worth 1).
-STEP_WEIGHTS = {"train": 20, "convert": 3, "quantize": 3, "prepare": 2, "register": 3,
-                "merge": 2, "evaluate": 3}
+if TYPE_CHECKING:
+    from forge_gui.core.events import ProgressEvent
+    from forge_gui.core.name_lock import NameLock
+    from forge_gui.core.pipeline import StepSpec
+    from forge_gui.core.run import RunSettings, RunState
+    from forge_gui.gui.runner import PipelineRunner
+
+
+class _Wizard(Protocol):
+    """What this page asks of its wizard (gui/wizard.py imports this page: no import back)."""
+
+    def run_settings(self) -> RunSettings: ...
+    def set_back_enabled(self, enabled: bool) -> None: ...
+    def currentPage(self) -> QWizardPage: ...
+
 # Once this step is done the GGUF and the Modelfile are ready: a failure after it (Ollama not
 # reachable, a name clash) still leaves a usable result that can be registered later.
 MODELFILE_STEP = "modelfile"
@@ -40,32 +52,27 @@ MARKS = {"pending": "○", "running": "▶", "done": "✔", "skipped": "–", "f
 
 
 class RunPage(ForgePage):
-    def __init__(self, parent=None) -> None:
+    def __init__(self, parent: Any = None) -> None:
         super().__init__(parent)
-        self.pending = None  # (specs, state, index) of a run to resume when the page opens
+        # (specs, state, index) of a run to resume when the page opens
+        self.pending: tuple[list[StepSpec], RunState, int] | None = None
         self.setTitle("Training")
         self.setSubTitle("Every step, its output and the loss as it falls.")
-        self.state = None  # RunState of the run shown
-        self.runner = None  # its PipelineRunner
+        self.state: RunState | None = None  # the run shown
+        self.runner: PipelineRunner | None = None  # its runner
         self.outcome: str | None = None  # done | failed | cancelled
         self.failed_index: int | None = None
-        self._fractions: dict[int, float] = {}
-        self._started = 0.0
-        self._x = 0.0
         self.simulated = False  # --screenshots / --self-test: show the page, start nothing
-        self._preparing = None  # the BackgroundTask building the steps and the run folder
+        # the task building the steps and the run folder
+        self._preparing: BackgroundTask | None = None
         self._stop_requested = False
-        self._eta = EtaSmoother()
-        self._name_lock = None  # held while a run that creates a model goes
+        self._name_lock: NameLock | None = None  # held while a run that creates a model goes
 
         self.steps = QListWidget()
         self.steps.setAccessibleName("Steps of the run")
         self.steps.setMaximumWidth(300)
-        self.progress = QProgressBar()
-        self.progress.setAccessibleName("Overall progress")
-        self.progress.setRange(0, 1000)
-        self.eta = QLabel()
-        self.eta.setAccessibleName("Time left")
+        self.meter = RunProgress()
+        self.progress, self.eta = self.meter.bar, self.meter.eta  # what tests and screenshots read
         self.status = QLabel()
         self.status.setWordWrap(True)
         self.status.setAccessibleName("Run status")
@@ -78,8 +85,7 @@ class RunPage(ForgePage):
         self.retry_button.hide()
 
         top = QHBoxLayout()
-        top.addWidget(self.progress, 1)
-        top.addWidget(self.eta)
+        top.addWidget(self.meter, 1)
         top.addWidget(self.cancel_button)
         top.addWidget(self.retry_button)
         right = QSplitter(Qt.Orientation.Vertical)
@@ -111,7 +117,7 @@ class RunPage(ForgePage):
             task.start()
             return
         try:
-            settings = self.wizard().run_settings()
+            settings = cast("_Wizard", self.wizard()).run_settings()
         except Exception as exc:
             self._show_failure(f"The run could not start: {exc}")
             return
@@ -153,7 +159,7 @@ class RunPage(ForgePage):
         self._show_failure(f"The run could not start: {exc}")
         self._update_buttons()
 
-    def start(self, specs, state, index: int = 0) -> None:
+    def start(self, specs: list[StepSpec], state: RunState, index: int = 0) -> None:
         from forge_gui.gui.runner import PipelineRunner  # the run machinery: when a run starts
 
         self.state = state
@@ -171,14 +177,14 @@ class RunPage(ForgePage):
             self.steps.addItem(item)
         self.chart.clear()
         self.log.clear_log()
-        self._fractions, self._x = {}, 0.0
+        self.meter.reset(spec.key for spec in specs)
         self._begin(index)
 
     def _begin(self, index: int) -> None:
         from forge_gui.core.name_lock import NameBusy, hold_name_for
 
         try:  # one run per model name at a time, released in _finished (docs/ollama.md)
-            self._name_lock = self._name_lock or hold_name_for(self.state.settings)
+            self._name_lock = self._name_lock or hold_name_for(self._state.settings)
         except NameBusy as exc:
             self.outcome, self.failed_index = "failed", index
             self._show_failure(f"{exc.message}\n{exc.hint}")
@@ -187,18 +193,26 @@ class RunPage(ForgePage):
             self._update_buttons()
             return
         self.outcome, self.failed_index = None, None
-        if any(spec.key == "train" for spec in self.runner.specs[index:]):
+        if any(spec.key == "train" for spec in self._run.specs[index:]):
             # training starts over: a fresh curve, never a line from the old one's end
             self.chart.clear()
-            self._x = 0.0
-        self._eta = EtaSmoother()
-        self._started = time.monotonic()
+        self.meter.begin()
         self.retry_button.hide()
         self.cancel_button.show()
         self.cancel_button.setEnabled(True)
-        self.status.setText(f"Run folder: {self.state.run_dir}")
-        self.runner.start(index)
+        self.status.setText(f"Run folder: {self._state.run_dir}")
+        self._run.start(index)
         self._update_buttons()
+
+    @property
+    def _run(self) -> PipelineRunner:
+        assert self.runner is not None, "the page shows no run"
+        return self.runner
+
+    @property
+    def _state(self) -> RunState:
+        assert self.state is not None, "the page shows no run"
+        return self.state
 
     @property
     def running(self) -> bool:
@@ -207,12 +221,13 @@ class RunPage(ForgePage):
     # -- runner signals --------------------------------------------------------------------
     def _mark(self, index: int, status: str) -> None:
         item = self.steps.item(index)
-        label = self.runner.specs[index].label
+        label = self._run.specs[index].label
         item.setText(f"{MARKS[status]} {label}")
         item.setData(Qt.ItemDataRole.AccessibleTextRole, f"{label}: {status}")
         if status in ("done", "skipped"):
-            self._fractions[index] = 1.0
-        self._update_progress()
+            self.meter.complete(index)
+        else:
+            self.meter.touch()
 
     def _step_started(self, index: int, label: str) -> None:
         self._mark(index, "running")
@@ -222,76 +237,44 @@ class RunPage(ForgePage):
     def _step_done(self, index: int) -> None:
         self._mark(index, "done")
         evaluation = self.state.artifacts.evaluation if self.state is not None else None
-        if self.runner.specs[index].key == "evaluate" and evaluation is not None and evaluation.base:
+        if self._run.specs[index].key == "evaluate" and evaluation is not None and evaluation.base:
             self.chart.set_reference(evaluation.base.loss)  # the base's held-out loss
 
     def _step_failed(self, index: int, why: str) -> None:
         self._mark(index, "failed")
         self.failed_index = index
 
-    def _on_progress(self, event) -> None:
-        index = self.runner.index
+    def _on_progress(self, event: ProgressEvent) -> None:
+        index = self._run.index
         if event.fraction is not None:
-            self._fractions[index] = max(0.0, min(1.0, event.fraction))
-            self._update_progress(event.eta_seconds if event.step == "train" else None)
-        if event.loss is not None or event.val_loss is not None:
-            self._x = event.x if event.x is not None else self._x + 1
-            if event.epochs:
-                self.chart.set_epochs(event.epochs)
-            self.chart.add_point(self._x, event.loss, event.val_loss)
+            self.meter.set_fraction(index, event.fraction,
+                                    event.eta_seconds if event.step == "train" else None)
+        self.chart.add_event(event)
         if event.message:
             self.status.setText(event.message)
 
-    def _update_progress(self, step_eta: float | None = None) -> None:
-        if self.runner is None:
-            return
-        weights = [STEP_WEIGHTS.get(s.key, 1) for s in self.runner.specs]
-        done = sum(w * self._fractions.get(i, 0.0) for i, w in enumerate(weights))
-        overall = done / sum(weights)
-        self.progress.setValue(int(overall * 1000))
-        now = time.monotonic()
-        elapsed = now - self._started
-        if self.outcome is not None:  # ended: nothing is left to wait for
-            self.eta.setText("")
-        elif step_eta is not None:
-            self.eta.setText(f"about {_clock(self._smoothed('train', step_eta, now))} left "
-                             "in training")
-        elif 0.02 < overall < 1.0:
-            left = elapsed * (1 - overall) / overall
-            self.eta.setText(f"about {_clock(self._smoothed('run', left, now))} left")
-        else:
-            self.eta.setText("")
-
-    def _smoothed(self, source: str, estimate: float, now: float) -> float:
-        """The shown time left; a different estimate (training's own, the run's) starts over."""
-        if self._eta.source != source:
-            self._eta = EtaSmoother()
-            self._eta.source = source
-        return self._eta.update(estimate, now)
-
     def _finished(self, outcome: str) -> None:
         self.outcome = outcome
-        self.eta.setText("")  # a failed or cancelled run has no time left either
+        self.meter.end(outcome == "done")  # a failed or cancelled run has no time left either
         if self._name_lock is not None:
             self._name_lock.release()
             self._name_lock = None
         self.log.flush()  # the last lines of a failed tool matter most
         self.cancel_button.hide()
-        a = self.state.artifacts
+        a = self._state.artifacts
         if outcome == "done":
-            self.progress.setValue(1000)
-            self.eta.setText("")
-            self.status.setText(f"Finished. Everything is in {self.state.run_dir}")
+            self.status.setText(f"Finished. Everything is in {self._state.run_dir}")
         elif outcome == "cancelled":
-            index = self.runner.index
+            index = self._run.index
             if 0 <= index < self.steps.count():
                 self._mark(index, "cancelled")
-            self.status.setText(f"Cancelled. The run folder keeps what was done: {self.state.run_dir}")
+            self.status.setText(f"Cancelled. The run folder keeps what was done: {self._state.run_dir}")
             self.retry_button.setText(self._resume_text(index))
             self.retry_button.show()
             self.failed_index = index
         else:
-            record = self.state.step_record(self.runner.specs[self.failed_index].key)
+            failed = self.failed_index if self.failed_index is not None else self._run.index
+            record = self._state.step_record(self._run.specs[failed].key)
             why = record.message or "The step failed."
             if self.model_ready:
                 why += ("\n\nYour model file is ready: " + str(a.output_gguf) +
@@ -308,8 +291,8 @@ class RunPage(ForgePage):
         """LoRA training goes on from its last complete checkpoint (the train step finds it)."""
         from forge_gui.core.llamacpp import lora
 
-        if 0 <= index < len(self.runner.specs) and self.runner.specs[index].key == "train":
-            found = lora.latest_complete_checkpoint(self.state.run_dir / "checkpoints")
+        if 0 <= index < len(self._run.specs) and self._run.specs[index].key == "train":
+            found = lora.latest_complete_checkpoint(self._state.run_dir / "checkpoints")
             if found is not None:
                 return f"&Resume training (from step {lora.checkpoint_step(found)})"
         return "&Start again from the stopped step"
@@ -328,7 +311,7 @@ class RunPage(ForgePage):
         if self.running:
             self.cancel_button.setEnabled(False)
             self.status.setText("Stopping…")
-            self.runner.cancel()
+            self._run.cancel()
 
     def retry(self) -> None:
         if self.runner is not None and self.failed_index is not None and not self.running:
@@ -345,7 +328,7 @@ class RunPage(ForgePage):
         if not self.running:
             return
         loop = QEventLoop()
-        self.runner.finished.connect(loop.quit)
+        self._run.finished.connect(loop.quit)
         QTimer.singleShot(timeout_ms, loop.quit)
         self.cancel()
         if self.running:
@@ -357,10 +340,10 @@ class RunPage(ForgePage):
         """True when the model file exists even though an Ollama step did not finish."""
         if self.state is None or self.failed_index is None:
             return False
-        keys = [spec.key for spec in self.runner.specs]
+        keys = [spec.key for spec in self._run.specs]
         if MODELFILE_STEP not in keys or self.failed_index <= keys.index(MODELFILE_STEP):
             return False
-        a = self.state.artifacts
+        a = self._state.artifacts
         return bool(a.output_gguf and a.output_gguf.exists() and a.modelfile and a.modelfile.exists())
 
     def _update_buttons(self) -> None:
@@ -370,7 +353,7 @@ class RunPage(ForgePage):
         QTimer.singleShot(0, self._update_back)
 
     def _update_back(self) -> None:
-        wizard = self.wizard()
+        wizard = cast("_Wizard | None", self.wizard())
         if wizard is not None and wizard.currentPage() is self:
             wizard.set_back_enabled(not self.running)
 
@@ -384,34 +367,3 @@ class RunPage(ForgePage):
         # Back from here (only possible when nothing runs): the next visit starts a new run.
         self.runner, self.state, self.outcome = None, None, None
 
-
-class EtaSmoother:
-    """The time left as shown: estimates jump by minutes when the machine is busy, so each
-    new one moves the shown value only part of the way (a time constant of TAU_S seconds),
-    while the shown value counts down with the clock in between."""
-
-    TAU_S = 8.0
-
-    def __init__(self) -> None:
-        self.value: float | None = None
-        self.at = 0.0
-        self.source: str | None = None  # which estimate it smooths (RunPage._smoothed)
-
-    def update(self, estimate: float, now: float) -> float:
-        if self.value is None:
-            self.value, self.at = estimate, now
-            return estimate
-        dt = max(0.0, now - self.at)
-        predicted = max(0.0, self.value - dt)
-        weight = 1 - math.exp(-dt / self.TAU_S) if dt > 0 else 0.0
-        self.value, self.at = predicted + weight * (estimate - predicted), now
-        return self.value
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(max(0, seconds))
-    if seconds >= 3600:
-        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
-    if seconds >= 60:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds} s"

@@ -12,6 +12,8 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from forge_gui.core.events import ProgressEvent
+
 TRAIN_COLOR = QColor("#2e86de")
 VAL_COLOR = QColor("#e67e22")
 REFERENCE_COLOR = QColor("#8e44ad")
@@ -28,11 +30,11 @@ class LossChart(QWidget):
         self.epochs: int | None = None  # x is in epochs; the axis spans 0..epochs when known
         self.reference: tuple[float, str] | None = None  # (loss, what it is)
         self.x_label = "epoch"
+        self._x = 0.0  # the last point's x (add_event counts on from it)
 
     def set_reference(self, loss: float | None, label: str = "base, held-out") -> None:
         """A dashed horizontal line at `loss` (None removes it)."""
-        ok = loss is not None and math.isfinite(loss)
-        self.reference = (float(loss), label) if ok else None
+        self.reference = (float(loss), label) if loss is not None and math.isfinite(loss) else None
         self.setAccessibleDescription(self.summary())
         self.update()
 
@@ -47,6 +49,7 @@ class LossChart(QWidget):
         self.train.clear()
         self.val.clear()
         self.epochs = None
+        self._x = 0.0
         self.setAccessibleDescription(self.summary())
         self.update()
 
@@ -54,6 +57,16 @@ class LossChart(QWidget):
         if epochs != self.epochs:
             self.epochs = epochs
             self.update()
+
+    def add_event(self, event: ProgressEvent) -> None:
+        """A progress event's loss (training's or validation's); an event without x comes
+        one after the last point."""
+        if event.loss is None and event.val_loss is None:
+            return
+        self._x = event.x if event.x is not None else self._x + 1
+        if event.epochs:
+            self.set_epochs(event.epochs)
+        self.add_point(self._x, event.loss, event.val_loss)
 
     def add_point(self, x: float, loss: float | None = None, val_loss: float | None = None) -> None:
         if loss is not None and math.isfinite(loss):
