@@ -65,11 +65,8 @@ def test_format_detection_from_the_base_chat_template():
     assert set(FORMATS) == {"plain", "chatml"}
 
 
-# Files of other areas that still spell a marker out; each is changed by its owner to import
-# from core/chat_format.py (see that module), then removed from here. The test fails both on a
-# new copy anywhere else and on an entry here that no longer holds one.
-PENDING = {"core/evaluate.py", "core/llamacpp/tool_steps.py", "commands/data.py",
-           "core/data/models.py"}
+# Files that may spell a marker out besides core/chat_format.py: none.
+PENDING: set[str] = set()
 
 
 def test_only_chat_format_spells_the_markers_out():

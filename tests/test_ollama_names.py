@@ -126,8 +126,6 @@ def test_forge_takes_two_names_for_one_model_exactly_when_ollama_does():
             assert (model_key(a) == model_key(b)) == ollama.equal_fold(a, b), (a, b)
 
 
-@pytest.mark.xfail(strict=True, reason="names.ModelName.short compares the namespace with "
-                   "'library' case-sensitively; Ollama's DisplayShortest uses EqualFold")
 def test_forge_spells_a_name_as_ollama_lists_it():
     import ollama_names_rules as ollama
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from forge_gui.cli import UsageError
 from forge_gui.core import paths as app_paths
 from forge_gui.core.atomic import atomic_write_bytes, atomic_write_text, same_file
+from forge_gui.core.chat_format import PLAIN
 from forge_gui.core.data import (
     DataInputError,
     DataInvalid,
@@ -41,8 +42,8 @@ def register(subparsers) -> None:
 
     p = subparsers.add_parser(
         "prepare-training-data", help="turn training data into the text llama.cpp trains on",
-        description="Render every record as ### Instruction / ### Input / ### Response "
-                    "blocks, separated by a blank line. Refuses invalid input.")
+        description=f"Render every record in {PLAIN.label}, records separated by a blank line. "
+                    "Refuses invalid input.")
     _data_options(p)
     p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
                    help="the training text to write")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forge_gui.core.atomic import atomic_write_text
+from forge_gui.core.chat_format import NO_INPUT, PLAIN_EXCHANGE, RESPONSE_HEAD
 from forge_gui.core.evaluation_result import (  # noqa: F401  (re-exported: the result's old home)
     ANSWER_TOKENS,
     REPORT_NAME,
@@ -70,7 +71,7 @@ log = logging.getLogger(__name__)
 EVAL_KEY = "evaluate"
 EVAL_LABEL = "Compare with the base model on held-out records"
 DEFAULT_PROMPTS = 5
-RESPONSE_MARKER = "### Response:\n"
+RESPONSE_MARKER = RESPONSE_HEAD
 
 
 def _now() -> str:
@@ -79,11 +80,7 @@ def _now() -> str:
 
 # --- prompts -------------------------------------------------------------------------------
 
-_EXCHANGE = re.compile(
-    r"(?P<prompt>(?:### System:\n(?:(?!\n\n### ).)*\n\n)?### Instruction:\n(?P<question>.*?)"
-    r"\n\n### Input:\n(?P<input>.*?)\n\n### Response:\n)(?P<answer>.*?)"
-    r"\n(?=\n### (?:Instruction|System):\n|\n*\Z)",
-    re.S)
+_EXCHANGE = PLAIN_EXCHANGE  # prompt, question, input, answer of one plain exchange
 
 
 def exchanges_from_text(text: str, limit: int | None = None) -> list[AnswerRow]:
@@ -96,7 +93,7 @@ def exchanges_from_text(text: str, limit: int | None = None) -> list[AnswerRow]:
             continue
         seen.add(m.group("prompt"))
         question = m.group("question")
-        if m.group("input") not in ("(none)", ""):
+        if m.group("input") not in (NO_INPUT, ""):
             question += "\n\n" + m.group("input")
         rows.append(AnswerRow(prompt=question, rendered=m.group("prompt"),
                               reference=m.group("answer").strip()))
@@ -114,7 +111,7 @@ def _row_from_turns(turns: tuple) -> AnswerRow | None:
     if last_user is None:
         return None
     reference = next((t[1] for t in turns[last_user + 1:] if t[0] == "assistant"), None)
-    # the conversation up to the last question, its answer left empty: "…### Response:\n"
+    # the conversation up to the last question, its answer left empty: (it ends with RESPONSE_HEAD)
     rendered = render_turns(tuple(turns[:last_user + 1]) + (("assistant", "", None),))
     _, question, inp = turns[last_user]
     return AnswerRow(prompt=question + (f"\n\n{inp}" if inp else ""),

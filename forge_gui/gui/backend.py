@@ -31,7 +31,7 @@ def preview(paths: list[Path], field_map: dict[str, str], limit: int = 3) -> lis
 def render_preview(records: list[tuple], chat_format: str = "plain") -> str:
     """Records rendered exactly as the trainer will see them, in the run's training format."""
     from forge_gui.core.chat_format import FORMATS, messages_of
-    fmt = FORMATS[chat_format]  # type: ignore[index]  # a key the Data page got from core
+    fmt = FORMATS[chat_format]  # a key the Data page got from core
     if fmt.chat:  # one conversation a sample, the template's own separators
         return "\n\n".join(fmt.render(messages_of(turns)) for turns in records)
     from forge_gui.core.data.render import SAMPLE_SEPARATOR, render_turns

@@ -121,7 +121,7 @@ class ForgeWizard(QWizard):
             log.warning("Run %s cannot be resumed", run_dir, exc_info=True)
             QMessageBox.warning(self, "Forge", f"This run cannot be resumed: {exc}")
             return False
-        self.run_page.pending = (specs, state, index)  # type: ignore[assignment]  # run.py: None
+        self.run_page.pending = (specs, state, index)
         self.setStartId(PAGE_RUN)
         self.restart()  # shows the Run page, which starts the pending run
         self.setStartId(PAGE_DATA)

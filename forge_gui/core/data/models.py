@@ -28,7 +28,7 @@ DEFAULT_MAX_ISSUES = 10_000
 class Turn(BaseModel):
     role: Role
     content: str
-    input: str | None = None  # Alpaca's `input`, rendered under "### Input:"
+    input: str | None = None  # Alpaca's `input`, rendered under chat_format.INPUT_HEAD
 
 
 class Conversation(BaseModel):

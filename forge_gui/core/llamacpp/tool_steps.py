@@ -8,6 +8,7 @@ from pathlib import Path
 
 import psutil
 
+from forge_gui.core.chat_format import PLAIN
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.discover import ToolSet
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_output, human_size
@@ -205,7 +206,7 @@ def smoke_step(tools: ToolSet, model: Path, prompt: str, result: SmokeResult, se
                         log_path=log)
 
 
-STOP_MARKER = "### Instruction:"
+STOP_MARKER = PLAIN.stop_marker  # core/chat_format.py: the format is defined there
 _EVAL_RUNS = re.compile(r"eval time =.*?/\s*(\d+) runs")
 
 

@@ -40,9 +40,9 @@ class ModelName:
     def short(self) -> str:
         """How `ollama list` shows it: defaults left out, except the tag."""
         prefix = ""
-        if self.host != DEFAULT_HOST:
+        if self.host.lower() != DEFAULT_HOST:  # Ollama compares names case-insensitively
             prefix = f"{self.host}/{self.namespace}/"
-        elif self.namespace != DEFAULT_NAMESPACE:
+        elif self.namespace.lower() != DEFAULT_NAMESPACE:
             prefix = f"{self.namespace}/"
         return f"{prefix}{self.model}:{self.tag}"
 
