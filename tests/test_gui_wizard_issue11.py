@@ -140,14 +140,14 @@ def _core_messages(tmp_path) -> list[str]:
     import pytest
 
     from forge_gui.core.data.prepare import prepare_training_data
-    from forge_gui.core.llamacpp import tool_steps
     from forge_gui.core.ollama.register import model_exists
+    from forge_gui.core.preflight import check_windows
     from forge_gui.core.process import run_process_step
     from forge_gui.core.steps import ProcessStep, StepFailed
     from forge_gui.core.train_pipeline import resolve_base
 
     messages = [str(model_exists("mine", "mine"))]
-    for attempt in (lambda: tool_steps.check_windows(2000, 2048, 0.05),
+    for attempt in (lambda: check_windows(2000, 2048, 0.05),
                     lambda: resolve_base(RunSettings(data=[], name="x")),
                     lambda: run_process_step(ProcessStep("x", "x", [str(tmp_path / "nope")])),
                     lambda: prepare_training_data([_bad_data(tmp_path)], tmp_path / "t.txt")):

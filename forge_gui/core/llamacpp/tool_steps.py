@@ -127,24 +127,6 @@ def suggest_ctx(tokens: int, val_split: float, wanted_windows: int = 8,
     return None
 
 
-def check_windows(tokens: int, ctx: int, val_split: float, min_train: int = 1,
-                  tool: str = "llama-finetune") -> int:
-    """Raise StepFailed with a suggested context when the text yields fewer than `min_train`
-    training windows (llama-finetune-lora skips the first window of each epoch, so it needs
-    2: with 1 it runs no step and saves an untrained adapter)."""
-    ctx = training_ctx(ctx)
-    windows = training_windows(tokens, ctx)
-    if train_windows(tokens, ctx, val_split) >= min_train:
-        return windows
-    better = suggest_ctx(tokens, val_split, min_train=min_train)
-    hint = (f"Use a shorter context, e.g. --ctx {better}, or add more training data."
-            if better else "Add more training data: there is too little text to train on.")
-    need = ctx + 1 + (ctx // 2) * (min_train + (1 if val_split > 0 else 0))
-    raise StepFailed(f"The training text is {tokens} tokens: at a context of {ctx} that makes "
-                     f"{windows} window(s), leaving nothing to train on "
-                     f"({tool} needs about {need} tokens or more).", hint)
-
-
 def check_memory(base: GGUFInfo, ctx: int, progress: ProgressCallback, step: str,
                  need: int | None = None) -> int:
     """Refuse when training needs more than this computer's RAM; `need` defaults to the full

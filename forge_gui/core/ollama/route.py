@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from forge_gui.core.events import ProgressEvent
-from forge_gui.core.llamacpp.gguf_info import inspect_gguf
+from forge_gui.core.llamacpp.gguf_info import check_output, inspect_gguf
 from forge_gui.core.ollama.client import OllamaClient, OllamaError, runs_gguf_adapters
 from forge_gui.core.ollama.resolve import Resolved, check_adapter_matches, choose_route, resolve_output
 from forge_gui.core.ollama.store import resolve_base_gguf
@@ -91,9 +91,7 @@ def merge_step(tool: Path, base: Path, adapter: Path, out: Path, log: Path | Non
     """llama-export-lora BASE + ADAPTER -> OUT; the check proves OUT is a whole-model GGUF."""
     def check(code: int) -> None:
         hint = f"The tool's output is in {log}." if log else None
-        if code != 0:
-            raise StepFailed(f"llama-export-lora failed (exit code {code}).", hint)
-        info = inspect_gguf(out)
+        info = check_output(out, "llama-export-lora", code, hint)  # a cut-short file is removed
         if info.general_type != "model":
             raise StepFailed(f"llama-export-lora wrote {out.name}, but it is not a model.", hint)
         if on_done:
