@@ -174,3 +174,14 @@ def test_held_out_records_are_told_apart_from_the_validation_split(wizard):
     why = wizard.data_page.held_out.toolTip()
     assert "Done page" in why and "Validation split" in why and "Trainer page" in why
     assert wizard.data_page.held_out.accessibleDescription() == why
+
+
+def test_the_validation_split_says_it_is_not_the_held_out_records(wizard):
+    """The Trainer page's half: for a full fine-tune the box says what it holds back."""
+    trainer = wizard.trainer_page
+    from forge_gui.gui.pages.trainer import METHODS
+
+    trainer.method.setCurrentIndex([key for key, _ in METHODS].index("full"))
+    assert trainer.method_key == "full"
+    why = trainer.val_split.toolTip()
+    assert "training text" in why and "held-out records" in why

@@ -202,8 +202,13 @@ class TrainerPage(ForgePage):
             box.setEnabled(lora)
         # llama-finetune-lora holds 5 % of the windows back for validation, always.
         self.val_split.setEnabled(not lora)
-        self.val_split.setToolTip("LoRA training always keeps 5 % for its validation loss."
-                                  if lora else "")
+        # Beside the Data page's "Held out for evaluation" (whole records kept out of training
+        # for the before/after comparison), this is a share of the training text itself.
+        self.val_split.setToolTip(
+            "LoRA training always keeps 5 % of the training text for its validation loss."
+            if lora else "The share of the training text kept back for the validation loss "
+            "during training (not the Data page's held-out records, which are kept for the "
+            "before/after comparison).")
         self.apply_preset(self.preset.currentText())
         self.update_estimate()
         wizard = self.wizard()
