@@ -217,6 +217,7 @@ def take_screenshots(out_dir: Path) -> list[Path]:
                 prepare_showcase_base(wizard)
             if page_id == 2:
                 wait_until(lambda w=wizard: w.trainer_page.toolset is not None, 30)
+                wait_until(lambda w=wizard: w.trainer_page.gpu_panel.gpus is not None, 30)
                 wizard.trainer_page.update_estimate()
             if page_id == 4:
                 simulate_run(wizard)
@@ -226,6 +227,14 @@ def take_screenshots(out_dir: Path) -> list[Path]:
             path = out_dir / f"{name}{suffix}.png"
             wizard.grab().save(str(path))
             written.append(path)
+            if page_id == 0:  # the Statistics tab too: the table and the length histogram
+                tabs = wizard.data_page.tabs
+                tabs.setCurrentWidget(wizard.data_page.stats)
+                QCoreApplication.processEvents()
+                path = out_dir / f"{name}-statistics{suffix}.png"
+                wizard.grab().save(str(path))
+                written.append(path)
+                tabs.setCurrentIndex(0)
         runs = simulate_runs_window(wizard)
         QCoreApplication.processEvents()
         path = out_dir / f"{RUNS_FILE}{suffix}.png"
