@@ -85,3 +85,10 @@ def test_the_gui_runner_does_not_walk_steps_itself():
     assert "run_pipeline" in calls
     assert not any(call.endswith((".build", "run_process_step", "run_one", ".mark"))
                    for call in calls), calls
+
+
+def test_no_module_is_over_400_lines():
+    """Past that a module holds more than one thing: split it along a seam (issue 12)."""
+    long = {str(p.relative_to(PACKAGE)): n for p in PACKAGE.rglob("*.py")
+            if (n := len(p.read_text("utf-8").splitlines())) > 400}
+    assert long == {}
