@@ -174,3 +174,22 @@ def test_cancel_interrupts_a_function_step(qtbot, tmp_path):
     with qtbot.waitSignal(runner.finished, timeout=5000) as blocker:
         runner.cancel()
     assert blocker.args == ["cancelled"]
+
+
+def test_a_cancel_after_the_last_step_leaves_the_run_done(qtbot, tmp_path, monkeypatch):
+    """The walk had finished when Cancel came: run.json and the window both say done."""
+    import forge_gui.gui.runner as runner_module
+
+    state = _state(tmp_path)
+    walk = runner_module.run_pipeline
+
+    def walk_then_cancel(specs, st, observer, cancel, start):
+        walk(specs, st, observer, cancel, start)
+        cancel.cancel()  # the user pressed Cancel right as the last step ended
+
+    monkeypatch.setattr(runner_module, "run_pipeline", walk_then_cancel)
+    runner = PipelineRunner([StepSpec("last", "Last",
+                                      lambda s: FunctionStep("last", "Last", lambda p, c: None))],
+                            state)
+    assert _run(qtbot, runner) == "done"
+    assert json.loads((state.run_dir / "run.json").read_text())["status"] == "done"

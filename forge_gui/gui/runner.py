@@ -110,7 +110,7 @@ class PipelineRunner(QObject):
         task.progress.connect(self.progress)
         task.succeeded.connect(lambda _result: self._finish("done"))
         task.failed.connect(self._failed)
-        task.cancelled.connect(lambda: self._finish("cancelled"))
+        task.cancelled.connect(self._cancelled)
         self._task = task  # Python owns it until the run ends (no Qt parent: docs/gui.md)
         task.start()
 
@@ -125,6 +125,11 @@ class PipelineRunner(QObject):
     # -- endings --------------------------------------------------------------------------
     def _set_index(self, index: int) -> None:
         self.index = index
+
+    def _cancelled(self) -> None:
+        # A Cancel that came after the last step had finished: the run is done (run.json says
+        # so), whatever the token says.
+        self._finish("done" if self.state.record.status == "done" else "cancelled")
 
     def _failed(self, exc: BaseException) -> None:
         if not self._failure_reported:  # raised outside a step, e.g. RunBusy from run.lock
