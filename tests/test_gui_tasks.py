@@ -32,3 +32,14 @@ def test_a_running_task_stays_with_its_page_until_it_ends(qtbot, wizard):
     qtbot.waitUntil(lambda: done == [True], timeout=15000)
     qtbot.waitUntil(lambda: task.parent() is None, timeout=5000)
     assert not task.running
+
+
+def test_a_task_is_no_longer_running_when_its_answer_arrives(qtbot):
+    """A page's slot that enables a button on the answer must find the task done: a click in
+    the moment before `ended` came was ignored as "busy" (the GPU panel's Build button)."""
+    seen: list = []
+    task = BackgroundTask(lambda p, c: 1)
+    task.succeeded.connect(lambda _value: seen.append(task.running))
+    with qtbot.waitSignal(task.ended, timeout=5000):
+        task.start()
+    assert seen == [False]

@@ -55,6 +55,10 @@ class BackgroundTask(QObject):
         self.cancel_token = CancelToken()
         self.running = False
         self._relay = _Relay()  # lives in the UI thread: its signals queue from the worker
+        # Not running any more once its outcome arrives, before the page's slots hear it: a
+        # click that slot enables must not find the task still "busy" until `ended` comes.
+        for outcome in (self._relay.succeeded, self._relay.failed, self._relay.cancelled):
+            outcome.connect(self._stopped)
         self._relay.progress.connect(self.progress)
         self._relay.succeeded.connect(self.succeeded)
         self._relay.failed.connect(self.failed)
@@ -67,6 +71,9 @@ class BackgroundTask(QObject):
 
     def cancel(self) -> None:
         self.cancel_token.cancel()
+
+    def _stopped(self, *_outcome: object) -> None:
+        self.running = False
 
     def _on_ended(self) -> None:
         self.running = False
