@@ -21,6 +21,12 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32",
 
 CLI = [sys.executable, "-c", "import sys; from forge_gui.cli import main; sys.exit(main())"]
 
+
+def ctrl_c_as_in_a_terminal() -> None:
+    """Popen's preexec_fn: Ctrl-C acts as it does in a terminal, even when the test run was
+    started in the background, where the shell makes every child ignore SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 # Stands in for a long tool: a child of its own that must go too.
 SLOW_TOOL = "#!/bin/sh\nsleep 300 &\nwait\n"
 
@@ -73,7 +79,8 @@ def test_ctrl_c_during_retrain_stops_the_merge(tiny_gguf, tmp_path, ollama_down)
     cli = subprocess.Popen([*CLI, "retrain", "--adapter", str(tiny_gguf["lora"]), "--base",
                             str(tiny_gguf["f32"]), "--name", "merged", "--tools-dir", str(tools),
                             "--workdir", str(tmp_path / "run")],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           preexec_fn=ctrl_c_as_in_a_terminal)
     code, err = _interrupt_when_sleeping(cli)
     assert code == 130 and "cancelled" in err
     assert "Traceback" not in err
@@ -98,7 +105,7 @@ def test_ctrl_c_during_setup_llama_cpp_stops_the_build(tmp_path, monkeypatch):
     env = {**os.environ, "FORGE_CACHE_DIR": str(cache),
            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
     cli = subprocess.Popen([*CLI, "setup-llama-cpp"], env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+                           stderr=subprocess.PIPE, text=True, preexec_fn=ctrl_c_as_in_a_terminal)
     code, err = _interrupt_when_sleeping(cli)
     assert code == 130 and "cancelled" in err
     assert "Traceback" not in err

@@ -11,6 +11,7 @@ import time
 import psutil
 import pytest
 from fixtures_llama import write_colour_dataset
+from test_cli_cancel import ctrl_c_as_in_a_terminal
 
 from forge_gui.core.process import wait_until_gone
 from forge_gui.core.run import RunState
@@ -44,7 +45,7 @@ def test_cancel_stops_llama_finetune_and_leaves_no_orphan(signum, llama_tools, t
         [sys.executable, "-m", "forge_gui.cli", "train-run", "--data", str(data), "--base-gguf",
          str(tiny_gguf["f32"]), "--name", "cancel-me", "--method", "full", "--epochs", "50", "--lr", "1e-3",
          "--ctx", "256", "--workdir", str(run_dir), "--no-create"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=ctrl_c_as_in_a_terminal)
     try:
         def finetune_running():
             try:
