@@ -23,6 +23,20 @@ def write_jsonl(path: Path, records: list, extra_lines: list[str] = ()) -> Path:
     return path
 
 
+def open_trainer_page(qtbot, wizard, data: Path, base: Path, tools_dir: Path):
+    """Data page, Base page (a GGUF file) and the Trainer page with its tools found, as a user
+    gets there; returns the Trainer page."""
+    wizard.data_page.add_paths([data])
+    qtbot.waitUntil(wizard.data_page.isComplete, timeout=15000)
+    wizard.base_page.choose_file(base)
+    qtbot.waitUntil(lambda: wizard.base_page.info is not None, timeout=15000)
+    page = wizard.trainer_page
+    page.tools_dir = tools_dir
+    page.find_tools()
+    qtbot.waitUntil(lambda: page.toolset is not None, timeout=60000)
+    return page
+
+
 @pytest.fixture
 def data_folder(tmp_path) -> Path:
     """A folder of two good JSONL files, the way a user keeps data."""

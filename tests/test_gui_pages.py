@@ -254,19 +254,12 @@ def test_choosing_an_ollama_model_finds_its_gguf_in_the_store(qtbot, wizard, oll
 
 def test_token_exact_preflight_with_the_real_tokenizer(qtbot, wizard, tmp_path, tiny_base,
                                                         gui_tools_dir):
-    from fixtures_gui import write_jsonl
+    from fixtures_gui import open_trainer_page, write_jsonl
 
     data = write_jsonl(tmp_path / "d.jsonl", [{"instruction": f"Count to {i}.",
                                                 "output": " ".join(str(k) for k in range(i))}
                                                for i in range(1, 30)])
-    wizard.data_page.add_paths([data])
-    qtbot.waitUntil(wizard.data_page.isComplete, timeout=15000)
-    wizard.base_page.choose_file(tiny_base)
-    qtbot.waitUntil(lambda: wizard.base_page.info is not None, timeout=15000)
-    page = wizard.trainer_page
-    page.tools_dir = gui_tools_dir
-    page.find_tools()
-    qtbot.waitUntil(lambda: page.toolset is not None, timeout=60000)
+    page = open_trainer_page(qtbot, wizard, data, tiny_base, gui_tools_dir)
     page.update_estimate()
     assert "of memory" in page.estimate.text()
 

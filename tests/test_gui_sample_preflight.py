@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from fixtures_gui import open_trainer_page
 
 from forge_gui.cli import main
 
@@ -14,14 +15,7 @@ def test_the_starter_sample_passes_the_trainer_pages_preflight(qtbot, wizard, tm
                                                                 tiny_base, gui_tools_dir):
     data = tmp_path / "my-data"
     assert main(["train-data", "init", "--out", str(data)]) == 0
-    wizard.data_page.add_paths([data])
-    qtbot.waitUntil(wizard.data_page.isComplete, timeout=15000)
-    wizard.base_page.choose_file(tiny_base)
-    qtbot.waitUntil(lambda: wizard.base_page.info is not None, timeout=15000)
-    page = wizard.trainer_page
-    page.tools_dir = gui_tools_dir
-    page.find_tools()
-    qtbot.waitUntil(lambda: page.toolset is not None, timeout=60000)
+    page = open_trainer_page(qtbot, wizard, data, tiny_base, gui_tools_dir)
     assert page.method_key == "lora" and page.ctx.value() == 512  # the defaults
     page.preflight_button.click()
     qtbot.waitUntil(lambda: page.preflight_label.text().startswith(("✔", "✘")), timeout=60000)

@@ -98,7 +98,7 @@ def test_the_trainer_page_s_preflight_gives_the_run_s_verdict(qtbot, wizard, tmp
     """A ChatML base trains one conversation per sample: conversations longer than the context
     are skipped, so too few fit. The run refuses that at its preflight; "Count tokens exactly"
     on the Trainer page must say so too (in the app's words), not count plain-text windows."""
-    from fixtures_gui import write_jsonl
+    from fixtures_gui import open_trainer_page, write_jsonl
 
     long_answer = " ".join(f"word{i}" for i in range(600))
     data = write_jsonl(tmp_path / "long.jsonl", [{"instruction": f"Recite list {n}.",
@@ -111,14 +111,7 @@ def test_the_trainer_page_s_preflight_gives_the_run_s_verdict(qtbot, wizard, tmp
     verdict = next(line for line in err.splitlines() if "conversations fit" in line)
     verdict = verdict.removeprefix("forge-cli: ")
 
-    wizard.data_page.add_paths([data])
-    qtbot.waitUntil(wizard.data_page.isComplete, timeout=15000)
-    wizard.base_page.choose_file(tiny_chatml)
-    qtbot.waitUntil(lambda: wizard.base_page.info is not None, timeout=15000)
-    page = wizard.trainer_page
-    page.tools_dir = gui_tools_dir
-    page.find_tools()
-    qtbot.waitUntil(lambda: page.toolset is not None, timeout=60000)
+    page = open_trainer_page(qtbot, wizard, data, tiny_chatml, gui_tools_dir)
     page.ctx.setValue(256)
     page.preflight_button.click()
     qtbot.waitUntil(lambda: page.preflight_label.text().startswith(("✔", "✘")), timeout=120000)
