@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
@@ -50,8 +51,8 @@ class FrameLengths(NamedTuple):
 
 
 @dataclass(frozen=True)
-class ChatFormat:
-    """One training format: a renderer and what derives from it."""
+class ChatFormat(ABC):
+    """One training format: a renderer and what derives from it (each format a subclass)."""
     key: FormatKey
     label: str
     go_template: str                 # Ollama's TEMPLATE (Go text/template)
@@ -73,17 +74,17 @@ class ChatFormat:
         """What ends an answer in the training text (llama-completion's reverse prompt)."""
         return self.stop_markers[0]
 
+    @abstractmethod
     def render_turns(self, turns: Turns) -> str:
         """The training text of one record's normalised turns."""
-        raise NotImplementedError
 
     def render(self, messages: Iterable[Message]) -> str:
         """The training text of one conversation, as the trainer tokenizes it."""
         return self.render_turns(tuple((role, content, None) for role, content in messages))
 
+    @abstractmethod
     def prompt(self, messages: Iterable[Message]) -> str:
         """The text up to where the model's answer starts (what Ollama's TEMPLATE renders)."""
-        raise NotImplementedError
 
     @cached_property
     def lengths(self) -> FrameLengths:
