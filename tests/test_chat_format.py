@@ -57,11 +57,13 @@ def test_the_chatml_jinja_renders_the_training_text():
 def test_format_detection_from_the_base_chat_template():
     qwen = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + "
             "message['content'] + '<|im_end|>' + '\\n'}}{% endfor %}")
-    llama3 = "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>' }}"
-    assert detect(qwen)[0] is CHATML
-    fmt, why = detect(llama3)
-    assert fmt is PLAIN and "Llama 3" in why and "plain-text" in why
-    assert detect(None)[0] is PLAIN
+    broken = "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>' }}"
+    fmt, why = detect(qwen)
+    assert fmt.key == "template" and "own chat format" in why
+    fmt, why = detect(broken)  # a template that cannot render a conversation: plain, and why
+    assert fmt.key == "plain" and "cannot train in the base's chat format" in why
+    fmt, why = detect(None, eos="</s>")
+    assert fmt.key == "plain" and fmt.eos_text == "</s>" and "no chat template" in why
     assert set(FORMATS) == {"plain", "chatml"}
 
 

@@ -47,10 +47,15 @@ def register(subparsers) -> None:
     _data_options(p)
     p.add_argument("-o", "--output", required=True, type=Path, metavar="FILE",
                    help="the training text to write")
-    p.add_argument("--format", default="llama.cpp", choices=["llama.cpp", "chat-jsonl"],
-                   help="output format: llama.cpp (the plain training text, default) or "
-                        "chat-jsonl (one {\"messages\": […]} conversation a line, for LoRA "
-                        "training in a base's chat format)")
+    p.add_argument("--format", default="llama.cpp",
+                   choices=["llama.cpp", "chat-jsonl", "segments-jsonl"],
+                   help="output format: llama.cpp (the plain training text, default), "
+                        "chat-jsonl (one {\"messages\": […]} conversation a line) or "
+                        "segments-jsonl (one {\"segments\": [[text, trained], …]} a line: the "
+                        "text in --base-gguf's own chat format, trained where the answers are)")
+    p.add_argument("--base-gguf", type=Path, metavar="FILE",
+                   help="segments-jsonl: the base model whose chat template (or, without one, "
+                        "Forge's plain format and the base's EOS) the text is written in")
     p.add_argument("--val-fraction", type=float, default=0.0, metavar="F",
                    help="hold out this share of records into FILE's .val twin (e.g. 0.1)")
     p.add_argument("--seed", type=int, default=42, help="seed for choosing held-out records")
@@ -223,11 +228,22 @@ def cmd_prepare(args) -> int:
         if target.exists() and not args.force:
             raise UsageError(f"{target} already exists; choose another file or pass --force "
                              f"to replace it.")
+    chat_format = None
+    if args.format == "segments-jsonl":
+        if args.base_gguf is None:
+            raise UsageError("--format segments-jsonl needs --base-gguf FILE (the base model "
+                             "whose chat format the text is written in).")
+        from forge_gui.core.chat_format import detect
+        from forge_gui.core.llamacpp.gguf_info import inspect_gguf
+
+        info = inspect_gguf(args.base_gguf)
+        chat_format, why = detect(info.chat_template, info.bos_token, info.eos_token)
+        print(why, file=sys.stderr)
     progress = _progress()
     try:
         result = prepare_training_data(args.paths, out, options=options, fmt=args.format,
                                        val_fraction=args.val_fraction, seed=args.seed,
-                                       progress=progress)
+                                       progress=progress, chat_format=chat_format)
     except DataInputError as exc:
         raise UsageError(str(exc)) from None
     except DataInvalid as exc:

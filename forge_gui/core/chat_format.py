@@ -29,17 +29,20 @@ tool finds assistant turns only by ChatML's and Gemma's markers, and Forge rende
 from __future__ import annotations
 
 import json
+import logging
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Literal, NamedTuple
 
-FormatKey = Literal["plain", "chatml"]
+FormatKey = Literal["plain", "chatml", "template"]
 Message = tuple[str, str]  # (role, content)
+Segment = tuple[str, bool]  # (text, trained): the loss covers the text when True
 Turn = tuple[str, str, "str | None"]  # (role, content, Alpaca input)
 Turns = tuple[Turn, ...]
+log = logging.getLogger(__name__)
 
 
 class FrameLengths(NamedTuple):
@@ -59,6 +62,7 @@ class ChatFormat(ABC):
     stop_markers: tuple[str, ...]    # what follows an answer in the training text
     markers: tuple[str, ...]         # what marks a turn: a text holding one is warned about
     jinja_template: str | None = None  # given to llama-finetune-lora for chat formats
+    eos_text: str | None = None  # the base's EOS token text (plain: trained after the answers)
 
     @property
     def chat(self) -> bool:
@@ -85,6 +89,20 @@ class ChatFormat(ABC):
     @abstractmethod
     def prompt(self, messages: Iterable[Message]) -> str:
         """The text up to where the model's answer starts (what Ollama's TEMPLATE renders)."""
+
+    @abstractmethod
+    def segments(self, turns: Turns) -> list[Segment]:
+        """One record's training text in pieces, True where the loss covers it: each answer
+        and the end-of-turn text that closes it, nothing else (the segments-jsonl file)."""
+
+    def with_eos(self, eos: str | None) -> ChatFormat:
+        """This format for a base whose EOS token has this text."""
+        return replace(self, eos_text=eos)
+
+    def segments_line(self, turns: Turns) -> str:
+        """One line of the segments-jsonl file: {"segments": [[text, trained], ...]}."""
+        return json.dumps({"segments": [[t, b] for t, b in self.segments(turns)]},
+                          ensure_ascii=False)
 
     @cached_property
     def lengths(self) -> FrameLengths:
@@ -157,6 +175,28 @@ class _Plain(ChatFormat):
     def prompt(self, messages: Iterable[Message]) -> str:
         return self.render([*messages, ("assistant", "")]).removesuffix("\n")
 
+    def segments(self, turns: Turns) -> list[Segment]:
+        """Each exchange's prompt (untrained), its answer + "\n" (trained); after the last
+        answer the base's EOS text, trained, so the model learns to stop. Without the EOS the
+        text is exactly `render_turns`; the EOS comes once per record so the history of a
+        multi-turn record stays what Ollama's TEMPLATE renders."""
+        out: list[Segment] = []
+        system, question = "", None
+        for role, content, inp in turns:
+            if role == "system":
+                system += f"{SYSTEM_HEAD}{content}\n\n"
+            elif role == "user":
+                question = (content, inp)
+            elif question is not None:
+                user, user_input = question
+                out.append((f"{SAMPLE_SEPARATOR if out else ''}{system}{INSTRUCTION_HEAD}{user}"
+                            f"{_INPUT}{user_input or NO_INPUT}{_RESPONSE}", False))
+                out.append((f"{content}\n", True))
+                system, question = "", None
+        if out and self.eos_text:
+            out.append((self.eos_text, True))
+        return out
+
 
 def _plain_exchange_pattern() -> re.Pattern[str]:
     """One exchange of a prepared plain text: groups prompt (everything before the answer,
@@ -195,6 +235,16 @@ class _ChatML(ChatFormat):
     def prompt(self, messages: Iterable[Message]) -> str:
         return self._blocks(messages) + f"{IM_START}assistant\n"
 
+    def segments(self, turns: Turns) -> list[Segment]:
+        out: list[Segment] = []
+        for role, content in messages_of(turns):
+            head = f"{IM_START}{role}\n"
+            if role == "assistant":
+                out += [(head, False), (content + IM_END, True), ("\n", False)]
+            else:
+                out.append((f"{head}{content}{IM_END}\n", False))
+        return out[:-1] if out and out[-1] == ("\n", False) else out
+
     @staticmethod
     def _blocks(messages: Iterable[Message]) -> str:
         return "".join(f"{IM_START}{role}\n{content}{IM_END}\n" for role, content in messages)
@@ -211,18 +261,29 @@ FORMATS: dict[str, ChatFormat] = {f.key: f for f in (PLAIN, CHATML)}
 PLAIN_EXCHANGE = _plain_exchange_pattern()
 
 
-def detect(chat_template: str | None) -> tuple[ChatFormat, str]:
-    """The format to train a base with this GGUF chat template in, and why (one sentence)."""
+def detect(chat_template: str | None, bos: str | None = None,
+           eos: str | None = None) -> tuple[ChatFormat, str]:
+    """The format to train a base with this GGUF chat template in, and why (one sentence).
+    `bos`/`eos`: the texts of the base's BOS and EOS tokens (GGUFInfo.bos_token/eos_token)."""
     if not chat_template:
-        return PLAIN, "The base has no chat template: training in Forge's plain-text format."
-    if IM_START in chat_template and IM_END in chat_template:
-        return CHATML, ("The base's chat format is ChatML: training in it, with the loss on the "
-                        "answers only; the model keeps answering in its own format.")
-    family = ("Llama 3's" if "<|start_header_id|>" in chat_template else
-              "Gemma's" if "<start_of_turn>" in chat_template else "the base's")
-    return PLAIN, (f"Forge cannot train in {family} chat format yet (only ChatML), so it trains "
-                   "in its own plain-text format and gives the model the matching template: "
-                   "the model will answer in that format.")
+        return PLAIN.with_eos(eos), ("The base has no chat template (a base model): Forge trains "
+                                     "its own plain-text format (### Instruction / ### Response).")
+    from forge_gui.core.template_format import FormatUnsupported, template_format
+
+    try:
+        fmt = template_format(chat_template, bos, eos)
+    except FormatUnsupported as exc:
+        log.warning("chat template not usable for training: %s", exc)
+        return PLAIN.with_eos(eos), (
+            f"Forge cannot train in the base's chat format ({exc}), so it trains its own "
+            "plain-text format and gives the model the matching template: the model will "
+            "answer in that format.")
+    note = (" Its template cannot show a system message before an answer, so a system prompt is "
+            "put before the first user message, in training and in Ollama's TEMPLATE alike."
+            if fmt.engine is not None and fmt.engine.folds_system else "")
+    return fmt, (f"Training in the base's own chat format (its chat template; answers end with "
+                 f"{fmt.end_of_turn}), with the loss on the answers only: the model keeps "
+                 f"answering in its own format.{note}")
 
 
 def messages_of(turns: Iterable[Turn]) -> list[Message]:

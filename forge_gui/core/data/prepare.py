@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from forge_gui.core.atomic import atomic_open, same_file
+from forge_gui.core.chat_format import ChatFormat, Turns
 from forge_gui.core.data.models import (
     DataInputError,
     DataInvalid,
@@ -26,8 +27,10 @@ from forge_gui.core.events import ProgressEvent
 from forge_gui.core.steps import CancelToken
 
 # llama.cpp: the plain training text; chat-jsonl: {"messages": [...]} per line, for
-# llama-finetune-lora's --assistant-loss-only (core/chat_format.py).
-FORMATS = ("llama.cpp", "chat-jsonl")
+# llama-finetune-lora's --assistant-loss-only (core/chat_format.py); segments-jsonl:
+# {"segments": [[text, trained], ...]} per line, the training text in the base's own format
+# cut where the loss starts and stops (ChatFormat.segments), what Forge's LoRA trainer reads.
+FORMATS = ("llama.cpp", "chat-jsonl", "segments-jsonl")
 SEPARATOR = SAMPLE_SEPARATOR.encode("utf-8")
 Progress = Callable[[ProgressEvent], None]
 
@@ -41,7 +44,10 @@ def prepare_training_data(paths: list[Path], out: Path, *,
                           options: ValidationOptions | None = None, fmt: str = "llama.cpp",
                           val_fraction: float = 0.0, seed: int = 42,
                           progress: Progress | None = None,
-                          cancel: CancelToken | None = None) -> PrepareResult:
+                          cancel: CancelToken | None = None,
+                          chat_format: ChatFormat | None = None) -> PrepareResult:
+    """`chat_format`: the format segments-jsonl writes (core/chat_format.py's `detect` for the
+    base); Forge's plain format when not given."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
     if not 0.0 <= val_fraction < 1.0:
@@ -71,8 +77,12 @@ def prepare_training_data(paths: list[Path], out: Path, *,
         progress = _scaled(progress, 0.5, 1.0)
 
     scanner = Scanner(paths, options, progress, cancel, step="prepare")
-    if fmt == "chat-jsonl":
-        return _prepare_jsonl(scanner, out, val_out, choose, paths)
+    if fmt in ("chat-jsonl", "segments-jsonl"):
+        from forge_gui.core.chat_format import PLAIN, jsonl_line
+
+        line: Callable[[Turns], str] = (jsonl_line if fmt == "chat-jsonl"
+                                        else (chat_format or PLAIN).segments_line)
+        return _prepare_jsonl(scanner, out, val_out, choose, paths, line)
     scanner.parallel = True  # big files are parsed and rendered by workers, in order
     with contextlib.ExitStack() as stack:
         train = _SampleWriter(stack.enter_context(atomic_open(out, "wb")))
@@ -93,10 +103,9 @@ def prepare_training_data(paths: list[Path], out: Path, *,
 
 
 def _prepare_jsonl(scanner: Scanner, out: Path, val_out: Path | None,
-                   choose: Callable[[], bool] | None, paths: list[Path]) -> PrepareResult:
+                   choose: Callable[[], bool] | None, paths: list[Path],
+                   jsonl_line: Callable[[Turns], str]) -> PrepareResult:
     """One conversation per line, as llama-finetune-lora reads them (no separator lines)."""
-    from forge_gui.core.chat_format import jsonl_line
-
     counts = {"train": 0, "val": 0}
     with contextlib.ExitStack() as stack:
         train = stack.enter_context(atomic_open(out, "wb"))

@@ -29,6 +29,7 @@ class ArrayInfo:
 
     item_type: int
     length: int
+    offset: int = 0  # where the first element starts in the file
 
 
 @dataclass
@@ -86,6 +87,7 @@ class _Cursor:
             return self.string()
         if kind == _ARRAY:
             item, count = self.take("I"), self.take("Q")
+            offset = self.pos
             if item == _STRING:
                 self.skip_strings(count)
             elif item in _SCALARS:
@@ -93,7 +95,7 @@ class _Cursor:
             else:
                 for _ in range(count):  # nested arrays: rare, walk them
                     self.value(item)
-            return ArrayInfo(item, count)
+            return ArrayInfo(item, count, offset)
         raise HeaderError(f"unknown value type {kind}")
 
 
@@ -116,3 +118,19 @@ def read_header(path: Path) -> Header:
             header.tensors.append(TensorInfo(name, dims, cur.take("I")))
             cur.take("Q")  # offset of the data
         return header
+
+
+def read_strings(path: Path, array: ArrayInfo, wanted: set[int]) -> dict[int, str]:
+    """The elements of a string array (e.g. tokenizer.ggml.tokens) at these indexes."""
+    found: dict[int, str] = {}
+    if array.item_type != _STRING or not wanted:
+        return found
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+        cur = _Cursor(buf)
+        cur.pos = array.offset
+        for index in range(min(array.length, max(wanted) + 1)):
+            if index in wanted:
+                found[index] = cur.string()
+            else:
+                cur.skip_strings(1)
+    return found

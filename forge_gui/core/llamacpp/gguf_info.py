@@ -14,7 +14,13 @@ from typing import Literal
 import gguf
 from pydantic import BaseModel
 
-from forge_gui.core.llamacpp.gguf_header import ArrayInfo, HeaderError, _Cursor, read_header
+from forge_gui.core.llamacpp.gguf_header import (
+    ArrayInfo,
+    HeaderError,
+    _Cursor,
+    read_header,
+    read_strings,
+)
 from forge_gui.core.process import describe_exit
 from forge_gui.core.steps import StepFailed
 
@@ -56,6 +62,9 @@ class GGUFInfo(BaseModel):
     vocab_size: int | None = None
     has_chat_template: bool = False
     chat_template: str | None = None  # tokenizer.chat_template (Jinja), when it has one
+    bos_token: str | None = None  # the text of tokenizer.ggml.bos_token_id
+    eos_token: str | None = None  # the text of tokenizer.ggml.eos_token_id
+    add_bos_token: bool | None = None  # tokenizer.ggml.add_bos_token, when the file says
 
     @property
     def trainability(self) -> Trainability:
@@ -162,6 +171,7 @@ def _inspect_cached(path: Path, mtime_ns: int, size: int) -> GGUFInfo:
         vocab = tokens.length
     name = fields.get("general.name")
     ctx = fields.get(f"{arch}.context_length")
+    specials = _special_tokens(path, fields)
     return GGUFInfo(
         path=path, size_bytes=size,
         general_type=str(fields.get("general.type") or "model"),
@@ -174,7 +184,23 @@ def _inspect_cached(path: Path, mtime_ns: int, size: int) -> GGUFInfo:
         has_chat_template="tokenizer.chat_template" in fields,
         chat_template=template if isinstance(template := fields.get("tokenizer.chat_template"),
                                              str) else None,
+        bos_token=specials.get("bos"), eos_token=specials.get("eos"),
+        add_bos_token=add_bos if isinstance(add_bos := fields.get("tokenizer.ggml.add_bos_token"),
+                                            bool) else None,
     )
+
+
+def _special_tokens(path: Path, fields: dict) -> dict[str, str]:
+    """{"bos": text, "eos": text} of the tokenizer's BOS and EOS tokens (those it names)."""
+    tokens = fields.get("tokenizer.ggml.tokens")
+    ids: dict[str, int] = {}
+    for kind in ("bos", "eos"):
+        if isinstance(i := fields.get(f"tokenizer.ggml.{kind}_token_id"), int):
+            ids[kind] = i
+    if not isinstance(tokens, ArrayInfo) or not ids:
+        return {}
+    texts = read_strings(path, tokens, set(ids.values()))
+    return {kind: texts[i] for kind, i in ids.items() if i in texts}
 
 
 class TruncatedGGUF(StepFailed):
