@@ -286,6 +286,14 @@ def detect(chat_template: str | None, bos: str | None = None,
                  f"answering in its own format.{note}")
 
 
+def format_for_base(path) -> ChatFormat:
+    """The format `detect` picks for this base GGUF (its template, BOS and EOS texts)."""
+    from forge_gui.core.llamacpp.gguf_info import inspect_gguf
+
+    info = inspect_gguf(path)
+    return detect(info.chat_template, info.bos_token, info.eos_token)[0]
+
+
 def messages_of(turns: Iterable[Turn]) -> list[Message]:
     """Forge's normalised turns -> (role, content) messages; an Alpaca input joins its
     instruction after a blank line (the chat formats have no input field)."""

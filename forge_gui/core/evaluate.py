@@ -179,7 +179,18 @@ def chat_inputs(fmt, conversations: Path, run_dir: Path, limit: int) -> tuple[Pa
     rows: list[AnswerRow] = []
     with open(conversations, encoding="utf-8") as fh:
         for line in fh:
-            messages = [(m["role"], m["content"]) for m in json.loads(line)["messages"]]
+            record = json.loads(line)
+            if "segments" in record:  # segments-jsonl: the text, the last answer trained
+                segments = record["segments"]
+                rendered.append("".join(t for t, _ in segments))
+                last = max((i for i, (_, trained) in enumerate(segments) if trained), default=0)
+                if segments and segments[last][1] and len(rows) < limit:
+                    answer = segments[last][0].removesuffix(fmt.stop_marker)
+                    rows.append(AnswerRow(prompt=segments[last - 1][0] if last else "",
+                                          rendered="".join(t for t, _ in segments[:last]),
+                                          reference=answer))
+                continue
+            messages = [(m["role"], m["content"]) for m in record["messages"]]
             rendered.append(fmt.render(messages))
             users = [i for i, (role, _) in enumerate(messages) if role == "user"]
             if users and len(rows) < limit:
@@ -230,9 +241,9 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
         lora = tuned
     seed = int(getattr(settings, "seed", 42) or 42)
     val = _pick(getattr(artifacts, "prepared_val", None))
-    from forge_gui.core.chat_format import FORMATS
+    from forge_gui.core.preflight import format_of
 
-    fmt = FORMATS.get(getattr(artifacts, "chat_format", None) or "plain", FORMATS["plain"])
+    fmt = format_of(getattr(artifacts, "chat_format", None), getattr(artifacts, "base_gguf", None))
     if fmt.chat and val is not None and prompts is None:  # conversations, not a text
         val, prompts = chat_inputs(fmt, val, run_dir, n_prompts)
         prompts_source = prompts_source or f"held-out conversations ({val.name})"

@@ -101,10 +101,16 @@ def check_windows(tokens: int, ctx: int, val_split: float, min_train: int = 1,
     raise StepFailed(message, hint)
 
 
-def format_of(key: str | None) -> ChatFormat:
-    """The chat format recorded for a run (plain when none was recorded)."""
-    from forge_gui.core.chat_format import FORMATS, PLAIN
+def format_of(key: str | None, base: Path | None = None) -> ChatFormat:
+    """The chat format recorded for a run (plain when none was recorded); "template" (the
+    base's own chat template) is read again from the base GGUF, which must be given."""
+    from forge_gui.core.chat_format import FORMATS, PLAIN, format_for_base
 
+    if key == "template":
+        if base is None:
+            raise StepFailed("The run trains in the base's chat format but has no base model.",
+                             "Run it again from the start.")
+        return format_for_base(base)
     return next((fmt for k, fmt in FORMATS.items() if k == key), PLAIN)
 
 
@@ -161,7 +167,7 @@ def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
     base_path = recorded(a.train_base_gguf, "base model to train")
     text = recorded(a.prepared_train, "prepared training text")
     base = inspect_gguf(base_path)
-    fmt = format_of(a.chat_format)
+    fmt = format_of(a.chat_format, a.base_gguf or base_path)
     progress(ProgressEvent(step="preflight", message="Counting tokens with the base's vocabulary"))
     if fmt.chat:
         a.tokens, a.windows = _count_conversations(state, tools, fmt, ctx, progress, cancel)
@@ -207,8 +213,11 @@ def _count_conversations(state: RunState, tools: ToolSet, fmt, ctx: int,
     texts = []
     with open(recorded(a.prepared_train, "prepared training text"), encoding="utf-8") as fh:
         for line in fh:
-            messages = json.loads(line)["messages"]
-            texts.append(fmt.render((m["role"], m["content"]) for m in messages))
+            record = json.loads(line)
+            if "segments" in record:  # segments-jsonl: the training text itself
+                texts.append("".join(text for text, _ in record["segments"]))
+                continue
+            texts.append(fmt.render((m["role"], m["content"]) for m in record["messages"]))
     rendered = state.run_dir / "train.rendered.txt"
     atomic_write_text(rendered, "\n".join(texts))
     record_argv(state, "preflight", tokenize_argv(tools, base_path, rendered))

@@ -23,6 +23,7 @@ is trained").
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -172,6 +173,7 @@ def derive_go_template(engine: JinjaChat) -> str:
         '{{- if eq $prev "user" }}' + t["generation"] + "{{ end }}")
 
 
+@functools.lru_cache(maxsize=8)
 def template_format(source: str, bos: str | None, eos: str | None) -> TemplateFormat:
     """The format of a base whose GGUF has this chat template. Raises FormatUnsupported (with
     the reason) when the answers cannot be found or no Ollama TEMPLATE renders the same."""

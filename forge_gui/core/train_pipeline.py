@@ -127,7 +127,8 @@ def _base(state: RunState) -> FunctionStep:
         a.base_gguf = path
         if not trainer.needs_f32_base:  # LoRA trains the base as it is (no convert step)
             a.train_base_gguf = path
-        fmt, why = (detect(info.chat_template) if trainer.produces_adapter else
+        fmt, why = (detect(info.chat_template, info.bos_token, info.eos_token)
+                    if trainer.produces_adapter else
                     (PLAIN, "Full fine-tuning trains Forge's plain-text format."))
         a.chat_format, a.chat_format_note = fmt.key, why
         state.record_note(why)
@@ -166,11 +167,13 @@ def _prepare(state: RunState) -> FunctionStep:
     def work(progress: ProgressCallback, cancel: CancelToken) -> None:
         options_cls, prepare, _ = _data_api()
         s, a = state.settings, state.artifacts
-        fmt = format_of(a.chat_format)
-        out = state.run_dir / (PREPARED_CHAT_NAME if fmt.chat else PREPARED_NAME)
+        fmt = format_of(a.chat_format, a.base_gguf)
+        data_format = trainer_for(s).data_format(fmt.chat)
+        out = state.run_dir / (PREPARED_CHAT_NAME if data_format.endswith("jsonl")
+                               else PREPARED_NAME)
         result = prepare(s.data, out, options=options_cls(field_map=s.field_map),
-                         fmt=trainer_for(s).data_format(fmt.chat), val_fraction=s.val_fraction,
-                         seed=s.seed, progress=progress, cancel=cancel)
+                         fmt=data_format, val_fraction=s.val_fraction,
+                         seed=s.seed, progress=progress, cancel=cancel, chat_format=fmt)
         if fmt.jinja_template:  # the tool renders the conversations with exactly this
             atomic_write_text(state.run_dir / CHAT_TEMPLATE_NAME, fmt.jinja_template)
         a.prepared_train, a.prepared_val = result.out, result.val_out
@@ -315,17 +318,18 @@ def _quantize(state: RunState):
                          overrides=overrides)
 
 
-def smoke_prompt_text(settings: RunSettings, chat_format: str | None = None) -> str:
+def smoke_prompt_text(settings: RunSettings, chat_format: str | None = None,
+                      base: Path | None = None) -> str:
     """The smoke prompt rendered in the training format, up to where the answer starts."""
     messages = [("system", settings.system)] if settings.system else []
-    return format_of(chat_format).prompt([*messages, ("user", settings.smoke_prompt)])
+    return format_of(chat_format, base).prompt([*messages, ("user", settings.smoke_prompt)])
 
 
 def _completion(state: RunState) -> FunctionStep:
     a = state.artifacts
     result = SmokeResult()
-    fmt = format_of(a.chat_format)
-    tools, prompt = tools_for(state), smoke_prompt_text(state.settings, fmt.key)
+    fmt = format_of(a.chat_format, a.base_gguf)
+    tools, prompt = tools_for(state), smoke_prompt_text(state.settings, fmt.key, a.base_gguf)
     # ADAPTER route: no merged file; the base runs with the adapter applied at load.
     model, lora_file = ((recorded(a.base_gguf, BASE), a.adapter_file) if a.route == "adapter"
                         else (recorded(a.output_gguf, "model to try"), None))
@@ -368,7 +372,7 @@ def write_script(settings: RunSettings, path: Path, workdir: Path | None = None)
     for name in script_tools(settings.method):
         tools.path(name)
     out_dir = Path(workdir or paths.runs_dir() / f"script-{_slug(settings.name)}").resolve()
-    fmt = detect(info.chat_template)[0] if lora else PLAIN
+    fmt = detect(info.chat_template, info.bos_token, info.eos_token)[0] if lora else PLAIN
     override = lora_qtype = None
     if lora:  # the merge holds the base's types, merged tensors F16 (docs/training.md)
         qtype = output_type(settings, base)
@@ -385,7 +389,8 @@ def write_script(settings: RunSettings, path: Path, workdir: Path | None = None)
     except ModelfileError as exc:
         raise StepFailed(str(exc)) from exc
     text = render_script(settings, base, tools, out_dir, info.trainability == "convert" and not lora,
-                         modelfile, smoke_prompt_text(settings, fmt.key), override, info, fmt,
+                         modelfile, smoke_prompt_text(settings, fmt.key, base), override, info,
+                         fmt,
                          lora_qtype)
     atomic_write_text(path, text)
     path.chmod(0o755)

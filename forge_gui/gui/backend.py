@@ -28,10 +28,15 @@ def preview(paths: list[Path], field_map: dict[str, str], limit: int = 3) -> lis
     return [tuple((t.role, t.content, t.input) for t in conv.turns) for conv in convs]
 
 
+_DETECTED: dict = {}  # format key -> the format last detected for a base (its template)
+
+
 def render_preview(records: list[tuple], chat_format: str = "plain") -> str:
     """Records rendered exactly as the trainer will see them, in the run's training format."""
     from forge_gui.core.chat_format import FORMATS, messages_of
-    fmt = FORMATS[chat_format]  # a key the Data page got from core
+    fmt = _DETECTED.get(chat_format) or FORMATS[chat_format]  # a key the Data page got from core
+    if fmt.key == "template":  # the base's own template: the text exactly as trained
+        return "\n\n".join(fmt.render_turns(turns) for turns in records)
     if fmt.chat:  # one conversation a sample, the template's own separators
         return "\n\n".join(fmt.render(messages_of(turns)) for turns in records)
     from forge_gui.core.data.render import SAMPLE_SEPARATOR, render_turns
@@ -43,7 +48,9 @@ def training_format_for(info, method: str = "lora") -> tuple[str, str]:
     from forge_gui.core.chat_format import PLAIN, detect
     if method != "lora":
         return PLAIN.key, "Full fine-tuning trains Forge's plain-text format."
-    fmt, why = detect(info.chat_template if info is not None else None)
+    fmt, why = (detect(info.chat_template, info.bos_token, info.eos_token) if info is not None
+                else detect(None))
+    _DETECTED[fmt.key] = fmt  # the preview renders with the base's own template
     return fmt.key, why
 
 

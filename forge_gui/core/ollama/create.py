@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from forge_gui.core.chat_format import FORMATS
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import OllamaClient, OllamaError, parse_show_parameters
@@ -46,7 +45,9 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, li
 
     A PEFT adapter is a folder: its config and weights go to Ollama as separate blobs."""
     s, a = state.settings, state.artifacts
-    fmt = FORMATS[a.chat_format or "plain"]  # the format the model was trained in
+    from forge_gui.core.preflight import format_of
+
+    fmt = format_of(a.chat_format, a.base_gguf)  # the format the model was trained in
     parameters = fmt.stop_parameters()
     parameters += _inherited_parameters(s) if inherit else []
     parameters += list(s.parameters.items())
