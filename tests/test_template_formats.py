@@ -228,3 +228,25 @@ def test_segments_survive_tokenization(family, family_gguf, tmp_path):
 
     pieces = [i for n, (text, _) in enumerate(segments) for i in ids(text, n == 0)]
     assert pieces == ids("".join(t for t, _ in segments), True)
+
+
+def test_prepare_writes_segments_in_the_base_format_and_plain_with_its_eos(tmp_path,
+                                                                          family_gguf):
+    import json
+
+    from forge_gui.core.chat_format import PLAIN
+    from forge_gui.core.data import prepare_training_data
+
+    data = tmp_path / "chat.jsonl"
+    data.write_text(json.dumps({"messages": [
+        {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello."}]}) + "\n")
+    fmt = _format(family_gguf("llama-3.1"))
+    out = prepare_training_data([data], tmp_path / "train.jsonl", fmt="segments-jsonl",
+                                chat_format=fmt).out
+    segments = json.loads(out.read_text("utf-8"))["segments"]
+    assert [t for t, trained in segments if trained] == ["Hello.<|eot_id|>"]
+    out = prepare_training_data([data], tmp_path / "plain.jsonl", fmt="segments-jsonl",
+                                chat_format=PLAIN.with_eos("</s>")).out
+    segments = json.loads(out.read_text("utf-8"))["segments"]
+    assert segments == [["### Instruction:\nHi\n\n### Input:\n(none)\n\n### Response:\n", False],
+                        ["Hello.\n", True], ["</s>", True]]
