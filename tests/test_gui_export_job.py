@@ -24,10 +24,10 @@ def test_train_elsewhere_writes_the_job_off_the_ui_thread(qtbot, wizard, data_fo
     monkeypatch.setattr(job_module, "write_job", lambda *a, **k: (
         threads.append(threading.current_thread()), real(*a, **k))[1])
     out = tmp_path / "gpu job"
-    assert page.elsewhere_button.isEnabled()
-    page.export_job("meta-llama/Llama-3.2-1B", out)
-    qtbot.waitUntil(lambda: page.elsewhere_label.text().startswith(("✔", "✘")), timeout=20000)
-    assert page.elsewhere_label.text().startswith(f"✔ Wrote {out}"), page.elsewhere_label.text()
+    assert page.elsewhere.button.isEnabled()
+    page.elsewhere.export("meta-llama/Llama-3.2-1B", out)
+    qtbot.waitUntil(lambda: page.elsewhere.label.text().startswith(("✔", "✘")), timeout=20000)
+    assert page.elsewhere.label.text().startswith(f"✔ Wrote {out}"), page.elsewhere.label.text()
     assert threads and threads[0] is not threading.main_thread()
     config = yaml.safe_load((out / "axolotl.yaml").read_text("utf-8"))
     assert config["base_model"] == "meta-llama/Llama-3.2-1B" and config["lora_r"] == 8
@@ -35,6 +35,6 @@ def test_train_elsewhere_writes_the_job_off_the_ui_thread(qtbot, wizard, data_fo
     assert lines and all("messages" in json.loads(line) for line in lines)
     assert json.loads((out / "forge-job.json").read_text())["base_gguf"] == str(tiny_base)
     # A second time the folder is not empty: refused in one sentence, nothing touched.
-    page.export_job("meta-llama/Llama-3.2-1B", out)
-    qtbot.waitUntil(lambda: page.elsewhere_label.text().startswith("✘"), timeout=20000)
-    assert "is not empty" in page.elsewhere_label.text() and page.elsewhere_button.isEnabled()
+    page.elsewhere.export("meta-llama/Llama-3.2-1B", out)
+    qtbot.waitUntil(lambda: page.elsewhere.label.text().startswith("✘"), timeout=20000)
+    assert "is not empty" in page.elsewhere.label.text() and page.elsewhere.button.isEnabled()

@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QInputDialog,
     QLabel,
     QLineEdit,
     QProgressBar,
@@ -26,6 +25,7 @@ from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask, start_task
 from forge_gui.gui.widgets import action_button, show_progress
 from forge_gui.gui.widgets.gpu_panel import GpuPanel
+from forge_gui.gui.widgets.train_elsewhere import TrainElsewhere
 from forge_gui.gui.wording import in_app_words
 
 # epochs, learning rate (full fine-tune), context, validation split; LoRA's rate is
@@ -151,12 +151,7 @@ class TrainerPage(ForgePage):
         self.preflight_button = action_button(
             "Count &tokens exactly", "Count tokens exactly with the base model's tokenizer",
             self.run_preflight)
-        self.elsewhere_button = action_button(
-            "Train else&where…", "Write a training job for a GPU host or cluster (Axolotl)",
-            self.train_elsewhere)
-        self.elsewhere_label = QLabel()
-        self.elsewhere_label.setWordWrap(True)
-        self.elsewhere_label.setAccessibleName("Training job for a GPU host")
+        self.elsewhere = TrainElsewhere(self, self._all_values)  # docs/cluster.md
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setAccessibleName("Why training cannot start")
@@ -190,11 +185,11 @@ class TrainerPage(ForgePage):
         layout.addWidget(self.problem_label)
         preflight_row = QHBoxLayout()
         preflight_row.addWidget(self.preflight_button)
-        preflight_row.addWidget(self.elsewhere_button)
+        preflight_row.addWidget(self.elsewhere.button)
         preflight_row.addStretch()
         layout.addLayout(preflight_row)
         layout.addWidget(self.preflight_label)
-        layout.addWidget(self.elsewhere_label)
+        layout.addWidget(self.elsewhere.label)
         layout.addStretch()
         self.preset.currentTextChanged.connect(self.apply_preset)
         self.method.currentIndexChanged.connect(self._method_changed)
@@ -324,40 +319,6 @@ class TrainerPage(ForgePage):
 
         self._start(work, done, failed)
 
-    # -- train elsewhere (docs/cluster.md) -------------------------------------------------
-    def train_elsewhere(self) -> None:
-        """Ask for the Hugging Face model and a new or empty folder, then write the job."""
-        hf_base, ok = QInputDialog.getText(
-            self, "Train elsewhere", "The Hugging Face model to train on the GPU host "
-            "(ORG/NAME, the same model as your base):")
-        if not ok or not hf_base.strip():
-            return
-        folder = QFileDialog.getExistingDirectory(self, "A new or empty folder for the job")
-        if folder:
-            self.export_job(hf_base.strip(), Path(folder))
-
-    def export_job(self, hf_base: str, out_dir: Path) -> None:
-        """Write the job folder in a worker thread; the result shows under the buttons."""
-        values: dict = {}
-        for page in (self.forge().data_page, self.forge().base_page, self):
-            page.contribute(values)
-        self.elsewhere_button.setEnabled(False)
-        self.elsewhere_label.setText("Writing the training job…")
-
-        def done(result):
-            self.elsewhere_button.setEnabled(True)
-            notes = "".join(f"<br>⚠ {w}" for w in result.warnings)
-            self.elsewhere_label.setText(
-                f"✔ Wrote {result.out_dir} ({result.samples:,} conversations): copy it to the "
-                f"GPU host and follow its README.md.{notes}")
-
-        def failed(exc):
-            self.elsewhere_button.setEnabled(True)
-            self.elsewhere_label.setText(f"✘ {in_app_words(str(exc))}")
-
-        self._start(lambda progress, cancel: backend.export_job(values, hf_base, out_dir,
-                                                                progress, cancel), done, failed)
-
     # -- estimate --------------------------------------------------------------------------
     def update_estimate(self) -> None:
         wizard = self.forge()
@@ -417,6 +378,12 @@ class TrainerPage(ForgePage):
                       threads=self.threads.value() or None,
                       gpu_layers=None if self.gpu_layers.value() < 0 else self.gpu_layers.value(),
                       tools_dir=self.tools_dir)
+
+    def _all_values(self) -> dict:
+        values: dict = {}
+        for page in (self.forge().data_page, self.forge().base_page, self):
+            page.contribute(values)
+        return values
 
     def remember(self, settings) -> None:
         settings.preset = self.preset.currentText()
