@@ -18,7 +18,7 @@ from forge_gui import __version__
 log = logging.getLogger(__name__)
 
 # Command groups, in the order `forge-cli --help` lists them.
-COMMAND_MODULES = ["data", "train", "evaluate", "ollama", "tools"]
+COMMAND_MODULES = ["data", "train", "evaluate", "ollama", "export", "tools"]
 
 
 class UsageError(Exception):

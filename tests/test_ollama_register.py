@@ -15,7 +15,6 @@ from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import OllamaNotReachable
 from forge_gui.core.ollama.modelfile import parse_modelfile
 from forge_gui.core.ollama.register import InvalidModelName, ModelExists, finish_command, register_specs
-from forge_gui.core.ollama.resolve import ResolveError
 from forge_gui.core.pipeline import run_pipeline
 from forge_gui.core.run import RunSettings, RunState
 from forge_gui.core.steps import StepFailed
@@ -186,14 +185,17 @@ def test_adapter_route_on_an_older_server(ollama_legacy, base_in_store, tmp_path
     assert commands["model"] == "base:1b" and commands["adapter"] == str(lora.resolve())
 
 
-def test_peft_on_a_current_server_is_explained(ollama, base_in_store, tmp_path):
+def test_peft_with_unreadable_weights_fails_in_one_sentence(ollama, base_in_store, tmp_path):
+    """A PEFT folder is converted to a GGUF LoRA (tests/test_peft_convert.py); weights that
+    are not a safetensors file stop the run with a sentence, before Ollama is asked."""
     peft = tmp_path / "peft"
     peft.mkdir()
     (peft / "adapter_config.json").write_text('{"base_model_name_or_path": "x"}')
     (peft / "adapter_model.safetensors").write_bytes(b"\0" * 16)
     s = RunSettings(data=[], name="tuned", base="base:1b", adapter=peft)
-    with pytest.raises(ResolveError, match="0.34.1"):
+    with pytest.raises(StepFailed, match="not a readable safetensors file"):
         run_pipeline(register_specs(s), RunState.create(s, tmp_path / "run"))
+    assert "tuned:latest" not in ollama.models
 
 
 def test_retrain_command_with_a_whole_gguf(ollama, tmp_path, capsys):
@@ -234,20 +236,19 @@ def test_retrain_usage_errors_exit_2(tmp_path, capsys, argv, words):
     assert words in capsys.readouterr().err
 
 
-def test_peft_adapter_on_an_older_server_sends_config_and_weights(ollama_legacy, base_in_store,
-                                                                    tmp_path):
+def test_peft_adapter_without_lora_weights_is_not_sent_to_an_older_server(
+        ollama_legacy, base_in_store, tmp_path):
+    """Forge no longer hands a PEFT folder to Ollama (older servers ran it in an engine that
+    could not load adapters): it converts it, and an empty one is refused in one sentence."""
     ollama_legacy.add_model("base:1b")
     peft = tmp_path / "peft"
     peft.mkdir()
     (peft / "adapter_config.json").write_text('{"base_model_name_or_path": "meta-llama/x"}')
     (peft / "adapter_model.safetensors").write_bytes(b"\x02\x00\x00\x00\x00\x00\x00\x00{}")
-    (peft / "README.md").write_text("not sent")
     s = RunSettings(data=[], name="peft-tuned", base="base:1b", adapter=peft)
-    run_pipeline(register_specs(s), RunState.create(s, tmp_path / "run"))
-    model = ollama_legacy.models["peft-tuned:latest"]
-    assert model["from"] == "base:1b"
-    assert model["adapters"] == {"adapter_config.json": _sha(peft / "adapter_config.json"),
-                                 "adapter_model.safetensors": _sha(peft / "adapter_model.safetensors")}
+    with pytest.raises(StepFailed, match="holds no LoRA weights"):
+        run_pipeline(register_specs(s), RunState.create(s, tmp_path / "run"))
+    assert "peft-tuned:latest" not in ollama_legacy.models and ollama_legacy.uploads == []
 
 
 def test_a_server_too_old_for_the_create_api_gets_the_manual_command(ollama, tmp_path):

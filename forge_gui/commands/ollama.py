@@ -19,7 +19,8 @@ from forge_gui.core.steps import Cancelled, Step, StepFailed
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "retrain", help="register an existing fine-tune (GGUF, GGUF LoRA or PEFT) with Ollama",
-        description="Resolve what a trainer produced, merge an adapter into its base when "
+        description="Resolve what a trainer produced (a PEFT folder is converted to a "
+                    "GGUF LoRA for the base first, without torch), merge an adapter into its base when "
                     "needed (llama-export-lora; works on every Ollama version), create the "
                     "Ollama model with the training-format TEMPLATE and stops, and ask it one "
                     "question. Exit 0: created; 1: it could not be created; 2: bad arguments.")
@@ -28,6 +29,8 @@ def register(subparsers) -> None:
                         "adapter file")
     p.add_argument("--base", metavar="NAME|GGUF",
                    help="the base the adapter was trained on: an Ollama model name or a GGUF file")
+    p.add_argument("--base-gguf", type=Path, metavar="FILE",
+                   help="the base as a GGUF file (the same as --base FILE)")
     p.add_argument("--name", required=True, help="the Ollama model to create")
     p.add_argument("--system", help="the model's SYSTEM prompt")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
@@ -87,7 +90,13 @@ def _settings(args) -> RunSettings:
     if not args.adapter.exists():
         raise UsageError(f"--adapter: {args.adapter} does not exist.")
     base, base_gguf = args.base, None
-    if args.base and (Path(args.base).expanduser().is_file()):
+    if args.base_gguf is not None:
+        if args.base:
+            raise UsageError("give the base once: --base NAME or --base-gguf FILE.")
+        if not args.base_gguf.expanduser().is_file():
+            raise UsageError(f"--base-gguf: {args.base_gguf} does not exist or is not a file.")
+        base_gguf = args.base_gguf.expanduser().resolve()
+    elif args.base and (Path(args.base).expanduser().is_file()):
         base, base_gguf = None, Path(args.base).expanduser().resolve()
     try:  # core's rules (core/rules.py): the names, as the GUI checks them
         return RunSettings.checked(

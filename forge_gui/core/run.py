@@ -144,6 +144,9 @@ class RunArtifacts(BaseModel):
     resumed_from: Path | None = None  # the checkpoint the last training attempt started from
     evaluation: EvaluationResult | None = None  # held-out loss and answers, before and after
     route: str | None = None  # how it reaches Ollama: from-file / merge / adapter
+    # The adapter was trained in the base's own chat template (a converted PEFT adapter): the
+    # model gets the base's TEMPLATE, not one of Forge's formats (ollama/create.py).
+    template_from_base: bool = False
 
 
 class RunRecord(BaseModel):

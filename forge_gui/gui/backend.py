@@ -236,3 +236,22 @@ def resume(run_dir: Path):
         raise ValueError(f"the run in {run_dir} has already finished")
     specs = train_pipeline.train_specs(state.settings)
     return specs, state, train_pipeline.resume_point(state, specs)
+
+
+def export_job(values: dict, hf_base: str, out_dir: Path, progress=None, cancel=None):
+    """The wizard's settings as an Axolotl job folder for a GPU host (core/export/job.py)."""
+    from forge_gui.commands.export import default_name
+    from forge_gui.core.export.job import ExportSettings, write_job
+    from forge_gui.core.run import LORA_LR
+
+    settings = ExportSettings(
+        data=list(values.get("data") or []), hf_base=hf_base.strip(),
+        name=default_name(hf_base), base=values.get("base"), base_gguf=values.get("base_gguf"),
+        field_map=values.get("field_map") or {}, lora_rank=values.get("lora_rank", 16),
+        lora_alpha=values.get("lora_alpha", 32.0),
+        lora_modules=values.get("lora_modules") or default_lora_modules(),
+        learning_rate=LORA_LR if values.get("method") != "lora" else
+        values.get("learning_rate") or LORA_LR, epochs=values.get("epochs", 2),
+        ctx=values.get("ctx", 2048), val_fraction=values.get("val_fraction", 0.0),
+        seed=values.get("seed", 42))
+    return write_job(settings, out_dir, progress, cancel)

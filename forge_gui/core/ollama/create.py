@@ -40,6 +40,22 @@ def _inherited_parameters(settings: RunSettings) -> list[tuple[str, str]]:
             if k in P.TYPES and k not in P.NOT_INHERITED and k not in settings.parameters]
 
 
+def base_own_template(settings: RunSettings) -> tuple[str | None, list[tuple[str, str]]]:
+    """The base's own TEMPLATE and stops, for an adapter trained in the base's chat template:
+    an Ollama base's, when Ollama answers; otherwise (None, []): Ollama then derives both from
+    the GGUF's tokenizer.chat_template, which the merged file keeps."""
+    if not settings.base:
+        return None, []
+    try:
+        with client_for(settings) as client:
+            shown = client.show(settings.base)
+    except OllamaError as exc:
+        log.info("The base's template is left to Ollama (%s): %s", settings.base, exc)
+        return None, []
+    stops = [(k, v) for k, v in parse_show_parameters(shown.get("parameters", "")) if k == "stop"]
+    return shown.get("template") or None, stops
+
+
 def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, list[Path]]]:
     """The Modelfile and the local files it refers to: {"model" | "adapter": [paths]}.
 
@@ -48,7 +64,10 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, li
     from forge_gui.core.preflight import format_of
 
     fmt = format_of(a.chat_format, a.base_gguf)  # the format the model was trained in
+    template: str | None = fmt.go_template
     parameters = fmt.stop_parameters()
+    if a.template_from_base:
+        template, parameters = base_own_template(s) if inherit else (None, [])
     parameters += _inherited_parameters(s) if inherit else []
     parameters += list(s.parameters.items())
     files: dict[str, list[Path]] = {}
@@ -66,7 +85,7 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, li
         gguf_path = Path(a.output_gguf).resolve()
         files["model"] = [gguf_path]
         mf = Modelfile(from_=str(gguf_path))
-    mf.template, mf.system, mf.parameters = fmt.go_template, s.system, parameters
+    mf.template, mf.system, mf.parameters = template, s.system, parameters
     return mf, files
 
 
@@ -80,8 +99,9 @@ def _adapter_files(adapter: Path) -> list[Path]:
 def create_request(mf: Modelfile, files: dict[str, list[Path]], digests: dict[Path, str],
                    name: str) -> dict:
     """The /api/create body equivalent to the Modelfile (files by digest, under their names)."""
-    request: dict = {"model": name, "template": mf.template,
-                     "parameters": P.to_request(mf.parameters)}
+    request: dict = {"model": name, "parameters": P.to_request(mf.parameters)}
+    if mf.template is not None:  # None: Ollama takes the model's own (its GGUF chat template)
+        request["template"] = mf.template
     if mf.system is not None:
         request["system"] = mf.system
     if "model" in files:

@@ -7,7 +7,8 @@ refused with an explanation. Routes (docs/ollama.md):
   whole GGUF -> FROM the file
   GGUF LoRA  -> merge into the base with llama-export-lora, FROM the merged file (works on every
                 Ollama); ADAPTER only if the server is older than 0.34.1 and the user asks
-  PEFT       -> ADAPTER only on servers older than 0.34.1 and for llama/gemma2; else explained
+  PEFT       -> converted to a GGUF LoRA for the base without torch (core/peft/convert.py,
+                route.convert_peft), then as a GGUF LoRA; the model keeps the base's template
 """
 
 from __future__ import annotations

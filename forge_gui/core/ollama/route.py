@@ -22,6 +22,7 @@ from forge_gui.core.steps import CancelToken, FunctionStep, ProcessStep, Progres
 log = logging.getLogger(__name__)
 
 MERGED_NAME = "merged.gguf"
+PEFT_GGUF_NAME = "adapter-from-peft.gguf"
 
 
 def client_for(settings: RunSettings) -> OllamaClient:
@@ -73,6 +74,8 @@ def build_resolve(state: RunState) -> FunctionStep:
             state.save()
             return
         base = base_gguf(state)
+        if resolved.kind == "peft":  # a GGUF LoRA from here on (docs/ollama.md, "PEFT")
+            resolved = convert_peft(state, resolved, base, progress)
         check_adapter_matches(resolved, base)
         a.base_gguf = base
         version = server_version(s)
@@ -84,6 +87,24 @@ def build_resolve(state: RunState) -> FunctionStep:
 
     return FunctionStep("resolve", "Check the adapter and the base", run,
                         log_path=state.log_path("resolve"))
+
+
+def convert_peft(state: RunState, peft: Resolved, base: Path,
+                 progress: ProgressCallback) -> Resolved:
+    """The PEFT folder as a GGUF LoRA for the base (run_dir/PEFT_GGUF_NAME), without torch; the
+    model then gets the base's own chat template (the adapter was trained in it)."""
+    from forge_gui.core.peft.convert import convert
+
+    arch = inspect_gguf(base).architecture
+    out = state.run_dir / PEFT_GGUF_NAME
+    progress(ProgressEvent(step="resolve", message=f"Converting the PEFT adapter to a GGUF LoRA "
+                                                   f"for the {arch} base"))
+    convert(peft.path, base, out)
+    a = state.artifacts
+    a.adapter_file, a.template_from_base = out, True
+    state.save()
+    return Resolved(kind="gguf-lora", path=out, architecture=arch,
+                    note=f"converted {peft.path.name} to {out.name}")
 
 
 def merge_step(tool: Path, base: Path, adapter: Path, out: Path, log: Path | None = None,

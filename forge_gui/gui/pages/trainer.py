@@ -25,6 +25,7 @@ from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask, start_task
 from forge_gui.gui.widgets import action_button, show_progress
 from forge_gui.gui.widgets.gpu_panel import GpuPanel
+from forge_gui.gui.widgets.train_elsewhere import TrainElsewhere
 from forge_gui.gui.wording import in_app_words
 
 # epochs, learning rate (full fine-tune), context, validation split; LoRA's rate is
@@ -150,6 +151,7 @@ class TrainerPage(ForgePage):
         self.preflight_button = action_button(
             "Count &tokens exactly", "Count tokens exactly with the base model's tokenizer",
             self.run_preflight)
+        self.elsewhere = TrainElsewhere(self, self._all_values)  # docs/cluster.md
         self.problem_label = QLabel()
         self.problem_label.setWordWrap(True)
         self.problem_label.setAccessibleName("Why training cannot start")
@@ -183,9 +185,11 @@ class TrainerPage(ForgePage):
         layout.addWidget(self.problem_label)
         preflight_row = QHBoxLayout()
         preflight_row.addWidget(self.preflight_button)
+        preflight_row.addWidget(self.elsewhere.button)
         preflight_row.addStretch()
         layout.addLayout(preflight_row)
         layout.addWidget(self.preflight_label)
+        layout.addWidget(self.elsewhere.label)
         layout.addStretch()
         self.preset.currentTextChanged.connect(self.apply_preset)
         self.method.currentIndexChanged.connect(self._method_changed)
@@ -374,6 +378,12 @@ class TrainerPage(ForgePage):
                       threads=self.threads.value() or None,
                       gpu_layers=None if self.gpu_layers.value() < 0 else self.gpu_layers.value(),
                       tools_dir=self.tools_dir)
+
+    def _all_values(self) -> dict:
+        values: dict = {}
+        for page in (self.forge().data_page, self.forge().base_page, self):
+            page.contribute(values)
+        return values
 
     def remember(self, settings) -> None:
         settings.preset = self.preset.currentText()
