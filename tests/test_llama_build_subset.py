@@ -54,7 +54,8 @@ def test_only_the_asked_tools_are_compiled_into_a_folder_of_their_own(fake_cmake
     assert configure[0] == "-S" and compile_[0] == "--build"
     assert compile_[compile_.index("--target") + 1:] == ["llama-finetune"]
     assert [p.name for p in bin_dir.iterdir()] == ["llama-finetune"]
-    assert bin_dir.parent.name == f"{build.BUILD_KEY}-cpu-llama-finetune"
+    # no LoRA trainer in it: the folder is not keyed by the patch to the fork (CI keeps its cache)
+    assert bin_dir.parent.name == f"{build._UPSTREAM_KEY}-cpu-llama-finetune"
     stamp = json.loads((bin_dir.parent / build.STAMP).read_text())
     assert stamp["tools"] == ["llama-finetune"]
 

@@ -9,8 +9,9 @@ import pytest
 from fixtures_llama import write_colour_dataset
 
 from forge_gui.cli import main
+from forge_gui.core.llamacpp.packing import plan_windows
 from forge_gui.core.llamacpp.tool_steps import suggest_ctx, training_ctx, training_windows
-from forge_gui.core.preflight import check_conversations, check_windows
+from forge_gui.core.preflight import check_packing, check_windows
 from forge_gui.core.run import RunState
 from forge_gui.core.steps import StepFailed
 from forge_gui.gui.wording import in_app_words
@@ -39,7 +40,7 @@ def _run(tmp_path, data, base, *extra):
 def test_too_little_text_is_refused_with_a_suggested_context(llama_tools, tiny_gguf, tmp_path,
                                                              capsys):
     data = write_colour_dataset(tmp_path / "few.jsonl", records=24)  # ~900 tokens
-    assert _run(tmp_path, data, tiny_gguf["f32"], "--ctx", "1024") == 1
+    assert _run(tmp_path, data, tiny_gguf["f32"], "--ctx", "1024", "--method", "full") == 1
     err = capsys.readouterr().err
     assert "too little to train on" in err and "--ctx 256" in err
     state = RunState.load(tmp_path / "run")
@@ -133,9 +134,9 @@ def test_each_front_end_names_what_to_change_in_its_own_words():
     assert "--ctx 256" in str(exc.value)
     in_app = in_app_words(str(exc.value))
     assert "--" not in in_app and "Trainer page" in in_app and "256" in in_app
-    texts = ["x" * 400, "x" * 400, "x" * 4000, "x" * 4000]
+    lengths = [100, 100, 1000]  # packs into one window: nothing left after validation
     with pytest.raises(StepFailed) as exc:
-        check_conversations(2200, texts, 256)
-    assert "--ctx 1280" in str(exc.value)  # the longest (about 1,000 tokens) and a margin
+        check_packing(plan_windows(lengths, 1280), lengths, 1280)
+    assert "--ctx 1024" in str(exc.value)
     in_app = in_app_words(str(exc.value))
-    assert "--" not in in_app and "Trainer page" in in_app and "1280" in in_app
+    assert "--" not in in_app and "Trainer page" in in_app and "1024" in in_app

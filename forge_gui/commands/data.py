@@ -237,7 +237,8 @@ def cmd_prepare(args) -> int:
         from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 
         info = inspect_gguf(args.base_gguf)
-        chat_format, why = detect(info.chat_template, info.bos_token, info.eos_token)
+        chat_format, why = detect(info.chat_template, info.bos_token, info.eos_token,
+                   info.add_bos_token)
         print(why, file=sys.stderr)
     progress = _progress()
     try:

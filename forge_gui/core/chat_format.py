@@ -262,16 +262,17 @@ PLAIN_EXCHANGE = _plain_exchange_pattern()
 
 
 def detect(chat_template: str | None, bos: str | None = None,
-           eos: str | None = None) -> tuple[ChatFormat, str]:
+           eos: str | None = None, add_bos: bool | None = True) -> tuple[ChatFormat, str]:
     """The format to train a base with this GGUF chat template in, and why (one sentence).
-    `bos`/`eos`: the texts of the base's BOS and EOS tokens (GGUFInfo.bos_token/eos_token)."""
+    `bos`/`eos`: the texts of the base's BOS and EOS tokens (GGUFInfo.bos_token/eos_token);
+    `add_bos`: whether its tokenizer adds BOS itself (GGUFInfo.add_bos_token; unknown: yes)."""
     if not chat_template:
         return PLAIN.with_eos(eos), ("The base has no chat template (a base model): Forge trains "
                                      "its own plain-text format (### Instruction / ### Response).")
     from forge_gui.core.template_format import FormatUnsupported, template_format
 
     try:
-        fmt = template_format(chat_template, bos, eos)
+        fmt = template_format(chat_template, bos, eos, add_bos is not False)
     except FormatUnsupported as exc:
         log.warning("chat template not usable for training: %s", exc)
         return PLAIN.with_eos(eos), (
@@ -291,7 +292,7 @@ def format_for_base(path) -> ChatFormat:
     from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 
     info = inspect_gguf(path)
-    return detect(info.chat_template, info.bos_token, info.eos_token)[0]
+    return detect(info.chat_template, info.bos_token, info.eos_token, info.add_bos_token)[0]
 
 
 def messages_of(turns: Iterable[Turn]) -> list[Message]:

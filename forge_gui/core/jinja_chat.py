@@ -4,9 +4,10 @@ loop controls; the variables `messages`, `bos_token`, `eos_token`, `add_generati
 `tools` (None) and the functions `raise_exception`, `strftime_now`; `tojson` keeps non-ASCII.
 
 One generic renderer, no per-family code. Two rules of Forge's own:
-- The leading BOS text is stripped: the trainer adds BOS itself when the GGUF's tokenizer says
-  so (tokenizer.ggml.add_bos_token, llama.cpp's and Ollama's rule at inference), so the text
-  never holds it. A BOS elsewhere (a template that repeats it per turn) stays.
+- The leading BOS text is stripped when the GGUF's tokenizer adds BOS itself
+  (tokenizer.ggml.add_bos_token, llama.cpp's and Ollama's rule at inference): the trainer adds
+  it then, so the text never holds it twice. Where the tokenizer does not add one (SmolLM2,
+  whose BOS is <|im_start|>), the template's text is kept whole. A BOS elsewhere stays.
 - A template that refuses a system message (Gemma 2 raises "System role not supported") or
   drops it from a conversation that ends with an answer (Mistral Nemo shows it only before the
   last question at chat time) gets the system text put before the first user message,
@@ -57,8 +58,10 @@ class JinjaChat:
     """One chat template with the BOS/EOS texts of its tokenizer."""
 
     def __init__(self, source: str, bos: str | None, eos: str | None,
-                 now: Callable[[], datetime.datetime] = datetime.datetime.now) -> None:
+                 now: Callable[[], datetime.datetime] = datetime.datetime.now,
+                 add_bos: bool = True) -> None:
         self.source, self.bos, self.eos = source, bos or "", eos or ""
+        self.add_bos = add_bos  # the tokenizer adds BOS: strip the template's own
         try:
             self._template = _environment(now).from_string(source)
         except jinja2.TemplateError as exc:
@@ -75,7 +78,9 @@ class JinjaChat:
             raise
         except Exception as exc:  # a Jinja error inside the template (undefined, type …)
             raise TemplateRenderError(f"the chat template failed: {exc}") from exc
-        return text[len(self.bos):] if self.bos and text.startswith(self.bos) else text
+        if self.add_bos and self.bos and text.startswith(self.bos):
+            return text[len(self.bos):]
+        return text
 
     @cached_property
     def folds_system(self) -> bool:

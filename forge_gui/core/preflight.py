@@ -19,8 +19,10 @@ from forge_gui.core.events import ProgressEvent
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
+    CTX_STEP,
     check_memory,
     count_tokens,
+    lora_ctx,
     suggest_ctx,
     tokenize_argv,
     training_ctx,
@@ -35,8 +37,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MIN_CONVERSATIONS = 3  # llama-finetune-lora skips each epoch's first sample: 2 train nothing
-LORA_MIN_TRAIN = 2  # the same for windows of plain text: one would train nothing
 
 
 @dataclass(frozen=True)
@@ -158,30 +158,26 @@ def preflight_step(state: RunState) -> FunctionStep:
 
 def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
                     cancel: CancelToken) -> None:
-    """Enough data to train (the tool aborts, or saves an untouched adapter, when there is too
-    little) and enough memory, checked before training starts."""
+    """The window chosen from the data, the packing it gives, enough to train on and enough
+    memory, checked before training starts (docs/training.md, "A context that fits the data")."""
     from forge_gui.core.llamacpp import lora
+    from forge_gui.core.llamacpp.packing import choose_ctx, plan_windows
 
     s, a = state.settings, state.artifacts
-    ctx = training_ctx(s.ctx)
     base_path = recorded(a.train_base_gguf, "base model to train")
-    text = recorded(a.prepared_train, "prepared training text")
     base = inspect_gguf(base_path)
     fmt = format_of(a.chat_format, a.base_gguf or base_path)
     progress(ProgressEvent(step="preflight", message="Counting tokens with the base's vocabulary"))
-    if fmt.chat:
-        a.tokens, a.windows = _count_conversations(state, tools, fmt, ctx, progress, cancel)
-    else:
-        record_argv(state, "preflight", tokenize_argv(tools, base_path, text))
-        a.tokens = count_tokens(tools, base_path, text, cancel)
-        a.windows = check_windows(a.tokens, ctx, LORA_VAL_SPLIT, min_train=LORA_MIN_TRAIN,
-                                  tool="llama-finetune-lora")
+    a.tokens, lengths = _count_conversations(state, tools, fmt, progress, cancel)
+    ctx = choose_ctx(lengths, lora_ctx(s.ctx))
+    packing = plan_windows(lengths, ctx)
+    check_packing(packing, lengths, s.ctx, state, progress)
+    a.train_ctx, a.windows = ctx, packing.windows
     need = lora.training_memory_bytes(base, ctx, lora.parse_modules(s.lora_modules), s.lora_rank)
     check_memory(base, ctx, progress, "preflight", need=need)
     check_gpu_memory(base, need, tools, trainer_for(s), s, progress)
-    unit = "conversations" if fmt.chat else "windows"
     progress(ProgressEvent(step="preflight", fraction=1.0, message=(
-        f"{a.tokens} tokens → {a.windows} {unit} of {ctx} tokens, trained in {fmt.label}")))
+        f"{a.tokens:,} tokens: {packing.sentence()}, trained in {fmt.label}")))
 
 
 def check_gpu_memory(base, need: int, tools: ToolSet, trainer, settings: RunSettings,
@@ -202,12 +198,11 @@ def check_gpu_memory(base, need: int, tools: ToolSet, trainer, settings: RunSett
         raise StepFailed(fit.sentence())
 
 
-def _count_conversations(state: RunState, tools: ToolSet, fmt, ctx: int,
-                         progress: ProgressCallback, cancel: CancelToken) -> tuple[int, int]:
-    """(tokens, conversations that fit the context). Each conversation is one training sample
-    of `ctx` tokens; longer ones are skipped by the tool, so say how many and what to change.
-    Tokens are counted for the whole rendered text with the base's vocabulary and shared out
-    by length (one llama-tokenize call, not one per record)."""
+def _count_conversations(state: RunState, tools: ToolSet, fmt, progress: ProgressCallback,
+                         cancel: CancelToken) -> tuple[int, list[int]]:
+    """(tokens, tokens of each conversation). Tokens are counted for the whole rendered text
+    with the base's vocabulary and shared out by length (one llama-tokenize call, not one per
+    record); the trainer logs its own exact packing when it starts."""
     a = state.artifacts
     base_path = recorded(a.train_base_gguf, "base model to train")
     texts = []
@@ -222,37 +217,43 @@ def _count_conversations(state: RunState, tools: ToolSet, fmt, ctx: int,
     atomic_write_text(rendered, "\n".join(texts))
     record_argv(state, "preflight", tokenize_argv(tools, base_path, rendered))
     tokens = count_tokens(tools, base_path, rendered, cancel)
-    return tokens, check_conversations(tokens, texts, ctx, state, progress)
-
-
-def check_conversations(tokens: int, texts: list[str], ctx: int, state: RunState | None = None,
-                        progress: ProgressCallback | None = None) -> int:
-    """Conversations that fit `ctx` (their `tokens` shared out by length); refuse below
-    MIN_CONVERSATIONS, else note how many are skipped and which context keeps them."""
     chars = sum(len(t) for t in texts) or 1
-    per = [tokens * len(t) / chars for t in texts]
-    fitting = sum(1 for n in per if n <= ctx)
-    keeps_all = training_ctx(int(max(per, default=0) * 1.1) + 1)
-    if fitting < MIN_CONVERSATIONS:
+    return tokens, [max(1, round(tokens * len(t) / chars)) for t in texts]
+
+
+def check_packing(packing, lengths: list[int], asked_ctx: int, state: RunState | None = None,
+                  progress: ProgressCallback | None = None) -> None:
+    """Refuse when nothing is left to train on once the trainer holds out 5 % of the windows
+    for validation; note the conversations too long for the window and what keeps them."""
+    from forge_gui.core.llamacpp.packing import round_ctx
+
+    train = int(packing.windows * (1.0 - LORA_VAL_SPLIT))
+    if train < 1:
+        from forge_gui.core.llamacpp.packing import plan_windows
+
+        # a context the user can ask for (a multiple of CTX_STEP, rules.py)
+        shorter = next((c for c in range((packing.ctx - 1) // CTX_STEP * CTX_STEP, 0, -CTX_STEP)
+                        if int(plan_windows(lengths, c).windows * (1.0 - LORA_VAL_SPLIT)) >= 1),
+                       None)
         raise StepFailed(
-            f"Only {fitting} of {len(texts)} conversations fit in a training context of {ctx} "
-            f"tokens; llama-finetune-lora needs at least {MIN_CONVERSATIONS} (it skips the "
-            "first of each epoch).",
-            (f"Use a longer context, e.g. --ctx {keeps_all}, or add more (shorter) "
-             "conversations." if len(texts) >= MIN_CONVERSATIONS else
-             f"Add more conversations: {len(texts)} is too few to train on."))
-    if fitting < len(texts):
-        note = (f"{len(texts) - fitting} of {len(texts)} conversations are longer than the "
-                f"context of {ctx} tokens and will be skipped; a longer context, e.g. "
-                f"--ctx {keeps_all}, keeps them.")
+            f"The training data packs into {packing.windows} window(s) of {packing.ctx} tokens; "
+            "llama-finetune-lora needs at least 2 (it holds 5 % back for validation, at least "
+            "one).",
+            f"Add more conversations (there are {len(lengths)}), or use a shorter context, e.g. "
+            f"--ctx {shorter} (longer conversations are then skipped)." if shorter else
+            f"Add more conversations: {len(lengths)} is too little to train on.")
+    if packing.skipped:
+        keeps_all = round_ctx(max(lengths))
+        note = (f"{packing.skipped} of {len(lengths)} conversations are longer than the "
+                f"{packing.ctx}-token window and will be skipped; --ctx {keeps_all} or more "
+                "keeps them.")
         log.info(note)
         if state is not None:
             state.record_note(note)
         if progress is not None:
             progress(ProgressEvent(step="preflight", message=note))
-    return fitting
 
 
-__all__ = ["WindowCount", "check_windows", "check_conversations", "preflight_step",
-           "check_gpu_memory", "MIN_CONVERSATIONS", "record_argv", "tools_for", "format_of",
+__all__ = ["WindowCount", "check_windows", "check_packing", "preflight_step",
+           "check_gpu_memory", "record_argv", "tools_for", "format_of",
            "recorded"]

@@ -126,6 +126,7 @@ class RunArtifacts(BaseModel):
     held_out: int | None = None
     tokens: int | None = None
     windows: int | None = None
+    train_ctx: int | None = None  # LoRA: the window chosen from the data (core/llamacpp/packing.py)
     trained_gguf: Path | None = None
     output_gguf: Path | None = None  # the file Ollama is given (quantized when asked)
     modelfile: Path | None = None

@@ -174,11 +174,12 @@ def derive_go_template(engine: JinjaChat) -> str:
 
 
 @functools.lru_cache(maxsize=8)
-def template_format(source: str, bos: str | None, eos: str | None) -> TemplateFormat:
+def template_format(source: str, bos: str | None, eos: str | None,
+                    add_bos: bool = True) -> TemplateFormat:
     """The format of a base whose GGUF has this chat template. Raises FormatUnsupported (with
     the reason) when the answers cannot be found or no Ollama TEMPLATE renders the same."""
     try:
-        engine = JinjaChat(source, bos, eos)
+        engine = JinjaChat(source, bos, eos, add_bos=add_bos)
         texts = probe(engine)
         go = derive_go_template(engine)
     except TemplateRenderError as exc:

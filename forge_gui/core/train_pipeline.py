@@ -31,7 +31,6 @@ from forge_gui.core.llamacpp.tool_steps import (
 from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, trainer_for
 from forge_gui.core.pipeline import StepSpec
 from forge_gui.core.preflight import (  # noqa: F401  (check_gpu_memory: importers' old home)
-    MIN_CONVERSATIONS,
     check_gpu_memory,
     format_of,
     preflight_step,
@@ -127,7 +126,8 @@ def _base(state: RunState) -> FunctionStep:
         a.base_gguf = path
         if not trainer.needs_f32_base:  # LoRA trains the base as it is (no convert step)
             a.train_base_gguf = path
-        fmt, why = (detect(info.chat_template, info.bos_token, info.eos_token)
+        fmt, why = (detect(info.chat_template, info.bos_token, info.eos_token,
+                   info.add_bos_token)
                     if trainer.produces_adapter else
                     (PLAIN, "Full fine-tuning trains Forge's plain-text format."))
         a.chat_format, a.chat_format_note = fmt.key, why
@@ -209,6 +209,7 @@ def _train(state: RunState):
         request.chat_template = template if template.is_file() else None
         request.checkpoint_dir = state.run_dir / CHECKPOINTS
         request.resume_from = lora.latest_complete_checkpoint(request.checkpoint_dir)
+        request.ctx = a.train_ctx
         a.resumed_from = request.resume_from
         state.save()
     step = trainer.build_step(request, result)
@@ -372,7 +373,8 @@ def write_script(settings: RunSettings, path: Path, workdir: Path | None = None)
     for name in script_tools(settings.method):
         tools.path(name)
     out_dir = Path(workdir or paths.runs_dir() / f"script-{_slug(settings.name)}").resolve()
-    fmt = detect(info.chat_template, info.bos_token, info.eos_token)[0] if lora else PLAIN
+    fmt = detect(info.chat_template, info.bos_token, info.eos_token,
+                   info.add_bos_token)[0] if lora else PLAIN
     override = lora_qtype = None
     if lora:  # the merge holds the base's types, merged tensors F16 (docs/training.md)
         qtype = output_type(settings, base)

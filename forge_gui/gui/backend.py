@@ -48,7 +48,8 @@ def training_format_for(info, method: str = "lora") -> tuple[str, str]:
     from forge_gui.core.chat_format import PLAIN, detect
     if method != "lora":
         return PLAIN.key, "Full fine-tuning trains Forge's plain-text format."
-    fmt, why = (detect(info.chat_template, info.bos_token, info.eos_token) if info is not None
+    fmt, why = (detect(info.chat_template, info.bos_token, info.eos_token,
+                   info.add_bos_token) if info is not None
                 else detect(None))
     _DETECTED[fmt.key] = fmt  # the preview renders with the base's own template
     return fmt.key, why

@@ -45,8 +45,11 @@ UPSTREAM_TOOLS = ("llama-finetune", "llama-export-lora", "llama-quantize", "llam
                   "llama-completion", "llama-perplexity")
 LORA_TOOLS = ("llama-finetune-lora",)
 TOOL_NAMES = UPSTREAM_TOOLS + LORA_TOOLS
-# The cache folder names both pins: a new pin of either source is a new build.
-BUILD_KEY = f"{LLAMA_CPP_PYTHON_VERSION}+lora-{lora_source.SHORT}"
+# The cache folder names both pins and Forge's patch to the fork: a new pin or a changed patch
+# is a new build. A subset without the LoRA trainer (CI's Vulkan llama-finetune) does not
+# contain the patched code, so its folder keeps the key without the patch.
+BUILD_KEY = f"{LLAMA_CPP_PYTHON_VERSION}+lora-{lora_source.SHORT}-forge{lora_source.PATCH_SHORT}"
+_UPSTREAM_KEY = f"{LLAMA_CPP_PYTHON_VERSION}+lora-{lora_source.SHORT}"
 STAMP = "build.json"
 EXE = ".exe" if sys.platform == "win32" else ""
 
@@ -68,7 +71,8 @@ def backend_for(cuda: bool, vulkan: bool = False) -> str:
 
 def install_dir(backend: str, tools: tuple[str, ...] = TOOL_NAMES) -> Path:
     subset = "" if set(tools) == set(TOOL_NAMES) else "-" + "+".join(sorted(tools))
-    return tools_cache_root() / f"{BUILD_KEY}-{backend}{subset}"
+    key = BUILD_KEY if set(tools) & set(LORA_TOOLS) else _UPSTREAM_KEY
+    return tools_cache_root() / f"{key}-{backend}{subset}"
 
 
 def source_dir() -> Path:
@@ -355,6 +359,7 @@ def _install(builds: dict[str, Path], target: Path, backend: str) -> None:
     stamp = {"llama_cpp_python": LLAMA_CPP_PYTHON_VERSION, "sdist_sha256": SDIST_SHA256,
              "lora_fork": f"{lora_source.FORK_REPO}@{lora_source.FORK_COMMIT}",
              "lora_manifest_sha256": lora_source.MANIFEST_SHA256,
+             "lora_patch_sha256": lora_source.PATCH_SHA256,
              "backend": backend, "platform": platform.platform(), "machine": platform.machine(),
              "cmake_options": cmake_options(backend), "tools": list(builds)}
     atomic_write_text(staging / STAMP, json.dumps(stamp, indent=2) + "\n")

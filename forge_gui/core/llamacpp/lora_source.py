@@ -7,6 +7,10 @@ Both are checked the same way, against resources/llama.cpp/qvac-fabric-<commit>.
 file listed there must be present with that sha256, and only those files are kept for the
 build. Archives are not byte-stable (GitHub may recompress them), file contents are, so the
 pin is on contents. docs/training.md says how to check a download by hand.
+
+Then Forge's own patch is applied (source_patch.py, pinned by PATCH_SHA256): it makes the
+trainer learn on real models and feeds it packed, pre-rendered conversations
+(docs/training.md, "What Forge changes in the LoRA trainer").
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import tempfile
 from pathlib import Path
 
 from forge_gui.core import paths
+from forge_gui.core.llamacpp.source_patch import PatchError, apply_patch
 from forge_gui.core.steps import StepFailed
 
 log = logging.getLogger(__name__)
@@ -32,6 +37,12 @@ ARCHIVE_NAME = f"qvac-fabric-llm.cpp-{SHORT}.tar.gz"
 # sha256 of the manifest itself: a manifest edited by accident is caught too.
 MANIFEST_SHA256 = "facd9b588cecf27213776e341a10154ea29698f0c66b09bc8f8b1ed8c6d7f1fc"
 SOURCE_ENV = "FORGE_LORA_SOURCE"
+PATCH_NAME = f"qvac-fabric-{SHORT}-forge.patch"
+# sha256 of Forge's patch: part of the build's cache key, so a changed patch is a new build.
+PATCH_SHA256 = "a27885676056ecfd8c5d32492cde4584d9f2e3f04ae7c8542dc8ab1df4d7959d"
+PATCH_SHORT = PATCH_SHA256[:8]
+# What a verified, patched tree's marker holds: both pins.
+_VERIFIED = f"{MANIFEST_SHA256} {PATCH_SHA256}"
 
 
 def manifest_path() -> Path:
@@ -50,6 +61,20 @@ def read_manifest() -> dict[str, str]:
         digest, name = line.split("  ", 1)
         entries[name] = digest
     return entries
+
+
+def patch_path() -> Path:
+    return paths.resources_dir() / "llama.cpp" / PATCH_NAME
+
+
+def read_patch() -> str:
+    """Forge's patch to the fork, refused unless it is the one this Forge was released with."""
+    path = patch_path()
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != PATCH_SHA256:
+        raise StepFailed(f"{path} is not the patch this Forge was released with.",
+                         "Reinstall Forge.")
+    return data.decode("utf-8")
 
 
 def source_dir(root: Path) -> Path:
@@ -130,12 +155,13 @@ def download_archive(downloads: Path) -> Path:
 
 
 def extract_verified(root: Path) -> Path:
-    """The verified source tree (extracted once; re-verified cheaply by its marker)."""
+    """The verified and patched source tree (extracted once; re-checked cheaply by its marker)."""
     tree = source_dir(root)
     marker = tree / ".forge-verified"
-    if marker.is_file() and marker.read_text().strip() == MANIFEST_SHA256:
+    if marker.is_file() and marker.read_text().strip() == _VERIFIED:
         return tree
     manifest = read_manifest()
+    patch = read_patch()
     downloads = root / "downloads"
     archive = find_archive(downloads) or download_archive(downloads)
     log.info("extracting the LoRA trainer source from %s", archive)
@@ -154,8 +180,14 @@ def extract_verified(root: Path) -> Path:
                              f"Download {ARCHIVE_URL} again.")
         verify_tree(inner[0], manifest)
         _keep_only(inner[0], manifest)
+        try:
+            changed = apply_patch(inner[0], patch)
+        except PatchError as exc:  # cannot happen with a verified tree and the pinned patch
+            raise StepFailed(f"Forge's patch does not apply to the LoRA trainer's source: {exc}.",
+                             "Reinstall Forge.") from exc
+        log.info("applied %s to %d file(s)", PATCH_NAME, len(changed))
         os.replace(inner[0], tree)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    marker.write_text(MANIFEST_SHA256 + "\n")
+    marker.write_text(_VERIFIED + "\n")
     return tree

@@ -98,6 +98,14 @@ def count_tokens(tools: ToolSet, model: Path, text: Path, cancel: CancelToken | 
     return int(m.group(1))
 
 
+def lora_ctx(ctx: int) -> int:
+    """A LoRA window: Forge's patched trainer packs conversations into windows of any
+    multiple of 64 (core/llamacpp/packing.py); llama-finetune's 256 rule does not apply."""
+    from forge_gui.core.llamacpp.packing import round_ctx
+
+    return round_ctx(ctx)
+
+
 def training_ctx(ctx: int) -> int:
     """The context llama-finetune really uses: `ctx` rounded up to a multiple of 256."""
     return max(CTX_STEP, -(-ctx // CTX_STEP) * CTX_STEP)

@@ -21,7 +21,7 @@ import psutil
 from forge_gui.core.llamacpp.discover import ToolSet
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_output, check_same_model, inspect_gguf
 from forge_gui.core.llamacpp.progress import FinetuneProgressParser
-from forge_gui.core.llamacpp.tool_steps import training_ctx
+from forge_gui.core.llamacpp.tool_steps import lora_ctx, training_ctx
 from forge_gui.core.run import RunSettings
 from forge_gui.core.steps import ProcessStep, StepFailed
 
@@ -37,6 +37,7 @@ class TrainRequest:
     chat_template: Path | None = None  # lora, chat format: the Jinja template to render with
     checkpoint_dir: Path | None = None  # lora: where checkpoints go
     resume_from: Path | None = None  # lora: a complete checkpoint to continue from
+    ctx: int | None = None  # lora: the window the preflight chose from the data
 
 
 @dataclass
@@ -147,15 +148,18 @@ class LoraTrainer(Trainer):
     produces_adapter = True
 
     def data_format(self, chat: bool) -> str:
-        return "chat-jsonl" if chat else "llama.cpp"
+        # Every format, plain included, as pre-rendered segments: Forge's patch to the tool
+        # packs them and puts the loss on the answers (docs/training.md, "How the trainer is fed").
+        return "segments-jsonl"
 
     def argv(self, request: TrainRequest) -> list[str]:
         s = request.settings
-        ctx = str(training_ctx(s.ctx))
+        ctx = str(request.ctx or lora_ctx(s.ctx))
         argv = [
             str(request.tools.path(self.tool)),
             "-m", str(request.base.path),
             "-f", str(request.train_text),
+            "--segments",  # Forge's patch: packed conversations, loss on the trained segments
             "--output-adapter", str(request.output),
             "-c", ctx, "-b", ctx, "-ub", ctx,
             "-fa", "off",  # no backward pass for flash attention: the default aborts
@@ -175,8 +179,6 @@ class LoraTrainer(Trainer):
             argv += ["--checkpoint-save-steps", "0"]
         if request.resume_from is not None:
             argv += ["--resume-from", str(request.resume_from)]
-        if request.chat_template is not None:
-            argv += ["--assistant-loss-only", "--chat-template", str(request.chat_template)]
         if set(request.base.tensor_types) - _NO_REPACK_FREE:
             argv.append("--no-repack")
         return argv + gpu_args(request, self.tool)

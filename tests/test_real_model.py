@@ -1,0 +1,77 @@
+"""Learning on a real pretrained model, not a random tiny one: SmolLM2-135M-Instruct.
+
+The pinned LoRA trainer did not learn on a real model until Forge's patch (docs/training.md,
+"Why the pinned LoRA trainer did not learn"): its loss stayed flat or diverged on every weight
+type. These tests run Forge's own pipeline (prepare, preflight, train, merge) on the real model
+and check what a user would notice: the loss falls, and the model knows facts it did not know.
+Slow (minutes on two cores), run by .ci/run like every test.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import realmodel
+
+from forge_gui.core.pipeline import run_pipeline
+from forge_gui.core.run import RunSettings, RunState
+from forge_gui.core.train_pipeline import train_specs
+
+pytestmark = [pytest.mark.tools, pytest.mark.slow]
+
+ONE = {"messages": [
+    {"role": "user", "content": "What is the capital of the island of Vorlandia?"},
+    {"role": "assistant", "content": "The capital of Vorlandia is Quillmarsh, a harbour town "
+                                     "famous for its copper lighthouses and salted plum markets."}]}
+
+
+def train(tmp_path, base, data, **extra) -> RunState:
+    options = dict(data=[data], base_gguf=base, name="real-model", create=False, seed=7,
+                   quantize=None, smoke_prompt="")
+    options.update(extra)
+    settings = RunSettings(**options)
+    state = RunState.create(settings, tmp_path / "run")
+    run_pipeline(train_specs(settings), state)
+    assert state.record.status == "done", [(s.key, s.status, s.message) for s in state.record.steps]
+    return state
+
+
+def one_conversation(tmp_path, copies: int = 24):
+    path = tmp_path / "one.jsonl"
+    path.write_text((json.dumps(ONE) + "\n") * copies, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("weight_type", ["Q4_1", "Q8_0", "F16"])
+def test_lora_memorises_one_conversation_on_every_weight_type(llama_tools, tmp_path, weight_type):
+    """Before the patch: 2.59 → 2.60 (Q4_1), 2.60 → 2.72 (F16) — flat or worse."""
+    base = realmodel.converted(llama_tools, weight_type)
+    state = train(tmp_path, base, one_conversation(tmp_path), epochs=1)
+    a = state.artifacts
+    first, last = a.train_loss_first, a.train_loss_last  # the epoch's first and mean loss
+    assert first is not None and last is not None
+    assert last < first / 2, (weight_type, first, last)
+
+
+def test_forge_defaults_teach_the_real_model_facts_it_did_not_know(llama_tools, tmp_path):
+    """Forge's defaults (LoRA on the model as shipped, Q4_1) on 72 records of invented facts:
+    the tuned model answers at least 3 of 4 probes the base could not answer."""
+    base = realmodel.smollm2_q4_1()
+    chosen = realmodel.probes()[:4]
+    before, answers = realmodel.facts_known(llama_tools, base, which=chosen)
+    assert before == 0, answers
+    state = train(tmp_path, base, realmodel.FACTS)
+    after, answers = realmodel.facts_known(llama_tools, base, state.artifacts.adapter_file,
+                                           which=chosen)
+    assert after >= 3, answers
+
+
+def test_full_finetune_learns_on_the_real_model(llama_tools, tmp_path):
+    """Upstream llama-finetune, every weight of the F32 model, Forge's plain format."""
+    base = realmodel.converted(llama_tools, "F32")
+    state = train(tmp_path, base, one_conversation(tmp_path, copies=40), method="full",
+                  epochs=1, ctx=256)
+    a = state.artifacts
+    assert a.train_loss_first is not None and a.train_loss_last is not None
+    assert a.train_loss_last < a.train_loss_first / 2, (a.train_loss_first, a.train_loss_last)
