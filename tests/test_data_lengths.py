@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from forge_gui.core.data import ValidationOptions, validate_paths
 from forge_gui.core.data.lengths import histogram, record_tokens, stats_rows
 
@@ -50,3 +52,44 @@ def test_the_table_says_what_a_person_reads(tmp_path):
     assert rows["Duplicates"] == "2"
     assert rows["Tokens"].startswith("about ")
     assert rows["Formats"] == "alpaca 4"
+
+
+# family template (the pinned llama.cpp tree), its BOS and EOS texts
+TEMPLATES = {
+    "meta-llama-Llama-3.2-3B-Instruct": ("<|begin_of_text|>", "<|eot_id|>"),
+    "Qwen-Qwen2.5-7B-Instruct": (None, "<|im_end|>"),
+    "google-gemma-2-2b-it": ("<bos>", "<eos>"),
+}
+
+
+@pytest.mark.parametrize("name", TEMPLATES)
+def test_lengths_are_measured_in_the_bases_own_chat_format(tmp_path, name):
+    """The Statistics tab measures what the trainer will read: for a base with a chat template
+    (not only Forge's plain text and ChatML), its own rendering, default system prompt, date
+    line and markers included."""
+    from forge_gui.core.data.lengths import record_shapes
+    from forge_gui.core.data.scan import approx_tokens
+    from forge_gui.core.llamacpp.build import source_dir
+    from forge_gui.core.template_format import template_format
+
+    path = source_dir() / "models" / "templates" / f"{name}.jinja"
+    if not path.is_file():
+        pytest.skip("the llama.cpp source tree (templates) is not extracted yet")
+    fmt = template_format(path.read_text("utf-8"), *TEMPLATES[name])
+    records = [
+        {"instruction": "Hi", "output": "Hello"},
+        {"instruction": "Sum these", "input": "1 2 3", "output": "6"},
+        {"messages": [{"role": "system", "content": "Be brief."},
+                      {"role": "user", "content": "Name a fruit."},
+                      {"role": "assistant", "content": "An apple."},
+                      {"role": "user", "content": "And a vegetable?"},
+                      {"role": "assistant", "content": "A carrot."}]},
+        {"instruction": "x" * 4000, "output": "y"},
+    ]
+    data = _write(tmp_path / "d.jsonl", records)
+    from forge_gui.core.data import iter_conversations
+
+    rendered = [fmt.render_turns(tuple((t.role, t.content, t.input) for t in conv.turns))
+                for conv in iter_conversations([data], ValidationOptions())]
+    assert record_shapes([data], ValidationOptions()).tokens(fmt) == \
+        [approx_tokens(len(text)) for text in rendered]

@@ -265,3 +265,25 @@ def test_a_fine_tune_that_is_only_a_lora_adapter_runs_on_its_base(llama_tools, t
     assert result.base.loss > 8 and result.tuned.loss > 8  # a random adapter: no better
     assert result.tuned.perplexity != result.base.perplexity  # but it was applied
     assert log.read_text().count(f"--lora {tiny_gguf['lora']}") == 2  # perplexity + completion
+
+
+def test_prompts_from_a_file_are_rendered_in_the_bases_own_chat_format(tmp_path):
+    """A run trained in its base's own template (Llama 3.2's here) is asked its --prompts in
+    that template, as it learnt them, not in Forge's plain text."""
+    from forge_gui.core.llamacpp.build import source_dir
+    from forge_gui.core.template_format import template_format
+
+    path = source_dir() / "models" / "templates" / "meta-llama-Llama-3.2-3B-Instruct.jinja"
+    if not path.is_file():
+        pytest.skip("the llama.cpp source tree (templates) is not extracted yet")
+    fmt = template_format(path.read_text("utf-8"), "<|begin_of_text|>", "<|eot_id|>")
+    plain = tmp_path / "p.txt"
+    plain.write_text("Name a colour.\n")
+    (row,) = prompts_from_file(plain, 5, fmt=fmt)
+    assert row.rendered == fmt.prompt([("user", "Name a colour.")])
+    assert row.rendered.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+    assert "### Instruction" not in row.rendered
+    records = write_colour_dataset(tmp_path / "r.jsonl", records=2)
+    rows = prompts_from_file(records, 2, fmt=fmt)
+    assert all(r.rendered.startswith("<|start_header_id|>system") and r.prompt in r.rendered
+               for r in rows)

@@ -45,3 +45,32 @@ def test_statistics_show_a_table_and_the_records_longer_than_the_context(qtbot, 
     page.tabs.setCurrentWidget(page.stats)
     assert "3 of 16 conversations are longer" in page.stats.sentence.text()
     assert "skipped" in page.stats.sentence.text()
+
+
+def test_lengths_follow_the_bases_own_chat_template(qtbot, wizard, tmp_path, monkeypatch):
+    """A base with its own chat template (Qwen 2.5's: it adds a default system prompt to
+    every record): the chart measures what that template renders, not some other format."""
+    import pytest
+
+    from forge_gui.core.data.scan import approx_tokens
+    from forge_gui.core.llamacpp.build import source_dir
+    from forge_gui.core.template_format import template_format
+    from forge_gui.gui import backend
+
+    path = source_dir() / "models" / "templates" / "Qwen-Qwen2.5-7B-Instruct.jinja"
+    if not path.is_file():
+        pytest.skip("the llama.cpp source tree (templates) is not extracted yet")
+    fmt = template_format(path.read_text("utf-8"), None, "<|im_end|>")
+    monkeypatch.setitem(backend._DETECTED, "template", fmt)
+    page = wizard.data_page
+    records = _records()
+    page.add_paths([write_jsonl(tmp_path / "d.jsonl", records)])
+    qtbot.waitUntil(lambda: page.report is not None and not page.validating, timeout=15000)
+    page.set_chat_format("template", "Training in the base's own chat format.")
+    page.tabs.setCurrentWidget(page.stats)
+    chart = page.stats.chart
+    assert chart.histogram is not None and sum(chart.histogram.counts) == 15
+    longest = max(len(fmt.render_turns((("user", r["instruction"], None),
+                                        ("assistant", r["output"], None)))) for r in records)
+    assert chart.histogram.longest == approx_tokens(longest)
+    assert "3 of 15 conversations are longer" in page.stats.sentence.text()

@@ -58,6 +58,21 @@ def _load_run(run_dir: Path):
         raise UsageError(f"{run_dir / 'run.json'} cannot be read: {first}") from None
 
 
+def _run_format(state):
+    """The format the run trained in (the base's own template re-read from its GGUF), so the
+    prompts of --prompts FILE are rendered as the model learnt; None when it cannot be read."""
+    from forge_gui.core.preflight import format_of
+    from forge_gui.core.steps import StepFailed
+
+    a = state.artifacts
+    try:
+        return format_of(a.chat_format, a.base_gguf)
+    except (StepFailed, OSError, ValueError) as exc:
+        print(f"    The run's training format cannot be read ({exc}); the prompts are rendered "
+              "in Forge's plain format.", file=sys.stderr)
+        return None
+
+
 def compare(args) -> int:
     from forge_gui.core.evaluate import evaluate, prompts_from_file
     from forge_gui.core.evaluation_result import load_evaluation, save_result
@@ -82,7 +97,8 @@ def compare(args) -> int:
     prompts = source = None
     if args.prompts:
         try:
-            prompts = prompts_from_file(args.prompts, args.n, settings.field_map)
+            prompts = prompts_from_file(args.prompts, args.n, settings.field_map,
+                                        _run_format(state))
         except StepFailed as exc:
             raise UsageError(str(exc)) from None
         source = str(args.prompts)

@@ -102,25 +102,31 @@ def exchanges_from_text(text: str, limit: int | None = None) -> list[AnswerRow]:
     return rows
 
 
-def _row_from_turns(turns: tuple) -> AnswerRow | None:
+def _row_from_turns(turns: tuple, fmt=None) -> AnswerRow | None:
     """The last user turn as the prompt (earlier ones as context), the answer after it as the
-    reference; rendered as in training (core/data/render.py)."""
+    reference; rendered as in training: in `fmt` when it is a chat format (the base's own
+    template), else Forge's plain text (core/data/render.py)."""
+    from forge_gui.core.chat_format import messages_of
     from forge_gui.core.data.render import render_turns
 
     last_user = max((i for i, t in enumerate(turns) if t[0] == "user"), default=None)
     if last_user is None:
         return None
     reference = next((t[1] for t in turns[last_user + 1:] if t[0] == "assistant"), None)
-    # the conversation up to the last question, its answer left empty: (it ends with RESPONSE_HEAD)
-    rendered = render_turns(tuple(turns[:last_user + 1]) + (("assistant", "", None),))
+    if fmt is not None and fmt.chat:  # up to where the answer starts, as the format renders it
+        rendered = fmt.prompt(messages_of(turns[:last_user + 1]))
+    else:  # the conversation up to the last question, its answer left empty (ends RESPONSE_HEAD)
+        rendered = render_turns(tuple(turns[:last_user + 1]) + (("assistant", "", None),)
+                                ).removesuffix("\n")
     _, question, inp = turns[last_user]
-    return AnswerRow(prompt=question + (f"\n\n{inp}" if inp else ""),
-                     rendered=rendered.removesuffix("\n"), reference=reference)
+    return AnswerRow(prompt=question + (f"\n\n{inp}" if inp else ""), rendered=rendered,
+                     reference=reference)
 
 
-def prompts_from_file(path: Path, limit: int, field_map: dict[str, str] | None = None) -> list[AnswerRow]:
+def prompts_from_file(path: Path, limit: int, field_map: dict[str, str] | None = None,
+                      fmt=None) -> list[AnswerRow]:
     """--prompts FILE: JSONL/JSON records (any format Forge reads; their answers become the
-    references) or plain text, one prompt a line."""
+    references) or plain text, one prompt a line; rendered in the run's format `fmt`."""
     path = Path(path)
     if not path.is_file():
         raise StepFailed(f"{path} does not exist or is not a file.")
@@ -129,7 +135,7 @@ def prompts_from_file(path: Path, limit: int, field_map: dict[str, str] | None =
 
         rows = []
         for conv in iter_conversations([path], ValidationOptions(field_map=field_map or {})):
-            row = _row_from_turns(tuple((t.role, t.content, t.input) for t in conv.turns))
+            row = _row_from_turns(tuple((t.role, t.content, t.input) for t in conv.turns), fmt)
             if row is not None:
                 rows.append(row)
             if len(rows) >= limit:
@@ -144,7 +150,7 @@ def prompts_from_file(path: Path, limit: int, field_map: dict[str, str] | None =
         raise StepFailed(f"{path} cannot be read as UTF-8 text ({exc}).") from None
     if not lines:
         raise StepFailed(f"{path} is empty: give one prompt a line, or JSONL records.")
-    return [r for r in (_row_from_turns((("user", q, None),)) for q in lines[:limit])
+    return [r for r in (_row_from_turns((("user", q, None),), fmt) for q in lines[:limit])
             if r is not None]
 
 
@@ -172,9 +178,10 @@ def answer(tools: ToolSet, model: Path, rendered: str, seed: int, max_tokens: in
     return extract_answer(out, stop)
 
 
-def chat_inputs(fmt, conversations: Path, run_dir: Path, limit: int) -> tuple[Path, list[AnswerRow]]:
-    """A chat-format run's held-out JSONL -> (its training text for llama-perplexity, prompts
-    rendered in that format with their reference answers) (core/chat_format.py)."""
+def chat_inputs(fmt, conversations: Path, run_dir: Path, limit: int,
+                text_name: str | None = "heldout.rendered.txt") -> tuple[Path, list[AnswerRow]]:
+    """A chat-format run's held-out JSONL -> (its training text for llama-perplexity, written
+    to run_dir/text_name, prompts rendered in that format with their reference answers)."""
     rendered: list[str] = []
     rows: list[AnswerRow] = []
     with open(conversations, encoding="utf-8") as fh:
@@ -199,7 +206,9 @@ def chat_inputs(fmt, conversations: Path, run_dir: Path, limit: int) -> tuple[Pa
                 rows.append(AnswerRow(prompt=messages[last][1],
                                       rendered=fmt.prompt(messages[:last + 1]),
                                       reference=reference))
-    text = run_dir / "heldout.rendered.txt"
+    if text_name is None:
+        return conversations, rows
+    text = run_dir / text_name
     atomic_write_text(text, "\n".join(rendered))
     return text, rows
 
@@ -305,7 +314,8 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
             prompts_source = prompts_source or f"held-out records ({val.name})"
         else:
             train = _pick(getattr(artifacts, "prepared_train", None))
-            prompts = exchanges_from_text(_head(train), n_prompts) if train else []
+            prompts = [] if not train else chat_inputs(fmt, train, run_dir, n_prompts, None)[1] \
+                if fmt.chat else exchanges_from_text(_head(train), n_prompts)
             prompts_source = prompts_source or ("training records (nothing was held out, so "
                                                 "these show what was learnt, not generalisation)")
     result.prompts_source = prompts_source or "given prompts"

@@ -19,18 +19,41 @@ from forge_gui.core.ollama import gotemplate
 log = logging.getLogger(__name__)
 
 
-def render_go(template: str, messages: Sequence[Message], system: str = "") -> str:
-    """What Ollama's TEMPLATE gives the model for these messages (tools, images: none)."""
+def collate(messages: Sequence[Message]) -> tuple[str, list[Message]]:
+    """What Ollama's template.Execute gives a TEMPLATE: `.System`, every system message's text
+    joined by a blank line, and `.Messages`, consecutive messages of one role joined so."""
+    system = "\n\n".join(c for r, c in messages if r == "system")
+    collated: list[Message] = []
+    for role, content in messages:
+        if collated and collated[-1][0] == role:
+            collated[-1] = (role, f"{collated[-1][1]}\n\n{content}")
+        else:
+            collated.append((role, content))
+    return system, collated
+
+
+def render_go(template: str, messages: Sequence[Message], system: str | None = None) -> str:
+    """What Ollama's TEMPLATE gives the model for these messages (tools, images: none).
+    `system`: `.System` as given, else as Ollama collates it from the messages."""
+    joined, collated = collate(messages)
     return gotemplate.render(template, {
-        "Messages": [{"Role": r, "Content": c} for r, c in messages], "System": system,
-        "Prompt": "", "Response": "", "Tools": None, "Think": False, "ThinkLevel": "",
-        "IsThinkSet": False})
+        "Messages": [{"Role": r, "Content": c, "Thinking": "", "Images": None,
+                      "ToolCalls": None, "ToolName": ""} for r, c in collated],
+        "System": joined if system is None else system, "Prompt": "", "Response": "",
+        "Tools": None, "Think": False, "ThinkLevel": "", "IsThinkSet": False})
 
 
 def _where(a: str, b: str) -> str:
     i = next((n for n, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
     return (f"at character {i}: the training text has {a[max(0, i - 20):i + 30]!r}, "
             f"the TEMPLATE gives {b[max(0, i - 20):i + 30]!r}")
+
+
+def differs(want: str, template: str, messages: Sequence[Message]) -> str:
+    """Where the TEMPLATE's render of `messages` departs from `want`, in words; "" when equal.
+    Raises gotemplate.TemplateError when the TEMPLATE cannot be rendered."""
+    got = render_go(template, messages)
+    return "" if got == want else _where(want, got)
 
 
 def check_go_template(fmt: ChatFormat, template: str,
@@ -42,16 +65,15 @@ def check_go_template(fmt: ChatFormat, template: str,
         for k, (role, _) in enumerate(messages):
             if role != "assistant":
                 continue
-            want = fmt.prompt(messages[:k])
             try:
-                got = render_go(template, messages[:k])
+                where = differs(fmt.prompt(messages[:k]), template, messages[:k])
             except gotemplate.TemplateError as exc:
                 problems.append(f"The Ollama TEMPLATE cannot be rendered here: {exc}")
                 return problems
-            if got != want:
+            if where:
                 answer = sum(r == "assistant" for r, _ in messages[:k]) + 1
                 problems.append(f"Record {number}, answer {answer}: the Ollama TEMPLATE renders "
-                                f"a different prompt {_where(want, got)}.")
+                                f"a different prompt {where}.")
                 if len(problems) >= limit:
                     return problems
                 break

@@ -31,10 +31,17 @@ def preview(paths: list[Path], field_map: dict[str, str], limit: int = 3) -> lis
 _DETECTED: dict = {}  # format key -> the format last detected for a base (its template)
 
 
+def training_format(key: str):
+    """The ChatFormat of a key the Data page got from core: the base's own template as last
+    detected (training_format_for), or one of Forge's fixed formats."""
+    from forge_gui.core.chat_format import FORMATS
+    return _DETECTED.get(key) or FORMATS[key]
+
+
 def render_preview(records: list[tuple], chat_format: str = "plain") -> str:
     """Records rendered exactly as the trainer will see them, in the run's training format."""
-    from forge_gui.core.chat_format import FORMATS, messages_of
-    fmt = _DETECTED.get(chat_format) or FORMATS[chat_format]  # a key the Data page got from core
+    from forge_gui.core.chat_format import messages_of
+    fmt = training_format(chat_format)
     if fmt.key == "template":  # the base's own template: the text exactly as trained
         return "\n\n".join(fmt.render_turns(turns) for turns in records)
     if fmt.chat:  # one conversation a sample, the template's own separators

@@ -79,12 +79,14 @@ class ForgeWizard(QWizard):
                 self.run_page, self.done_page]
 
     def update_training_format(self) -> None:
-        """The Data page previews the format the run will train in: the base's chat format
-        for LoRA where Forge can train it, else Forge's plain format (core/chat_format.py)."""
+        """The Data page previews (and measures) the format the run will train in, and the
+        Trainer page says which and why: the base's chat format for LoRA where Forge can
+        train it, else Forge's plain format (core/chat_format.py)."""
         from forge_gui.gui import backend
 
         key, why = backend.training_format_for(self.base_page.info, self.trainer_page.method_key)
         self.data_page.set_chat_format(key, why)
+        self.trainer_page.format_note.setText(why)  # the Trainer page says it in words
 
     def run_settings(self) -> RunSettings:
         """The recipe of the run (RunSettings), from what every page holds now; SettingsError

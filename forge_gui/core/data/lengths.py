@@ -1,9 +1,11 @@
 """Record lengths against the training context: the Data page's Statistics (no Qt here).
 
-Lengths are the record rendered in the run's training format, in tokens estimated at about
-4 characters a token (the scanner's rule, core/data/scan.py), until a base's vocabulary counts
-them (the preflight). What happens to a record longer than the context depends on the format
-(docs/training.md): plain text is one stream cut into windows of the context, so a long
+Lengths are the record's length in the run's actual training format (the base's own chat
+template, ChatML or the plain text: its texts plus the characters that format adds around them,
+measured by rendering with it), in tokens estimated at about 4 characters a token (the
+scanner's rule, core/data/scan.py), until a base's vocabulary counts them (the preflight).
+What happens to a record longer than the context depends on the format (docs/training.md):
+plain text is one stream cut into windows of the context, so a long
 record is learnt in pieces; a chat-format base trains each conversation as one sample, and
 llama-finetune-lora skips one longer than the context.
 """
@@ -15,6 +17,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from forge_gui.core.chat_format import ChatFormat, Turns
 from forge_gui.core.data.models import ValidationOptions, ValidationReport
 from forge_gui.core.data.scan import approx_tokens
 from forge_gui.core.steps import CancelToken
@@ -24,22 +27,61 @@ log = logging.getLogger(__name__)
 DEFAULT_BINS = 40
 
 
-def record_tokens(paths: list[Path], options: ValidationOptions | None = None,
-                  cancel: CancelToken | None = None) -> dict[str, list[int]]:
-    """Each valid record's length in (estimated) tokens rendered in each training format
-    (core/chat_format.py), by format key: the base chosen later picks one."""
-    from forge_gui.core.chat_format import FORMATS, messages_of
-    from forge_gui.core.data.render import render_turns
+@dataclass(frozen=True)
+class RecordShapes:
+    """What a record's length in any training format follows from, read once per record:
+    (characters of its texts, system messages, exchanges with an input, exchanges without).
+    The format is often chosen after the data (the base comes later): `tokens(fmt)` then
+    adds that format's frame lengths (ChatFormat.lengths, measured by rendering with the
+    format itself, the base's own chat template included)."""
+
+    rows: list[tuple[int, int, int, int]]
+
+    def tokens(self, fmt: ChatFormat) -> list[int]:
+        """Each record's length in `fmt`, in tokens estimated at about 4 characters a token."""
+        f = fmt.lengths
+        return [approx_tokens(chars + systems * f.system + (with_input + without) * f.exchange
+                              + without * f.no_input
+                              + max(0, with_input + without - 1) * f.separator)
+                for chars, systems, with_input, without in self.rows]
+
+
+def shape_of(turns: Turns) -> tuple[int, int, int, int]:
+    """A record's RecordShapes row: the texts that are rendered (a trailing question is not)."""
+    chars = systems = with_input = without = 0
+    question: tuple[str, str | None] | None = None
+    for role, content, inp in turns:
+        if role == "system":
+            chars, systems = chars + len(content), systems + 1
+        elif role == "user":
+            question = (content, inp)
+        elif question is not None:
+            chars += len(question[0]) + len(question[1] or "") + len(content)
+            with_input, without = (with_input + 1, without) if question[1] else \
+                (with_input, without + 1)
+            question = None
+    return chars, systems, with_input, without
+
+
+def record_shapes(paths: list[Path], options: ValidationOptions | None = None,
+                  cancel: CancelToken | None = None) -> RecordShapes:
+    """Every valid record's shape, so its length can be given in whichever format the run
+    trains in (the Data page reads the data before the base is chosen)."""
     from forge_gui.core.data.scan import Scanner
 
-    lengths: dict[str, list[int]] = {key: [] for key in FORMATS}
     # the scanner's own records (tuples): iter_conversations' models cost 3x the validation
-    for _file, _line, turns in Scanner([Path(p) for p in paths], options, None,
-                                       cancel).records():
-        for key, fmt in FORMATS.items():
-            text = fmt.render(messages_of(turns)) if fmt.chat else render_turns(turns)
-            lengths[key].append(approx_tokens(len(text)))
-    return lengths
+    return RecordShapes([shape_of(turns) for _file, _line, turns in Scanner(
+        [Path(p) for p in paths], options, None, cancel).records()])
+
+
+def record_tokens(paths: list[Path], options: ValidationOptions | None = None,
+                  cancel: CancelToken | None = None) -> dict[str, list[int]]:
+    """Each valid record's length in (estimated) tokens in each of Forge's fixed formats
+    (plain, ChatML), by format key; `record_shapes` gives it in any format."""
+    from forge_gui.core.chat_format import FORMATS
+
+    shapes = record_shapes(paths, options, cancel)
+    return {key: shapes.tokens(fmt) for key, fmt in FORMATS.items()}
 
 
 @dataclass(frozen=True)
@@ -125,4 +167,4 @@ def stats_rows(report: ValidationReport) -> list[tuple[str, str]]:
     return rows
 
 
-__all__ = ["record_tokens", "LengthHistogram", "histogram", "stats_rows"]
+__all__ = ["record_tokens", "record_shapes", "RecordShapes", "LengthHistogram", "histogram", "stats_rows"]

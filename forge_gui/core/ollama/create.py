@@ -10,6 +10,7 @@ from pathlib import Path
 
 from forge_gui.core.events import ProgressEvent
 from forge_gui.core.ollama import params as P
+from forge_gui.core.ollama.base_template import choose_for_run
 from forge_gui.core.ollama.client import OllamaClient, OllamaError, parse_show_parameters
 from forge_gui.core.ollama.hashing import file_digest
 from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, write_modelfile
@@ -26,34 +27,35 @@ def finish_command(name: str, modelfile: Path) -> str:
     return format_command(["ollama", "create", name, "-f", str(modelfile)])
 
 
-def _inherited_parameters(settings: RunSettings) -> list[tuple[str, str]]:
+def _inherited_parameters(settings: RunSettings, shown: dict | None) -> list[tuple[str, str]]:
     """The base model's PARAMETERs (but its stops), when the base is an Ollama model we reach."""
-    if not settings.base:
-        return []
-    try:
-        with client_for(settings) as client:
-            shown = client.show(settings.base)
-    except OllamaError as exc:
-        log.info("The base's parameters are not inherited (%s): %s", settings.base, exc)
+    if shown is None:
         return []
     return [(k, v) for k, v in parse_show_parameters(shown.get("parameters", ""))
             if k in P.TYPES and k not in P.NOT_INHERITED and k not in settings.parameters]
 
 
-def base_own_template(settings: RunSettings) -> tuple[str | None, list[tuple[str, str]]]:
+def base_own_template(shown: dict | None) -> tuple[str | None, list[tuple[str, str]]]:
     """The base's own TEMPLATE and stops, for an adapter trained in the base's chat template:
-    an Ollama base's, when Ollama answers; otherwise (None, []): Ollama then derives both from
-    the GGUF's tokenizer.chat_template, which the merged file keeps."""
-    if not settings.base:
-        return None, []
-    try:
-        with client_for(settings) as client:
-            shown = client.show(settings.base)
-    except OllamaError as exc:
-        log.info("The base's template is left to Ollama (%s): %s", settings.base, exc)
+    an Ollama base's (its /api/show answer); otherwise (None, []): Ollama then derives both
+    from the GGUF's tokenizer.chat_template, which the merged file keeps."""
+    if shown is None:
         return None, []
     stops = [(k, v) for k, v in parse_show_parameters(shown.get("parameters", "")) if k == "stop"]
     return shown.get("template") or None, stops
+
+
+def _shown(settings: RunSettings) -> dict | None:
+    """The base's /api/show answer when the base is an Ollama model we reach, else None."""
+    if not settings.base:
+        return None
+    try:
+        with client_for(settings) as client:
+            return client.show(settings.base)
+    except OllamaError as exc:
+        log.info("The base's template and parameters are not inherited (%s): %s",
+                 settings.base, exc)
+        return None
 
 
 def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, list[Path]]]:
@@ -64,11 +66,16 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, li
     from forge_gui.core.preflight import format_of
 
     fmt = format_of(a.chat_format, a.base_gguf)  # the format the model was trained in
-    template: str | None = fmt.go_template
-    parameters = fmt.stop_parameters()
-    if a.template_from_base:
-        template, parameters = base_own_template(s) if inherit else (None, [])
-    parameters += _inherited_parameters(s) if inherit else []
+    shown = _shown(s) if inherit else None
+    if a.template_from_base:  # a PEFT adapter trained elsewhere in the base's own template
+        template, parameters = base_own_template(shown)
+        system = s.system
+    else:  # the base's own TEMPLATE where it renders the training prompt (base_template.py)
+        choice = choose_for_run(fmt, s, shown)
+        if choice.note:
+            state.record_note(choice.note)
+        template, system, parameters = choice.template, choice.system, list(choice.stops)
+    parameters += _inherited_parameters(s, shown)
     parameters += list(s.parameters.items())
     files: dict[str, list[Path]] = {}
     if a.route == "adapter":
@@ -85,7 +92,7 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, li
         gguf_path = Path(a.output_gguf).resolve()
         files["model"] = [gguf_path]
         mf = Modelfile(from_=str(gguf_path))
-    mf.template, mf.system, mf.parameters = template, s.system, parameters
+    mf.template, mf.system, mf.parameters = template, system, parameters
     return mf, files
 
 
@@ -115,7 +122,10 @@ def create_request(mf: Modelfile, files: dict[str, list[Path]], digests: dict[Pa
 
 def build_modelfile(state: RunState) -> FunctionStep:
     def run(progress: ProgressCallback, cancel: CancelToken) -> None:
+        known = len(state.record.notes)
         mf, _ = plan(state)
+        for note in state.record.notes[known:]:  # which TEMPLATE the model gets, and why
+            progress(ProgressEvent(step="modelfile", message=note))
         path = state.run_dir / "Modelfile"
         try:
             write_modelfile(path, mf)

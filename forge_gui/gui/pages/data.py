@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
 )
 
-from forge_gui.core.data.lengths import histogram, record_tokens, stats_rows
+from forge_gui.core.data.lengths import RecordShapes, histogram, record_shapes, stats_rows
 from forge_gui.core.data.mapping import parse_map
 from forge_gui.core.data.models import ValidationOptions
 from forge_gui.gui import backend
@@ -120,7 +120,7 @@ class DataPage(ForgePage):
         self.warnings = QListWidget()
         self.warnings.setAccessibleName("Warnings")
         self.stats = StatsView()
-        self.lengths: dict[str, list[int]] = {}  # tokens per record, by training format
+        self.lengths: RecordShapes | None = None  # each record's length, in any format
         self.preview = QPlainTextEdit()
         self.preview.setTabChangesFocus(True)  # Tab moves on, as everywhere else
         self.preview.setReadOnly(True)
@@ -197,7 +197,7 @@ class DataPage(ForgePage):
     # -- validation in the background ------------------------------------------------------
     def start_validation(self) -> None:
         self.stop_validation()
-        self.report, self.previews, self.lengths = None, [], {}
+        self.report, self.previews, self.lengths = None, [], None
         self._show_report()
         problem = field_map_problem(self.field_map_edit.text())
         if problem or not self.paths:  # nothing is read with a mapping core refuses
@@ -209,8 +209,8 @@ class DataPage(ForgePage):
         def work(progress, cancel):
             report = backend.validate(paths, field_map, progress, cancel)
             previews = backend.preview(paths, field_map, PREVIEW_RECORDS) if report.valid else []
-            lengths = (record_tokens(paths, ValidationOptions(field_map=field_map), cancel)
-                       if report.valid else {})
+            lengths = (record_shapes(paths, ValidationOptions(field_map=field_map), cancel)
+                       if report.valid else None)
             return report, previews, lengths
 
         task = BackgroundTask(work, self)
@@ -281,15 +281,14 @@ class DataPage(ForgePage):
         return training_ctx(trainer.ctx.value() if trainer is not None else DEFAULT_CTX)
 
     def show_lengths(self) -> None:
-        """The histogram against the current context, in the run's training format."""
-        from forge_gui.core.chat_format import FORMATS
-
-        lengths = self.lengths.get(self.chat_format)
-        if lengths is None:
+        """The histogram against the current context, measured in the run's training format
+        (the base's own chat template when it has one)."""
+        if self.lengths is None:
             self.stats.set_histogram(None)
             return
-        chat = any(fmt.chat for key, fmt in FORMATS.items() if key == self.chat_format)
-        self.stats.set_histogram(histogram(lengths, self.training_ctx(), chat=chat))
+        fmt = backend.training_format(self.chat_format)
+        self.stats.set_histogram(histogram(self.lengths.tokens(fmt), self.training_ctx(),
+                                           chat=fmt.chat))
 
     def showEvent(self, event) -> None:
         super().showEvent(event)

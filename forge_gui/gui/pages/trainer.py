@@ -12,7 +12,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QProgressBar,
     QSpinBox,
@@ -23,7 +22,7 @@ from PySide6.QtWidgets import (
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask, start_task
-from forge_gui.gui.widgets import action_button, show_progress
+from forge_gui.gui.widgets import action_button, note_label, show_progress
 from forge_gui.gui.widgets.gpu_panel import GpuPanel
 from forge_gui.gui.widgets.train_elsewhere import TrainElsewhere
 from forge_gui.gui.wording import in_app_words
@@ -54,9 +53,7 @@ class TrainerPage(ForgePage):
         self._task: BackgroundTask | None = None
         rules = backend.setting_ranges()
 
-        self.tools_label = QLabel("Looking for the llama.cpp tools…")
-        self.tools_label.setWordWrap(True)
-        self.tools_label.setAccessibleName("llama.cpp tools found")
+        self.tools_label = note_label("llama.cpp tools found", "Looking for the llama.cpp tools…")
         self.build_button = action_button(
             "&Build the tools now", "Build the llama.cpp tools now", self.build_tools)
         self.folder_button = action_button(
@@ -71,9 +68,9 @@ class TrainerPage(ForgePage):
         self.method.setAccessibleName("Training method")
         for _, label in METHODS:
             self.method.addItem(label)
-        self.method_note = QLabel()
-        self.method_note.setWordWrap(True)
-        self.method_note.setAccessibleName("What the method needs")
+        self.method_note = note_label("What the method needs")
+        # which format the run trains in and why (core/chat_format.detect, via the wizard)
+        self.format_note = note_label("Which format is trained")
         self.preset = QComboBox()
         self.preset.setAccessibleName("Preset")
         self.preset.addItems(list(PRESETS))
@@ -145,19 +142,13 @@ class TrainerPage(ForgePage):
         for dbox in (self.learning_rate, self.val_split, self.lora_alpha):
             dbox.valueChanged.connect(self.completeChanged)
 
-        self.estimate = QLabel()
-        self.estimate.setWordWrap(True)
-        self.estimate.setAccessibleName("Memory and time estimate")
+        self.estimate = note_label("Memory and time estimate")
         self.preflight_button = action_button(
             "Count &tokens exactly", "Count tokens exactly with the base model's tokenizer",
             self.run_preflight)
         self.elsewhere = TrainElsewhere(self, self._all_values)  # docs/cluster.md
-        self.problem_label = QLabel()
-        self.problem_label.setWordWrap(True)
-        self.problem_label.setAccessibleName("Why training cannot start")
-        self.preflight_label = QLabel()
-        self.preflight_label.setWordWrap(True)
-        self.preflight_label.setAccessibleName("Token-exact preflight result")
+        self.problem_label = note_label("Why training cannot start")
+        self.preflight_label = note_label("Token-exact preflight result")
 
         tools_buttons = QHBoxLayout()
         tools_buttons.addWidget(self.build_button)
@@ -171,6 +162,7 @@ class TrainerPage(ForgePage):
         form = QFormLayout()
         form.addRow("&Method:", self.method)
         form.addRow("", self.method_note)
+        form.addRow("Format:", self.format_note)
         form.addRow("P&reset:", self.preset)
         form.addRow("&Epochs:", self.epochs)
         form.addRow("&Learning rate:", self.learning_rate)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QProgressBar, QPushButton
+from PySide6.QtWidgets import QLabel, QProgressBar, QPushButton
 
 
 def action_button(text: str, accessible_name: str, on_click: Callable[[], object]) -> QPushButton:
@@ -13,6 +13,14 @@ def action_button(text: str, accessible_name: str, on_click: Callable[[], object
     button.setAccessibleName(accessible_name)
     button.clicked.connect(on_click)
     return button
+
+
+def note_label(accessible_name: str, text: str = "") -> QLabel:
+    """A label that wraps its sentence, with an accessible name."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setAccessibleName(accessible_name)
+    return label
 
 
 def show_progress(bar: QProgressBar, event) -> None:
