@@ -60,7 +60,7 @@ def add_train_arguments(p) -> None:
                         "ADAPTER (Ollama 0.30+) instead of a merged copy")
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=None,
-                   help="learning rate (default 1e-4 for LoRA, 1e-5 for full)")
+                   help="learning rate (default 1e-3 for LoRA, 1e-5 for full)")
     p.add_argument("--ctx", type=int, default=512,
                    help="training context in tokens, a multiple of 256 (default 512)")
     p.add_argument("--val-split", type=float, default=0.05,

@@ -7,7 +7,7 @@ One generic renderer, no per-family code. Two rules of Forge's own:
 - The leading BOS text is stripped when the GGUF's tokenizer adds BOS itself
   (tokenizer.ggml.add_bos_token, llama.cpp's and Ollama's rule at inference): the trainer adds
   it then, so the text never holds it twice. Where the tokenizer does not add one (SmolLM2,
-  whose BOS is <|im_start|>), the template's text is kept whole. A BOS elsewhere stays.
+  whose BOS is the ChatML turn opener), the template's text is kept whole. A BOS elsewhere stays.
 - A template that refuses a system message (Gemma 2 raises "System role not supported") or
   drops it from a conversation that ends with an answer (Mistral Nemo shows it only before the
   last question at chat time) gets the system text put before the first user message,

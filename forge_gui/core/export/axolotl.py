@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from forge_gui.core.chat_format import IM_START  # the one home of the markers
+
 AXOLOTL_VERSION = "0.19.0"
 
 # key -> (accepted Python types, schema file in axolotl/utils/schemas/) for Axolotl 0.19.0
@@ -204,7 +206,7 @@ _NAME_FAMILIES = (("qwen", "qwen"), ("gemma", "gemma"), ("phi-3", "phi3"), ("phi
                   ("mistral", "llama"), ("mixtral", "llama"), ("llama", "llama"))
 _ARCH_FAMILIES = {"llama": "llama", "qwen2": "qwen", "qwen3": "qwen", "gemma": "gemma",
                   "gemma2": "gemma", "gemma3": "gemma", "phi3": "phi3"}
-_TEMPLATE_MARKS = (("<|im_start|>", "ChatML"), ("<|start_header_id|>", "Llama 3"),
+_TEMPLATE_MARKS = ((IM_START, "ChatML"), ("<|start_header_id|>", "Llama 3"),
                    ("<start_of_turn>", "Gemma"), ("[INST]", "Mistral/Llama 2"),
                    ("<|user|>", "Phi-3"))
 _NAME_TEMPLATES = {"qwen": "ChatML", "gemma": "Gemma", "phi3": "Phi-3"}

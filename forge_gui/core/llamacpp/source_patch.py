@@ -105,6 +105,6 @@ def apply_patch(tree: Path, patch_text: str) -> list[Path]:
         ends_with_newline = data.endswith("\n")
         patched = _apply_file(data.split("\n")[:-1] if ends_with_newline else data.split("\n"), fp)
         results[path] = ("\n".join(patched) + ("\n" if ends_with_newline else "")).encode("utf-8")
-    for path, data in results.items():
-        atomic_write_bytes(path, data)
+    for path, patched_bytes in results.items():
+        atomic_write_bytes(path, patched_bytes)
     return list(results)
