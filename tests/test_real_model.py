@@ -47,7 +47,7 @@ def one_conversation(tmp_path, copies: int = 24):
 def test_lora_memorises_one_conversation_on_every_weight_type(llama_tools, tmp_path, weight_type):
     """Before the patch: 2.59 → 2.60 (Q4_1), 2.60 → 2.72 (F16) — flat or worse."""
     base = realmodel.converted(llama_tools, weight_type)
-    state = train(tmp_path, base, one_conversation(tmp_path), epochs=1)
+    state = train(tmp_path, base, one_conversation(tmp_path))  # 2 epochs of 5 packed steps
     a = state.artifacts
     first, last = a.train_loss_first, a.train_loss_last  # the epoch's first and mean loss
     assert first is not None and last is not None
