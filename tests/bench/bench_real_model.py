@@ -13,7 +13,6 @@ part of the app; without it that column is skipped and said so.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import resource
 import subprocess
@@ -23,11 +22,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import realmodel  # noqa: E402
+import realmodel
 
-from forge_gui.cli import main as forge_cli  # noqa: E402
-from forge_gui.core.llamacpp.build import ensure_tools  # noqa: E402
-from forge_gui.core.run import LORA_LR, RunState  # noqa: E402
+from forge_gui.cli import main as forge_cli
+from forge_gui.core.llamacpp.build import ensure_tools
+from forge_gui.core.run import LORA_LR, RunState
 
 PACKED = re.compile(r"forge: (\d+) conversations in (\d+) windows of (\d+) tokens "
                     r"\(([\d.]+) % filled, (\d+) tokens, (\d+) trained\)")
