@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return 2
-    from forge_gui.core.logs import setup_logging
+    from forge_gui.core.base.logs import setup_logging
 
     verbose = getattr(args, "verbose", 0)
     log_file = setup_logging("forge-cli", {0: logging.WARNING, 1: logging.INFO}.get(
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\nforge-cli: cancelled", file=sys.stderr)
         return 130
     except OSError as exc:  # a user's file could not be read or written: docs/data.md
-        from forge_gui.core.fs_errors import describe_os_error
+        from forge_gui.core.base.fs_errors import describe_os_error
 
         log.info("file error", exc_info=True)
         print(f"forge-cli: error: {describe_os_error(exc, doing='use')}", file=sys.stderr)

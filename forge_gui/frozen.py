@@ -10,7 +10,7 @@ import sys
 from collections.abc import MutableMapping
 from pathlib import Path
 
-from forge_gui.core import paths
+from forge_gui.core.base import paths
 
 # Where Ollama's command and Homebrew put binaries on macOS. Apps started from Finder get a
 # bare PATH (/usr/bin:/bin:/usr/sbin:/sbin), so `ollama` would not be found without these.

@@ -4,7 +4,7 @@
 
 Prints the bin folder. With --out, copies the tools (and build.json) into DIR, which the
 PyInstaller spec then bundles as `llama.cpp/` (found at run time by
-forge_gui.core.paths.bundled_tools_dir). The build itself is forge_gui.core.llamacpp.build:
+forge_gui.core.base.paths.bundled_tools_dir). The build itself is forge_gui.core.llamacpp.build:
 the llama-cpp-python sdist from PyPI, sha256-checked, CMake, static, portable CPU / Metal / CUDA.
 """
 
@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a source checkout
 
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp import build
-from forge_gui.core.steps import StepFailed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,7 +57,7 @@ def bad_file(tmp_path) -> Path:
 def wizard(qtbot, monkeypatch):
     from PySide6.QtWidgets import QMessageBox
 
-    from forge_gui.core.app_settings import AppSettings
+    from forge_gui.core.base.app_settings import AppSettings
     from forge_gui.gui.wizard import ForgeWizard
 
     # "Stop the training and close?" is modal: a test that ends mid-run answers Yes

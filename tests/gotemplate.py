@@ -1,6 +1,6 @@
 """The model of Go's text/template the Ollama test double renders TEMPLATEs with: the one in
-core (forge_gui/core/ollama/gotemplate.py, which the pipeline's TEMPLATE check uses)."""
+core (forge_gui/core/formats/gotemplate.py, which the pipeline's TEMPLATE check uses)."""
 
-from forge_gui.core.ollama.gotemplate import TemplateError, render
+from forge_gui.core.formats.gotemplate import TemplateError, render
 
 __all__ = ["TemplateError", "render"]

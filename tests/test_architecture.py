@@ -49,9 +49,9 @@ def test_no_shell_strings_anywhere_in_the_package():
             assert bad not in text, f"{path}: {bad}"
 
 
-# Every child process starts in core/process.py (docs/architecture.md, "Processes"). The data
+# Every child process starts in core/base/process.py (docs/architecture.md, "Processes"). The data
 # scanner's worker pool (multiprocessing) runs Forge's own Python, not a tool, and is allowed.
-LAUNCHER = PACKAGE / "core" / "process.py"
+LAUNCHER = PACKAGE / "core" / "base" / "process.py"
 PROCESS_STARTS = ("subprocess", "QProcess", "os.spawn", "os.exec", "os.posix_spawn", "pty.spawn",
                   "asyncio.create_subprocess")
 
@@ -75,11 +75,11 @@ def test_every_child_process_starts_in_core_process():
             if any(text.startswith(bad) or f" {bad}" in text or f".{bad}" in text
                    for bad in PROCESS_STARTS):
                 offenders.add(f"{path.relative_to(PACKAGE)}:{node.lineno}")
-    assert not offenders, "start processes through core/process.py: " + ", ".join(sorted(offenders))
+    assert not offenders, "start processes through core/base/process.py: " + ", ".join(sorted(offenders))
 
 
 def test_the_gui_runner_does_not_walk_steps_itself():
-    """One walker (core/pipeline.run_pipeline): the GUI's runner only observes it."""
+    """One walker (core/pipeline/walk.run_pipeline): the GUI's runner only observes it."""
     tree = ast.parse((PACKAGE / "gui" / "runner.py").read_text("utf-8"))
     calls = {ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)}
     assert "run_pipeline" in calls

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from forge_gui.core.chat_format import CHATML, CHATML_JINJA, FORMATS, PLAIN, detect
+from forge_gui.core.formats.chat_format import CHATML, CHATML_JINJA, FORMATS, PLAIN
+from forge_gui.core.formats.detect import detect
 
 RECORDS = {
     "single-turn": [("user", "What colour is the sky?"), ("assistant", "Blue.")],
@@ -67,7 +68,7 @@ def test_format_detection_from_the_base_chat_template():
     assert set(FORMATS) == {"plain", "chatml"}
 
 
-# Files that may spell a marker out besides core/chat_format.py: none.
+# Files that may spell a marker out besides core/formats/chat_format.py: none.
 PENDING: set[str] = set()
 
 
@@ -84,13 +85,14 @@ def test_only_chat_format_spells_the_markers_out():
     holders = {str(p.relative_to(root)).replace(os.sep, "/")
                for p in root.rglob("*.py")
                if any(n in p.read_text("utf-8") for n in needles)}
-    assert holders - PENDING == {"core/chat_format.py"}
+    # formats/detect.py names plain's heads in the sentence that says why a base trains in it
+    assert holders - PENDING == {"core/formats/chat_format.py", "core/formats/detect.py"}
     assert holders >= PENDING, f"no marker left in {PENDING - holders}: drop them from PENDING"
 
 
 def test_the_plain_exchange_pattern_finds_every_exchange_of_a_prepared_text():
-    """core/evaluate.py reads held-out prompts from the prepared text with PLAIN_EXCHANGE."""
-    from forge_gui.core.chat_format import NO_INPUT, PLAIN_EXCHANGE
+    """core/evaluation/evaluate.py reads held-out prompts from the prepared text with PLAIN_EXCHANGE."""
+    from forge_gui.core.formats.chat_format import NO_INPUT, PLAIN_EXCHANGE
 
     records = [(("system", "Be brief.\n\nReally.", None), ("user", "Q1", None),
                 ("assistant", "A1", None), ("user", "Q2", "some input"),

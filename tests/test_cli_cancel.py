@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from forge_gui.core.base.process import wait_until_gone
 from forge_gui.core.llamacpp import build
-from forge_gui.core.process import wait_until_gone
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32",
                                 reason="POSIX signals; Windows uses CTRL_BREAK")

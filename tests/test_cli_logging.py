@@ -1,5 +1,5 @@
 """forge-cli writes a session log in the log folder; -v says more on stderr; a bug is one
-sentence on stderr with the traceback in the log (core/logs.py)."""
+sentence on stderr with the traceback in the log (core/base/logs.py)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def test_verbose_logs_info_on_stderr(tmp_path):
 def test_a_bug_is_one_sentence_and_the_traceback_is_in_the_log(tmp_path, monkeypatch, capsys):
     from forge_gui import cli
     from forge_gui.commands import tools
-    from forge_gui.core import logs
+    from forge_gui.core.base import logs
 
     def broken(args):
         raise KeyError("a bug in a command")

@@ -10,10 +10,10 @@ import time
 import psutil
 import pytest
 
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.lines import LineSplitter
-from forge_gui.core.process import run_process_step, wait_until_gone
-from forge_gui.core.steps import Cancelled, CancelToken, ProcessStep, StepFailed
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.lines import LineSplitter
+from forge_gui.core.base.process import run_process_step, wait_until_gone
+from forge_gui.core.base.steps import Cancelled, CancelToken, ProcessStep, StepFailed
 
 
 def test_line_splitter_handles_cr_rewrites_and_split_characters():

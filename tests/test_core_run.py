@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from forge_gui.core.atomic import atomic_open, atomic_write_text
-from forge_gui.core.pipeline import StepSpec, run_pipeline
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import FunctionStep, ProcessStep, StepFailed
+from forge_gui.core.base.atomic import atomic_open, atomic_write_text
+from forge_gui.core.base.steps import FunctionStep, ProcessStep, StepFailed
+from forge_gui.core.pipeline.walk import StepSpec, run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState
 
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):
@@ -77,7 +77,7 @@ def test_atomic_writes_get_the_mode_a_plain_open_would_give(tmp_path):
 
 
 def test_settings_check_themselves_with_one_sentence(tmp_path):
-    from forge_gui.core.run import SettingsError
+    from forge_gui.core.runs.run import SettingsError
 
     for bad, words in (({"ctx": 300}, "multiple of 256"), ({"ctx": 0}, "multiple of 256"),
                        ({"epochs": 0}, "epochs"), ({"learning_rate": 0.0}, "learning rate"),

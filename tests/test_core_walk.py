@@ -1,4 +1,4 @@
-"""The one walk (core/pipeline.py) and the one launcher (core/process.py), through both front
+"""The one walk (core/pipeline/walk.py) and the one launcher (core/base/process.py), through both front
 ends: the CLI's run_pipeline in this thread and the GUI's PipelineRunner in a worker thread."""
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from pathlib import Path
 import psutil
 import pytest
 
-from forge_gui.core import process
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base import process
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import FunctionStep, ProcessStep, StepFailed
 from forge_gui.core.llamacpp.tool_steps import _gguf_check
-from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import FunctionStep, ProcessStep, StepFailed
+from forge_gui.core.pipeline.walk import PipelineObserver, StepSpec, run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState
 
 
 def _state(tmp_path: Path, name: str) -> RunState:

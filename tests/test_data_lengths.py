@@ -69,8 +69,8 @@ def test_lengths_are_measured_in_the_bases_own_chat_format(tmp_path, name):
     line and markers included."""
     from forge_gui.core.data.lengths import record_shapes
     from forge_gui.core.data.scan import approx_tokens
+    from forge_gui.core.formats.template_format import template_format
     from forge_gui.core.llamacpp.build import source_dir
-    from forge_gui.core.template_format import template_format
 
     path = source_dir() / "models" / "templates" / f"{name}.jinja"
     if not path.is_file():

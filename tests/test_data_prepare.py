@@ -8,6 +8,7 @@ import random
 import pytest
 from fixtures_data import alpaca, chat, issues, jl
 
+from forge_gui.core.base.steps import Cancelled, CancelToken, StepFailed
 from forge_gui.core.data import (
     Conversation,
     DataInputError,
@@ -21,7 +22,6 @@ from forge_gui.core.data import (
 )
 from forge_gui.core.data.normalise import fast_normalise, normalise
 from forge_gui.core.data.render import measure
-from forge_gui.core.steps import Cancelled, CancelToken, StepFailed
 
 
 def conv(*turns) -> Conversation:

@@ -11,7 +11,8 @@ import sys
 import pytest
 from fixtures_llama import write_colour_dataset
 
-from forge_gui.core.evaluate import (
+from forge_gui.core.base.steps import StepFailed
+from forge_gui.core.evaluation.evaluate import (
     EvaluationResult,
     HeldOutLoss,
     eval_ctx,
@@ -21,7 +22,6 @@ from forge_gui.core.evaluate import (
     prompts_from_file,
     render_markdown,
 )
-from forge_gui.core.steps import StepFailed
 
 # --- pure parts ---------------------------------------------------------------------------
 
@@ -74,7 +74,7 @@ def test_prompts_from_a_file(tmp_path):
 
 
 def test_the_report_is_a_readable_markdown_table(tmp_path):
-    from forge_gui.core.evaluate import AnswerRow
+    from forge_gui.core.evaluation.evaluate import AnswerRow
 
     result = EvaluationResult(
         base_gguf=tmp_path / "b.gguf", tuned_gguf=tmp_path / "t.gguf", ctx=256, train_ctx=256,
@@ -94,9 +94,9 @@ def test_the_report_is_a_readable_markdown_table(tmp_path):
 @pytest.fixture(scope="module")
 def evaluated_run(llama_tools, tiny_gguf, tmp_path_factory):
     """A tiny run with 30 % of the records held out, the evaluate step at its end."""
-    from forge_gui.core.pipeline import run_pipeline
-    from forge_gui.core.run import RunSettings, RunState
-    from forge_gui.core.train_pipeline import train_specs
+    from forge_gui.core.pipeline.train_pipeline import train_specs
+    from forge_gui.core.pipeline.walk import run_pipeline
+    from forge_gui.core.runs.run import RunSettings, RunState
 
     folder = tmp_path_factory.mktemp("eval-run")
     data = write_colour_dataset(folder / "colours.jsonl", records=60)
@@ -189,7 +189,7 @@ def test_forge_cli_compare_writes_the_side_by_side_report(evaluated_run, tmp_pat
 
 
 def test_forge_cli_compare_refuses_what_is_not_a_finished_run(tmp_path):
-    from forge_gui.core.run import RunSettings, RunState
+    from forge_gui.core.runs.run import RunSettings, RunState
 
     done = forge("compare", str(tmp_path))
     assert done.returncode == 2
@@ -205,8 +205,8 @@ def test_forge_cli_compare_refuses_what_is_not_a_finished_run(tmp_path):
 
 def test_a_tool_whose_last_lines_were_lost_is_run_again(tmp_path):
     """llama.cpp's logger can drop the last lines at exit (exit code 0): try again."""
-    from forge_gui.core.evaluate import run_until_complete
-    from forge_gui.core.steps import CancelToken
+    from forge_gui.core.base.steps import CancelToken
+    from forge_gui.core.evaluation.evaluate import run_until_complete
 
     counter = tmp_path / "tries"
     tool = tmp_path / "tool.py"
@@ -224,18 +224,19 @@ def test_a_tool_whose_last_lines_were_lost_is_run_again(tmp_path):
 
 
 def test_run_json_can_hold_the_result_without_an_import_cycle():
-    """core/run.py may import EvaluationResult: evaluate must not import run or pipeline."""
-    code = ("import sys, forge_gui.core.evaluate as e; "
-            "print(any(m in sys.modules for m in ('forge_gui.core.run', 'forge_gui.core.pipeline')))")
+    """core/runs/run.py may import EvaluationResult: evaluate must not import run or pipeline."""
+    code = ("import sys, forge_gui.core.evaluation.evaluate as e; "
+            "print(any(m in sys.modules for m in "
+            "('forge_gui.core.runs.run', 'forge_gui.core.pipeline.walk')))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr
 
 
 @pytest.mark.tools
 def test_a_prompt_longer_than_the_context_is_said_not_failed(llama_tools, tiny_gguf, tmp_path):
-    from forge_gui.core.evaluate import answer
+    from forge_gui.core.base.steps import CancelToken
+    from forge_gui.core.evaluation.evaluate import answer
     from forge_gui.core.llamacpp.discover import find_tools
-    from forge_gui.core.steps import CancelToken
 
     long_prompt = "### Instruction:\n" + "red green blue yellow " * 200 + "\n\n### Response:\n"
     text = answer(find_tools(), tiny_gguf["f32"], long_prompt, 42, 8, CancelToken(),
@@ -250,7 +251,7 @@ def test_a_fine_tune_that_is_only_a_lora_adapter_runs_on_its_base(llama_tools, t
     from types import SimpleNamespace
 
     from forge_gui.core.data import prepare_training_data
-    from forge_gui.core.evaluate import evaluate
+    from forge_gui.core.evaluation.evaluate import evaluate
 
     data = write_colour_dataset(tmp_path / "c.jsonl", records=80)
     prepared = prepare_training_data([data], tmp_path / "train.txt", val_fraction=0.5, seed=1)
@@ -270,8 +271,8 @@ def test_a_fine_tune_that_is_only_a_lora_adapter_runs_on_its_base(llama_tools, t
 def test_prompts_from_a_file_are_rendered_in_the_bases_own_chat_format(tmp_path):
     """A run trained in its base's own template (Llama 3.2's here) is asked its --prompts in
     that template, as it learnt them, not in Forge's plain text."""
+    from forge_gui.core.formats.template_format import template_format
     from forge_gui.core.llamacpp.build import source_dir
-    from forge_gui.core.template_format import template_format
 
     path = source_dir() / "models" / "templates" / "meta-llama-Llama-3.2-3B-Instruct.jinja"
     if not path.is_file():

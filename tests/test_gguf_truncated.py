@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from forge_gui.core.base.process import run_process_step
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp.discover import find_tools
 from forge_gui.core.llamacpp.gguf_info import (
     TruncatedGGUF,
@@ -21,9 +23,7 @@ from forge_gui.core.llamacpp.gguf_info import (
 )
 from forge_gui.core.llamacpp.lora import checkpoint_is_complete
 from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, get_trainer
-from forge_gui.core.process import run_process_step
-from forge_gui.core.run import RunSettings
-from forge_gui.core.steps import StepFailed
+from forge_gui.core.runs.run import RunSettings
 
 
 def _cut(src: Path, dest: Path, size: int) -> Path:
@@ -116,7 +116,7 @@ def test_a_tool_goes_on_when_its_log_cannot_be_written_any_more(small_disk, capl
     (not a bare 'disk is full' from the log) says what happened to what it writes."""
     import sys
 
-    from forge_gui.core.process import stream
+    from forge_gui.core.base.process import stream
 
     with open(small_disk / "filler", "wb") as filler:  # fill the disk to the last byte
         try:

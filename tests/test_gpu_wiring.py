@@ -8,14 +8,14 @@ from typing import Literal
 
 import pytest
 
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp import gpu
 from forge_gui.core.llamacpp.discover import ToolInfo, ToolSet
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.llamacpp.trainer import TrainRequest, get_trainer
-from forge_gui.core.run import RunSettings
-from forge_gui.core.steps import StepFailed
-from forge_gui.core.train_pipeline import check_gpu_memory
+from forge_gui.core.pipeline.train_pipeline import check_gpu_memory
+from forge_gui.core.runs.run import RunSettings
 
 
 def tools(backend: str) -> ToolSet:

@@ -1,5 +1,5 @@
 """An error nobody caught: the traceback goes to the session log and a dialog says that
-something went wrong and where the log is (gui/crash.py, core/logs.py)."""
+something went wrong and where the log is (gui/crash.py, core/base/logs.py)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QPushButton
 
 @pytest.fixture
 def session_log(tmp_path, monkeypatch):
-    from forge_gui.core import logs
+    from forge_gui.core.base import logs
     from forge_gui.gui import crash
 
     monkeypatch.setenv("FORGE_LOG_DIR", str(tmp_path / "logs"))
@@ -71,7 +71,7 @@ def test_an_error_in_a_worker_thread_is_shown_on_the_ui_thread(qtbot, session_lo
 
 def test_logging_works_without_a_stderr(tmp_path, monkeypatch):
     """A frozen Windows app has sys.stderr None: logging must write the file and not fail."""
-    from forge_gui.core import logs
+    from forge_gui.core.base import logs
 
     monkeypatch.setenv("FORGE_LOG_DIR", str(tmp_path / "new" / "logs"))  # not there yet
     monkeypatch.setattr(sys, "stderr", None)
@@ -86,7 +86,7 @@ def test_logging_works_without_a_stderr(tmp_path, monkeypatch):
 def test_only_the_last_sessions_are_kept(tmp_path, monkeypatch):
     import os
 
-    from forge_gui.core import logs
+    from forge_gui.core.base import logs
 
     folder = tmp_path / "logs"
     folder.mkdir()

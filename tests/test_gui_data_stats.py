@@ -53,8 +53,8 @@ def test_lengths_follow_the_bases_own_chat_template(qtbot, wizard, tmp_path, mon
     import pytest
 
     from forge_gui.core.data.scan import approx_tokens
+    from forge_gui.core.formats.template_format import template_format
     from forge_gui.core.llamacpp.build import source_dir
-    from forge_gui.core.template_format import template_format
     from forge_gui.gui import backend
 
     path = source_dir() / "models" / "templates" / "Qwen-Qwen2.5-7B-Instruct.jinja"

@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.tools, pytest.mark.slow]
 
 def test_a_wizard_run_ends_with_the_before_after_comparison(qtbot, wizard, tmp_path, tiny_base,
                                                             gui_tools_dir, ollama):
-    from forge_gui.core.evaluate import load_evaluation
+    from forge_gui.core.evaluation.evaluate import load_evaluation
 
     data = write_colour_dataset(tmp_path / "colours.jsonl", records=60)
     wizard.data_page.held_out.setValue(30)  # 18 records: enough text for llama-perplexity

@@ -54,8 +54,8 @@ def test_a_gpu_its_memory_and_the_build_offer_are_shown(qtbot, wizard, rtx4090):
 
 def test_build_for_your_gpu_shows_progress_and_can_be_cancelled(qtbot, wizard, rtx4090,
                                                                  monkeypatch):
-    from forge_gui.core.events import ProgressEvent
-    from forge_gui.core.steps import Cancelled
+    from forge_gui.core.base.events import ProgressEvent
+    from forge_gui.core.base.steps import Cancelled
     from forge_gui.gui import backend
 
     asked = []
@@ -99,7 +99,7 @@ def test_after_the_gpu_build_the_tools_are_found_again_and_the_offer_goes(qtbot,
 
 
 def test_a_failed_gpu_build_says_why_and_keeps_the_offer(qtbot, wizard, rtx4090, monkeypatch):
-    from forge_gui.core.steps import StepFailed
+    from forge_gui.core.base.steps import StepFailed
     from forge_gui.gui import backend
 
     def no_toolkit(gpu_backend, p, c):

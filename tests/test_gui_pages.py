@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QWizard
 
-from forge_gui.core.app_settings import AppSettings, load_settings, save_settings, settings_path
+from forge_gui.core.base.app_settings import AppSettings, load_settings, save_settings, settings_path
 
 
 def _next(wizard):

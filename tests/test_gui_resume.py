@@ -11,8 +11,8 @@ import pytest
 from fixtures_llama import write_colour_dataset
 from test_lora_cli import _wait_for_checkpoint
 
-from forge_gui.core import paths
-from forge_gui.core.run import RunState
+from forge_gui.core.base import paths
+from forge_gui.core.runs.run import RunState
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 

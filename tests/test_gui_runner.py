@@ -9,11 +9,11 @@ import textwrap
 import psutil
 import pytest
 
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.pipeline import StepSpec
-from forge_gui.core.process import wait_until_gone
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import FunctionStep, ProcessStep, StepFailed
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.process import wait_until_gone
+from forge_gui.core.base.steps import FunctionStep, ProcessStep, StepFailed
+from forge_gui.core.pipeline.walk import StepSpec
+from forge_gui.core.runs.run import RunSettings, RunState
 from forge_gui.gui.runner import PipelineRunner
 
 

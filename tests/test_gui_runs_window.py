@@ -15,7 +15,7 @@ from fixtures_llama import write_colour_dataset
 from PySide6.QtWidgets import QMessageBox
 from test_runs_index import make_runs
 
-from forge_gui.core import paths
+from forge_gui.core.base import paths
 
 
 @pytest.fixture
@@ -108,8 +108,8 @@ def test_the_wizard_opens_the_runs_window(qtbot, wizard, tmp_path):
 def test_cli_and_gui_runs_with_one_killed_mid_training(qtbot, tmp_path, tiny_gguf, llama_tools,
                                                        answer):
     """A finished and a killed `forge-cli train` run, and a run the GUI's runner made."""
-    from forge_gui.core.run import RunSettings, RunState
-    from forge_gui.core.train_pipeline import train_specs
+    from forge_gui.core.pipeline.train_pipeline import train_specs
+    from forge_gui.core.runs.run import RunSettings, RunState
     from forge_gui.gui.runner import PipelineRunner
 
     asked, reply = answer
@@ -171,7 +171,7 @@ def test_a_run_is_registered_again_under_a_new_name(qtbot, tmp_path, ollama, mon
     from fixtures_ollama import write_small_gguf
     from PySide6.QtWidgets import QInputDialog
 
-    from forge_gui.core.run import RunSettings, RunState
+    from forge_gui.core.runs.run import RunSettings, RunState
 
     settings = RunSettings(data=[tmp_path], name="first", base_gguf=write_small_gguf(
         tmp_path / "base.gguf"), system="Be brief.", parameters={"temperature": "0.3"},

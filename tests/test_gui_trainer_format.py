@@ -1,6 +1,6 @@
 """The Trainer page says which format the run will train in, and why (issue 20): the base's
 own chat format for LoRA on a base with a chat template, Forge's plain text for a full
-fine-tune. The sentence is core's (chat_format.detect)."""
+fine-tune. The sentence is core's (formats/detect.py)."""
 
 from __future__ import annotations
 

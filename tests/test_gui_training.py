@@ -11,7 +11,7 @@ import pytest
 from fixtures_gui import write_jsonl
 from PySide6.QtWidgets import QWizard
 
-from forge_gui.core.process import wait_until_gone
+from forge_gui.core.base.process import wait_until_gone
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 

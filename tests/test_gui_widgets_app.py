@@ -71,7 +71,7 @@ def test_self_test_passes_with_nothing_on_stderr():
 
 def test_self_test_fails_with_the_reason_when_the_sample_is_missing(tmp_path):
     # a copy of the package whose resources folder is empty: the bundled sample is missing
-    code = ("import sys; from forge_gui.core import paths; from pathlib import Path; "
+    code = ("import sys; from forge_gui.core.base import paths; from pathlib import Path; "
             f"paths.resources_dir = lambda: Path({str(tmp_path)!r}); "
             "from forge_gui.gui.app import main; sys.exit(main(['--self-test']))")
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen")

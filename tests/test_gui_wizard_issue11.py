@@ -9,7 +9,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog
 
-from forge_gui.core.run import RunArtifacts, RunSettings
+from forge_gui.core.runs.run import RunArtifacts, RunSettings
 from forge_gui.gui.showcase import show_page
 
 
@@ -56,10 +56,10 @@ def test_open_the_run_folder_says_where_it_is_when_nothing_opens_it(qtbot, wizar
 
 def _fake_run(wizard, tmp_path, behaviours, **settings):
     """Start the Run page on one 'train' step; each start of it runs the next behaviour."""
-    from forge_gui.core.events import ProgressEvent
-    from forge_gui.core.pipeline import StepSpec
-    from forge_gui.core.run import RunState
-    from forge_gui.core.steps import FunctionStep
+    from forge_gui.core.base.events import ProgressEvent
+    from forge_gui.core.base.steps import FunctionStep
+    from forge_gui.core.pipeline.walk import StepSpec
+    from forge_gui.core.runs.run import RunState
 
     starts = iter(behaviours)
 
@@ -79,7 +79,7 @@ def _fake_run(wizard, tmp_path, behaviours, **settings):
 
 
 def _until_cancelled(emit, cancel):
-    from forge_gui.core.steps import Cancelled
+    from forge_gui.core.base.steps import Cancelled
 
     for i in range(1, 4):
         emit(fraction=i / 10, loss=9.0 - i, x=i / 10, eta_seconds=100.0)
@@ -105,7 +105,7 @@ def test_start_again_after_cancel_draws_a_fresh_curve_in_epochs(qtbot, wizard, t
 
 
 def test_a_failed_run_shows_no_time_left(qtbot, wizard, tmp_path):
-    from forge_gui.core.steps import StepFailed
+    from forge_gui.core.base.steps import StepFailed
 
     def fails(emit, cancel):
         emit(fraction=0.9, loss=3.0, x=1.8, eta_seconds=2.0)
@@ -139,12 +139,12 @@ def _core_messages(tmp_path) -> list[str]:
     """Messages core gives with a command-line remedy, produced the way a run produces them."""
     import pytest
 
+    from forge_gui.core.base.process import run_process_step
+    from forge_gui.core.base.steps import ProcessStep, StepFailed
     from forge_gui.core.data.prepare import prepare_training_data
     from forge_gui.core.ollama.register import model_exists
-    from forge_gui.core.preflight import check_windows
-    from forge_gui.core.process import run_process_step
-    from forge_gui.core.steps import ProcessStep, StepFailed
-    from forge_gui.core.train_pipeline import resolve_base
+    from forge_gui.core.pipeline.preflight import check_windows
+    from forge_gui.core.pipeline.train_pipeline import resolve_base
 
     messages = [str(model_exists("mine", "mine"))]
     for attempt in (lambda: check_windows(2000, 2048, 0.05),
@@ -211,7 +211,7 @@ def test_a_file_that_is_not_a_gguf_is_described_not_dumped(qtbot, wizard, tmp_pa
 
 
 def test_a_second_run_of_a_name_being_created_is_told_why(qtbot, wizard, tmp_path):
-    from forge_gui.core.name_lock import hold_name
+    from forge_gui.core.runs.name_lock import hold_name
 
     ran = []
     other = hold_name("shared")  # as a forge-cli run creating 'shared' right now would
@@ -228,7 +228,7 @@ def test_a_second_run_of_a_name_being_created_is_told_why(qtbot, wizard, tmp_pat
 
 
 def test_the_base_gguf_file_is_remembered(qtbot, wizard, tiny_base):
-    from forge_gui.core.app_settings import load_settings
+    from forge_gui.core.base.app_settings import load_settings
     from forge_gui.gui.wizard import ForgeWizard
 
     wizard.base_page.choose_file(tiny_base)

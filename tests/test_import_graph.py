@@ -103,3 +103,68 @@ def test_the_scanner_and_its_workers_import_one_way():
     data = {name for name in graph if name.startswith("forge_gui.core.data.")}
     assert not [c for c in cycles({n: graph[n] & data for n in data})]
     assert "forge_gui.core.data.scan" not in graph["forge_gui.core.data.parallel"]
+
+
+# Package level: forge_gui.core's packages are floors (docs/architecture.md). Each import below
+# goes up a floor and closes a loop between packages; the test removes them and then wants no
+# loop at all. Remove a line when its import goes; a line whose import is gone fails the test.
+UPWARD: set[tuple[str, str]] = {
+    # the llama.cpp wrappers take the run's settings, not plain values (trainer: the lead's)
+    ("llamacpp.trainer", "runs.run"),
+    ("llamacpp.script", "runs.run"),
+    # the Ollama registration steps read and write the run (RunSettings, RunState, StepSpec)
+    ("ollama.base_template", "runs.run"),
+    ("ollama.route", "runs.run"),
+    ("ollama.create", "runs.run"),
+    ("ollama.create", "pipeline.preflight"),
+    ("ollama.register", "runs.run"),
+    ("ollama.register", "pipeline.walk"),
+    # the run model reaches into the wrappers: names and LoRA module rules, eval's loss type
+    ("runs.rules", "ollama.names"),
+    ("runs.rules", "llamacpp.lora"),
+    ("runs.name_lock", "ollama.names"),
+    ("runs.run", "evaluation.evaluation_result"),
+    ("runs.runs_index", "evaluation.evaluation_result"),
+    ("runs.runs_index", "llamacpp.progress"),
+    ("runs.runs_index", "ollama.register"),
+    ("runs.runs_index", "pipeline.walk"),
+    # evaluation builds pipeline steps (StepSpec) and asks preflight for the run's format
+    ("evaluation.evaluate", "pipeline.walk"),
+    ("evaluation.evaluate", "pipeline.preflight"),
+}
+
+
+def _package(module: str) -> str:
+    return module.removeprefix("forge_gui.core.").split(".")[0]
+
+
+def package_graph(skip: set[tuple[str, str]] = frozenset()) -> tuple[dict[str, set[str]], set]:
+    """forge_gui.core's packages and the package each imports; and the module imports seen."""
+    graph: dict[str, set[str]] = {}
+    seen = set()
+    for name, targets in import_graph().items():
+        if not name.startswith("forge_gui.core."):
+            continue
+        graph.setdefault(_package(name), set())
+        for target in targets:
+            if not target.startswith("forge_gui.core."):
+                continue
+            edge = (name.removeprefix("forge_gui.core."), target.removeprefix("forge_gui.core."))
+            seen.add(edge)
+            if edge not in skip and _package(name) != _package(target):
+                graph[_package(name)].add(_package(target))
+                graph.setdefault(_package(target), set())
+    return graph, seen
+
+
+def test_no_package_of_core_imports_itself_back():
+    graph, seen = package_graph(UPWARD)
+    found = cycles(graph)
+    assert not found, "package circles: " + "; ".join(" <-> ".join(c) for c in found)
+    assert not UPWARD - seen, f"gone, drop them from UPWARD: {sorted(UPWARD - seen)}"
+
+
+def test_the_package_graph_sees_the_loops_it_allows():
+    graph, _ = package_graph()
+    assert cycles(graph), "no package circle left: UPWARD can go"
+    assert "base" in graph and not graph["base"], "core/base imports no other floor"

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp import build, build_options
-from forge_gui.core.steps import StepFailed
 
 
 def test_cache_holds_a_stamped_build_of_the_pinned_source(llama_tools):

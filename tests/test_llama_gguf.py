@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from tinymodel import N_EMBD, N_LAYER, make_tiny_model
 
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp.gguf_info import check_same_model, inspect_gguf
-from forge_gui.core.steps import StepFailed
 
 
 def test_tiny_models_are_llamas_with_the_real_vocabulary(tiny_gguf):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from forge_gui.core.lines import LineSplitter
+from forge_gui.core.base.lines import LineSplitter
 from forge_gui.core.llamacpp.progress import FinetuneProgressParser, epoch_from_log
 
 REAL_LOG = Path(__file__).parent / "data" / "finetune-tiny-3epochs.log"  # -epochs 3 -val-split 0.1

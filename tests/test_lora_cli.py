@@ -14,10 +14,10 @@ import pytest
 from fixtures_llama import write_colour_dataset
 from tinymodel import make_tiny_lora
 
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp import lora
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
-from forge_gui.core.run import RunState
-from forge_gui.core.steps import StepFailed
+from forge_gui.core.runs.run import RunState
 
 
 def forge(*args, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp import lora_source
-from forge_gui.core.steps import StepFailed
 
 VENDOR = os.environ.get(lora_source.SOURCE_ENV)
 needs_vendor = pytest.mark.skipif(not VENDOR, reason="the pinned fork's trimmed archive "

@@ -10,11 +10,11 @@ import json
 import pytest
 from fixtures_llama import write_colour_dataset
 
-from forge_gui.core.chat_format import CHATML_GO, PLAIN
+from forge_gui.core.formats.chat_format import CHATML_GO, PLAIN
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
-from forge_gui.core.pipeline import run_pipeline
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.train_pipeline import train_specs
+from forge_gui.core.pipeline.train_pipeline import train_specs
+from forge_gui.core.pipeline.walk import run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 

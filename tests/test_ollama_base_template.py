@@ -13,13 +13,13 @@ import pytest
 from ollama_family_templates import OLLAMA
 from test_template_formats import RECORDS, _write_family, models_dir  # noqa: F401
 
-from forge_gui.core.chat_format import messages_of
+from forge_gui.core.base.steps import CancelToken
+from forge_gui.core.formats.chat_format import messages_of
+from forge_gui.core.formats.template_check import collate, render_go
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama.create import build_modelfile
 from forge_gui.core.ollama.modelfile import parse_modelfile
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import CancelToken
-from forge_gui.core.template_check import collate, render_go
+from forge_gui.core.runs.run import RunSettings, RunState
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +137,7 @@ def test_a_base_given_as_a_file_gets_the_training_template(tmp_path, ollama, fam
 
 
 def _derived(state: RunState) -> str:
-    from forge_gui.core.chat_format import detect
+    from forge_gui.core.formats.detect import detect
 
     info = inspect_gguf(state.artifacts.base_gguf)
     return detect(info.chat_template, info.bos_token, info.eos_token)[0].go_template

@@ -16,11 +16,11 @@ import subprocess
 import pytest
 
 from forge_gui.cli import main
-from forge_gui.core.chat_format import PLAIN
+from forge_gui.core.formats.chat_format import PLAIN
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama.modelfile import parse_modelfile
-from forge_gui.core.pipeline import PipelineObserver, run_pipeline
-from forge_gui.core.run import RunSettings, RunState
+from forge_gui.core.pipeline.walk import PipelineObserver, run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState
 
 TEMPLATE = PLAIN.go_template
 
@@ -34,7 +34,7 @@ def _sha(path) -> str:
 
 
 def test_fine_tune_quantize_and_create(ollama, tiny_gguf, llama_tools, tmp_path):
-    from forge_gui.core.train_pipeline import train_specs
+    from forge_gui.core.pipeline.train_pipeline import train_specs
 
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps({"instruction": f"Count to {i}.",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from forge_gui.core.chat_format import PLAIN
+from forge_gui.core.formats.chat_format import PLAIN
 from forge_gui.core.ollama.modelfile import (
     Modelfile,
     ModelfileError,

@@ -9,15 +9,15 @@ import pytest
 from fixtures_ollama import add_to_store, write_small_gguf
 
 from forge_gui.cli import main
-from forge_gui.core.chat_format import PLAIN
+from forge_gui.core.base.steps import StepFailed
+from forge_gui.core.formats.chat_format import PLAIN
 from forge_gui.core.ollama import hashing
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import OllamaNotReachable
 from forge_gui.core.ollama.modelfile import parse_modelfile
 from forge_gui.core.ollama.register import InvalidModelName, ModelExists, finish_command, register_specs
-from forge_gui.core.pipeline import run_pipeline
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import StepFailed
+from forge_gui.core.pipeline.walk import run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState
 
 TEMPLATE = PLAIN.go_template
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
-from forge_gui.core.chat_format import PLAIN
 from forge_gui.core.data import iter_conversations, prepare_training_data, render_conversation
 from forge_gui.core.data.models import Conversation
+from forge_gui.core.formats.chat_format import PLAIN
 
 TEMPLATE, STOP_MARKERS = PLAIN.go_template, PLAIN.stop_markers
 

@@ -15,10 +15,10 @@ from peft_writer import write_peft
 from tinymodel import N_HEAD, N_HEAD_KV, make_tiny_model
 
 from forge_gui.cli import main
+from forge_gui.core.base.process import run_process_step
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.ollama.route import merge_step
 from forge_gui.core.peft.convert import PeftError, convert
-from forge_gui.core.process import run_process_step
 
 
 @pytest.fixture(scope="module")

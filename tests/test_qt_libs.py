@@ -53,6 +53,12 @@ def _run(env: dict, user: list[str] = ()) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
+def _python_for_anyone() -> str:
+    """The interpreter behind this one (a venv's python is a link into the base install), so
+    another user can run it wherever the checkout and its venv sit (mktemp -d: 0700)."""
+    return os.path.realpath(getattr(sys, "_base_executable", sys.executable))
+
+
 def test_nothing_missing_nothing_done(tmp_path):
     done = _run(_fake_system(tmp_path, set()))
     assert done.returncode == 0 and done.stderr == ""
@@ -77,7 +83,13 @@ def test_as_a_user_it_stops_with_the_exact_command():
     try:
         shared.chmod(0o755)
         env = _fake_system(shared, FRESH_DEBIAN_MISSES)
-        done = _run(env, [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"])
+        # the script (stdlib only) is copied where the user can read it: not the checkout's
+        script = shared / SCRIPT.name
+        shutil.copy(SCRIPT, script)
+        script.chmod(0o644)
+        done = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups",
+                               _python_for_anyone(), str(script)], env=env, capture_output=True,
+                              text=True, timeout=60)
         assert done.returncode == 1, done.stderr
         assert "sudo apt-get install libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1" in done.stderr
         assert not (shared / "apt.log").exists()

@@ -14,9 +14,9 @@ import json
 import pytest
 import realmodel
 
-from forge_gui.core.pipeline import run_pipeline
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.train_pipeline import train_specs
+from forge_gui.core.pipeline.train_pipeline import train_specs
+from forge_gui.core.pipeline.walk import run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState
 
 pytestmark = [pytest.mark.tools, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""Input rules live in core (core/rules.py): forge-cli and the wizard give the same verdict,
+"""Input rules live in core (core/runs/rules.py): forge-cli and the wizard give the same verdict,
 in core's own sentence, for the same input (issue 12, "Rules in core")."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 
 from forge_gui.cli import main
-from forge_gui.core.rules import setting_problems
+from forge_gui.core.runs.rules import setting_problems
 
 
 def _cli(capsys, data, base, *extra) -> tuple[int, str]:
@@ -82,7 +82,7 @@ def test_a_name_the_cli_refuses_the_name_page_refuses_in_the_same_words(
 def test_the_done_page_shows_core_s_finish_command_quoted_for_a_shell(qtbot, wizard, tmp_path):
     """A run folder with a space: the command on the Done page must survive copy and paste."""
     from forge_gui.core.ollama.register import finish_command
-    from forge_gui.core.run import RunArtifacts, RunSettings
+    from forge_gui.core.runs.run import RunArtifacts, RunSettings
 
     run_dir = tmp_path / "my runs" / "run 1"
     settings = RunSettings(data=[tmp_path], name="tiny", create=False)

@@ -11,13 +11,13 @@ import time
 
 import pytest
 
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.run_lock import RunBusy, acquire_run_lock, hold_run_lock, run_is_live
-from forge_gui.core.runs_index import list_runs
+from forge_gui.core.runs.run import RunSettings, RunState
+from forge_gui.core.runs.run_lock import RunBusy, acquire_run_lock, hold_run_lock, run_is_live
+from forge_gui.core.runs.runs_index import list_runs
 
 HOLDER = """
 import sys, time
-from forge_gui.core.run_lock import acquire_run_lock
+from forge_gui.core.runs.run_lock import acquire_run_lock
 lock = acquire_run_lock(sys.argv[1])
 print("held", flush=True)
 time.sleep(120)
@@ -67,8 +67,8 @@ def test_a_run_from_before_the_lock_is_interrupted_not_running(tmp_path):
 
 
 def test_run_pipeline_holds_the_lock_while_steps_run(tmp_path):
-    from forge_gui.core.pipeline import StepSpec, run_pipeline
-    from forge_gui.core.steps import FunctionStep
+    from forge_gui.core.base.steps import FunctionStep
+    from forge_gui.core.pipeline.walk import StepSpec, run_pipeline
 
     state = RunState.create(RunSettings(data=[tmp_path], name="p"), tmp_path / "p")
     seen = []

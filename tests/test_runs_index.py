@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from forge_gui.cli import main
-from forge_gui.core import paths
-from forge_gui.core.evaluation_result import EvaluationResult, save_result
+from forge_gui.core.base import paths
+from forge_gui.core.evaluation.evaluation_result import EvaluationResult, save_result
 from forge_gui.core.llamacpp.perplexity import HeldOutLoss
-from forge_gui.core.run import RunSettings, RunState, StepStatus
-from forge_gui.core.runs_index import delete_run, list_runs, loss_points
+from forge_gui.core.runs.run import RunSettings, RunState, StepStatus
+from forge_gui.core.runs.runs_index import delete_run, list_runs, loss_points
 
 TRAIN_LOG = ("train: [▏] data=0000001/0000002 loss=9.5±nan acc=1.00±0.10% t=00:00:01 ETA=00:00:01\r"
              "train: [█] data=0000002/0000002 loss=8.5±0.2 acc=1.00±0.10% t=00:00:01 ETA=00:00:00\n"
@@ -102,7 +102,7 @@ def test_delete_removes_only_a_run_folder(tmp_path):
     assert not runs["broken"].run_dir.exists()
     import pytest
 
-    from forge_gui.core.runs_index import RunDeleteError
+    from forge_gui.core.runs.runs_index import RunDeleteError
 
     with pytest.raises(RunDeleteError, match="not a Forge run folder"):
         delete_run(tmp_path)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from forge_gui.cli import main
-from forge_gui.core.run import RunState
+from forge_gui.core.runs.run import RunState
 
 pytestmark = pytest.mark.tools
 

@@ -21,10 +21,11 @@ from pathlib import Path
 import gguf
 import pytest
 
-from forge_gui.core.chat_format import ChatFormat, detect, messages_of
+from forge_gui.core.formats.chat_format import ChatFormat, messages_of
+from forge_gui.core.formats.detect import detect
+from forge_gui.core.formats.template_check import check_go_template, render_go
 from forge_gui.core.llamacpp.build import source_dir, tools_cache_root
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
-from forge_gui.core.template_check import check_go_template, render_go
 
 PHI4 = ("{% for message in messages %}{% if (message['role'] == 'system') %}"
         "{{'<|im_start|>system<|im_sep|>' + message['content'] + '<|im_end|>'}}"
@@ -182,7 +183,7 @@ def test_the_check_says_where_a_template_differs(family_gguf):
 
 def test_a_date_line_follows_the_day_the_run_renders(models_dir):
     """Llama 3.2's template writes today's date (strftime_now) into its system block."""
-    from forge_gui.core.jinja_chat import JinjaChat
+    from forge_gui.core.formats.jinja_chat import JinjaChat
 
     source = (models_dir / "templates" / "meta-llama-Llama-3.2-3B-Instruct.jinja").read_text()
     chat = JinjaChat(source, "<|begin_of_text|>", "<|eot_id|>",
@@ -234,8 +235,8 @@ def test_prepare_writes_segments_in_the_base_format_and_plain_with_its_eos(tmp_p
                                                                           family_gguf):
     import json
 
-    from forge_gui.core.chat_format import PLAIN
     from forge_gui.core.data import prepare_training_data
+    from forge_gui.core.formats.chat_format import PLAIN
 
     data = tmp_path / "chat.jsonl"
     data.write_text(json.dumps({"messages": [

@@ -13,8 +13,8 @@ import pytest
 from fixtures_llama import write_colour_dataset
 from test_cli_cancel import ctrl_c_as_in_a_terminal
 
-from forge_gui.core.process import wait_until_gone
-from forge_gui.core.run import RunState
+from forge_gui.core.base.process import wait_until_gone
+from forge_gui.core.runs.run import RunState
 
 
 def _cmdline(proc: psutil.Process) -> list[str]:

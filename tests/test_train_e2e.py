@@ -10,7 +10,7 @@ import pytest
 from fixtures_llama import write_colour_dataset
 
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
-from forge_gui.core.run import RunSettings, RunState
+from forge_gui.core.runs.run import RunSettings, RunState
 
 SUMMARY_KEYS = {"run_dir", "output_gguf", "train_loss_first", "train_loss_last",
                 "val_loss_last", "modelfile", "model"}
@@ -87,7 +87,7 @@ def test_aliases_take_the_same_options(alias, capsys):
 
 def test_the_tried_prompt_is_in_the_training_format(tmp_path):
     from forge_gui.core.data import render_turns
-    from forge_gui.core.train_pipeline import smoke_prompt_text
+    from forge_gui.core.pipeline.train_pipeline import smoke_prompt_text
 
     settings = RunSettings(data=[tmp_path], name="n", smoke_prompt="Name a colour.",
                            system="Be brief.")

@@ -9,11 +9,11 @@ import pytest
 from fixtures_llama import write_colour_dataset
 
 from forge_gui.cli import main
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp.packing import plan_windows
 from forge_gui.core.llamacpp.tool_steps import suggest_ctx, training_ctx, training_windows
-from forge_gui.core.preflight import check_packing, check_windows
-from forge_gui.core.run import RunState
-from forge_gui.core.steps import StepFailed
+from forge_gui.core.pipeline.preflight import check_packing, check_windows
+from forge_gui.core.runs.run import RunState
 from forge_gui.gui.wording import in_app_words
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from fixtures_llama import write_colour_dataset
 
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp import build, build_options, gpu
-from forge_gui.core.steps import StepFailed
 
 pytestmark = [pytest.mark.slow, pytest.mark.tools]
 

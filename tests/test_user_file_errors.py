@@ -17,7 +17,7 @@ import pytest
 from fixtures_data import jl
 
 from forge_gui.cli import main
-from forge_gui.core.atomic import atomic_write_text
+from forge_gui.core.base.atomic import atomic_write_text
 
 NOBODY = 65534
 
@@ -155,7 +155,7 @@ def test_a_temp_file_left_by_a_killed_writer_is_removed_on_the_next_write(tmp_pa
     target = tmp_path / "train.txt"
     writer = subprocess.Popen([sys.executable, "-c", (
         "import sys, time\n"
-        "from forge_gui.core.atomic import atomic_open\n"
+        "from forge_gui.core.base.atomic import atomic_open\n"
         f"with atomic_open({str(target)!r}) as fh:\n"
         "    fh.write('half'); fh.flush(); print('writing', flush=True); time.sleep(60)\n")],
         stdout=subprocess.PIPE, text=True)
@@ -173,7 +173,7 @@ def test_a_temp_file_of_a_writer_still_running_is_kept(tmp_path):
     target = tmp_path / "train.txt"
     writer = subprocess.Popen([sys.executable, "-c", (
         "import sys, time\n"
-        "from forge_gui.core.atomic import atomic_open\n"
+        "from forge_gui.core.base.atomic import atomic_open\n"
         f"with atomic_open({str(target)!r}) as fh:\n"
         "    fh.write('x'); fh.flush(); print('writing', flush=True); sys.stdin.read()\n")],
         stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)

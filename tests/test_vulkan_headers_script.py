@@ -33,7 +33,7 @@ def test_the_vulkan_sdk_given_to_ci_is_new_enough_for_the_pinned_llama_cpp():
     """.ci/run exports VULKAN_SDK from the script; the build's own check accepts it."""
     if os.environ.get("CI") != "true" and not os.environ.get("VULKAN_SDK"):
         pytest.skip("VULKAN_SDK is set by .ci/run (installer/ci/vulkan_headers.sh)")
+    from forge_gui.core.base.process import child_env
     from forge_gui.core.llamacpp import build_options
-    from forge_gui.core.process import child_env
 
     assert build_options.vulkan_header_version(child_env()) >= build_options.MIN_VULKAN_HEADER

@@ -1,6 +1,6 @@
 """Ctrl-C (and SIGTERM) for forge-cli commands that start tools: one mechanism for all.
 
-The tools run in their own session (core/process.py), so the terminal's Ctrl-C does not
+The tools run in their own session (core/base/process.py), so the terminal's Ctrl-C does not
 reach them: the command must stop them itself. `run_cancellable` runs the work in a worker
 thread with a CancelToken; Ctrl-C or SIGTERM in the main thread cancels the token, the work
 stops its process trees (run_process_step watches the token) and ends with Cancelled, and
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from forge_gui.core.steps import Cancelled, CancelToken
+from forge_gui.core.base.steps import Cancelled, CancelToken
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from forge_gui.cli import UsageError
-from forge_gui.core import paths as app_paths
-from forge_gui.core.atomic import atomic_write_bytes, atomic_write_text, same_file
-from forge_gui.core.chat_format import PLAIN
+from forge_gui.core.base import paths as app_paths
+from forge_gui.core.base.atomic import atomic_write_bytes, atomic_write_text, same_file
+from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.data import (
     DataInputError,
     DataInvalid,
@@ -23,7 +23,7 @@ from forge_gui.core.data import (
     validate_paths,
 )
 from forge_gui.core.data.sources import expand_paths
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.formats.chat_format import PLAIN
 
 SHOWN_ERRORS = 20
 SAMPLE_FILES = ("README.md", "sample.jsonl")
@@ -233,7 +233,7 @@ def cmd_prepare(args) -> int:
         if args.base_gguf is None:
             raise UsageError("--format segments-jsonl needs --base-gguf FILE (the base model "
                              "whose chat format the text is written in).")
-        from forge_gui.core.chat_format import detect
+        from forge_gui.core.formats.detect import detect
         from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 
         info = inspect_gguf(args.base_gguf)

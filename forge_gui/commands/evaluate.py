@@ -3,8 +3,8 @@
     forge-cli compare RUN_DIR [--prompts FILE] [-n N] [--json]
     forge-cli runs [--json] [--dir FOLDER]
 
-The work is in core/evaluate.py, core/evaluation_result.py and core/runs_index.py; this
-module parses and prints.
+The work is in core/evaluation/evaluate.py, core/evaluation/evaluation_result.py and
+core/runs/runs_index.py; this module parses and prints.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def register(subparsers) -> None:
 
 
 def _load_run(run_dir: Path):
-    from forge_gui.core.run import RunState
+    from forge_gui.core.runs.run import RunState
 
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir} is not a folder.")
@@ -61,8 +61,8 @@ def _load_run(run_dir: Path):
 def _run_format(state):
     """The format the run trained in (the base's own template re-read from its GGUF), so the
     prompts of --prompts FILE are rendered as the model learnt; None when it cannot be read."""
-    from forge_gui.core.preflight import format_of
-    from forge_gui.core.steps import StepFailed
+    from forge_gui.core.base.steps import StepFailed
+    from forge_gui.core.pipeline.preflight import format_of
 
     a = state.artifacts
     try:
@@ -74,10 +74,10 @@ def _run_format(state):
 
 
 def compare(args) -> int:
-    from forge_gui.core.evaluate import evaluate, prompts_from_file
-    from forge_gui.core.evaluation_result import load_evaluation, save_result
-    from forge_gui.core.run_lock import run_is_live
-    from forge_gui.core.steps import Cancelled, CancelToken, StepFailed
+    from forge_gui.core.base.steps import Cancelled, CancelToken, StepFailed
+    from forge_gui.core.evaluation.evaluate import evaluate, prompts_from_file
+    from forge_gui.core.evaluation.evaluation_result import load_evaluation, save_result
+    from forge_gui.core.runs.run_lock import run_is_live
 
     if args.n < 1:
         raise UsageError(f"-n {args.n} is out of range; give at least 1 prompt.")
@@ -119,7 +119,7 @@ def compare(args) -> int:
         print(f"forge-cli: {exc}", file=sys.stderr)
         return 1
     save_result(run_dir, result, f"{settings.name}: base and fine-tuned, side by side")
-    from forge_gui.core.evaluation_result import store_in_run
+    from forge_gui.core.evaluation.evaluation_result import store_in_run
 
     store_in_run(state, result)
     print(result.headline(), file=sys.stderr)
@@ -134,7 +134,7 @@ def _in_thread(fn, cancel):
     then is stopped with its whole process tree (run_capture), and Cancelled is raised."""
     import threading
 
-    from forge_gui.core.steps import Cancelled
+    from forge_gui.core.base.steps import Cancelled
 
     done = threading.Event()
     outcome: dict = {}
@@ -165,7 +165,7 @@ COLUMNS = ("status", "created", "name", "base", "method", "data", "loss", "held-
 
 
 def runs(args) -> int:
-    from forge_gui.core.runs_index import format_loss, human_duration, list_runs
+    from forge_gui.core.runs.runs_index import format_loss, human_duration, list_runs
 
     if args.dir is not None and not args.dir.is_dir():
         raise UsageError(f"{args.dir} is not a folder.")
@@ -174,7 +174,7 @@ def runs(args) -> int:
         print(json.dumps([json.loads(r.model_dump_json()) for r in found], indent=2))
         return 0
     if not found:
-        from forge_gui.core import paths
+        from forge_gui.core.base import paths
 
         print(f"No runs yet in {args.dir or paths.runs_dir()}.", file=sys.stderr)
         return 0

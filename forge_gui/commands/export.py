@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from forge_gui.cli import UsageError
-from forge_gui.core.run import LORA_LR, RunSettings
+from forge_gui.core.runs.run import LORA_LR, RunSettings
 
 
 def register(subparsers) -> None:
@@ -61,7 +61,7 @@ def settings_from_args(args):
     from forge_gui.core.data import parse_map
     from forge_gui.core.export.job import ExportSettings
     from forge_gui.core.ollama.names import validate_model_name
-    from forge_gui.core.rules import setting_problems
+    from forge_gui.core.runs.rules import setting_problems
 
     if args.out_dir is None:  # `--data a.jsonl b.jsonl OUT_DIR`: --data took every path
         if len(args.data) < 2 or args.data[-1].is_file():
@@ -99,9 +99,9 @@ def settings_from_args(args):
 
 
 def cmd_export_job(args) -> int:
+    from forge_gui.core.base.steps import StepFailed
     from forge_gui.core.data import DataInputError, DataInvalid
     from forge_gui.core.export.job import ExportError, write_job
-    from forge_gui.core.steps import StepFailed
 
     settings = settings_from_args(args)
     try:

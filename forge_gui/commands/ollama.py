@@ -8,12 +8,12 @@ from pathlib import Path
 
 from forge_gui.cli import UsageError
 from forge_gui.commands.cancelling import run_cancellable
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import Cancelled, Step, StepFailed
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.names import validate_model_name
-from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
-from forge_gui.core.run import RunSettings, RunState, SettingsError
-from forge_gui.core.steps import Cancelled, Step, StepFailed
+from forge_gui.core.pipeline.walk import PipelineObserver, StepSpec, run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState, SettingsError
 
 
 def register(subparsers) -> None:
@@ -98,7 +98,7 @@ def _settings(args) -> RunSettings:
         base_gguf = args.base_gguf.expanduser().resolve()
     elif args.base and (Path(args.base).expanduser().is_file()):
         base, base_gguf = None, Path(args.base).expanduser().resolve()
-    try:  # core's rules (core/rules.py): the names, as the GUI checks them
+    try:  # core's rules (core/runs/rules.py): the names, as the GUI checks them
         return RunSettings.checked(
             data=[], name=args.name, base=base, base_gguf=base_gguf, system=args.system,
             parameters=parameters, force=args.force, adapter=args.adapter.expanduser().resolve(),
@@ -116,7 +116,7 @@ def cmd_retrain(args) -> int:
         specs = register_specs(settings)
     except StepFailed as exc:
         raise UsageError(str(exc)) from exc
-    from forge_gui.core.name_lock import NameBusy, hold_name_for
+    from forge_gui.core.runs.name_lock import NameBusy, hold_name_for
     try:
         name_lock = hold_name_for(settings)  # noqa: F841 - one run per model name until we end
     except NameBusy as exc:
@@ -125,7 +125,7 @@ def cmd_retrain(args) -> int:
     try:
         state = RunState.create(settings, args.workdir)
     except OSError as exc:  # e.g. a full disk where the run folder goes
-        from forge_gui.core.fs_errors import describe_os_error
+        from forge_gui.core.base.fs_errors import describe_os_error
         raise UsageError(describe_os_error(exc, doing="create")) from exc
     print(f"Run folder: {state.run_dir}", file=sys.stderr)
     failure: StepFailed | None = None

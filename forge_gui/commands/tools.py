@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 
 from forge_gui.cli import UsageError
 from forge_gui.commands.cancelling import run_cancellable
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import Cancelled, CancelToken, StepFailed
 from forge_gui.core.llamacpp import build
-from forge_gui.core.steps import Cancelled, CancelToken, StepFailed
 
 if TYPE_CHECKING:
     from forge_gui.core.llamacpp.discover import ToolSet
@@ -118,7 +118,7 @@ def _configured_tools_dir(args) -> Path | None:
     if args.tools_dir:
         return args.tools_dir
     try:
-        from forge_gui.core.app_settings import load_settings
+        from forge_gui.core.base.app_settings import load_settings
     except ImportError:
         return None
     settings, _ = load_settings()

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from forge_gui.cli import UsageError
 from forge_gui.commands.cancelling import run_cancellable
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.pipeline import PipelineObserver, StepSpec, run_pipeline
-from forge_gui.core.run import RunSettings, RunState, SettingsError
-from forge_gui.core.steps import Cancelled, ProcessStep, Step, StepFailed
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import Cancelled, ProcessStep, Step, StepFailed
+from forge_gui.core.pipeline.walk import PipelineObserver, StepSpec, run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState, SettingsError
 
 ALIASES = ("train-run", "train", "finetune")
 
@@ -110,7 +110,7 @@ def settings_from_args(args) -> RunSettings:
     quantize = (None if args.quantize.lower() in ("none", "f32") else
                 "auto" if args.quantize.lower() == "auto" else args.quantize.upper())
     extra = {"smoke_prompt": args.smoke_prompt} if args.smoke_prompt else {}
-    try:  # the ranges, the context and the names are core's rules (core/run.py RULES)
+    try:  # the ranges, the context and the names are core's rules (core/runs/run.py RULES)
         return RunSettings.checked(
             data=[p.resolve() for p in args.data], field_map=field_map, name=args.name,
             base=args.base, base_gguf=args.base_gguf.resolve() if args.base_gguf else None,
@@ -170,7 +170,7 @@ def summary(state: RunState) -> dict:
 
 
 def build_specs(settings: RunSettings) -> list[StepSpec]:
-    from forge_gui.core.train_pipeline import train_specs
+    from forge_gui.core.pipeline.train_pipeline import train_specs
 
     try:
         return train_specs(settings)
@@ -181,7 +181,7 @@ def build_specs(settings: RunSettings) -> list[StepSpec]:
 def train_run(args) -> int:
     if args.resume is not None:
         state, specs, start = resume_state(args.resume)
-        from forge_gui.core.name_lock import NameBusy, hold_name_for
+        from forge_gui.core.runs.name_lock import NameBusy, hold_name_for
         try:
             name_lock = hold_name_for(state.settings)
         except NameBusy as exc:
@@ -194,7 +194,7 @@ def train_run(args) -> int:
     specs = build_specs(settings)
     if args.write_script:
         return write_script(args.write_script, settings, args.workdir)
-    from forge_gui.core.name_lock import NameBusy, hold_name_for
+    from forge_gui.core.runs.name_lock import NameBusy, hold_name_for
     try:
         name_lock = hold_name_for(settings)  # noqa: F841 - one run per model name until we end
     except NameBusy as exc:
@@ -203,7 +203,7 @@ def train_run(args) -> int:
     try:
         state = RunState.create(settings, args.workdir)
     except OSError as exc:  # e.g. a full disk where the run folder goes
-        from forge_gui.core.fs_errors import describe_os_error
+        from forge_gui.core.base.fs_errors import describe_os_error
         raise UsageError(describe_os_error(exc, doing="create")) from None
     print(f"Run folder: {state.run_dir}", file=sys.stderr, flush=True)
     code = run_in_thread(specs, state)
@@ -212,7 +212,7 @@ def train_run(args) -> int:
 
 def resume_state(run_dir: Path) -> tuple[RunState, list[StepSpec], int]:
     """The run, its steps and the index of the first step that has not finished."""
-    from forge_gui.core.train_pipeline import resume_point
+    from forge_gui.core.pipeline.train_pipeline import resume_point
 
     try:
         state = RunState.load(run_dir)
@@ -269,7 +269,7 @@ def run_in_thread(specs: list[StepSpec], state: RunState, start: int = 0) -> int
 
 def write_script(path: Path, settings: RunSettings, workdir: Path | None) -> int:
     """Write the bash script for this run (nothing else runs); never over an existing file."""
-    from forge_gui.core.train_pipeline import write_script as write
+    from forge_gui.core.pipeline.train_pipeline import write_script as write
 
     if path.exists():
         raise UsageError(f"{path} already exists; choose a new file name for the script.")

@@ -45,7 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from forge_gui.core.logs import setup_logging
+    from forge_gui.core.base.logs import setup_logging
 
     log_file = setup_logging("forge-gui")  # a file per session; stderr when there is one
 
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     from forge_gui.gui import crash
 
     crash.install(log_file)  # an uncaught error: logged, and a dialog says where the log is
-    from forge_gui.core import paths
+    from forge_gui.core.base import paths
 
     icon = paths.resources_dir() / "icons" / "forge-256.png"
     if icon.is_file():

@@ -34,13 +34,13 @@ _DETECTED: dict = {}  # format key -> the format last detected for a base (its t
 def training_format(key: str):
     """The ChatFormat of a key the Data page got from core: the base's own template as last
     detected (training_format_for), or one of Forge's fixed formats."""
-    from forge_gui.core.chat_format import FORMATS
+    from forge_gui.core.formats.chat_format import FORMATS
     return _DETECTED.get(key) or FORMATS[key]
 
 
 def render_preview(records: list[tuple], chat_format: str = "plain") -> str:
     """Records rendered exactly as the trainer will see them, in the run's training format."""
-    from forge_gui.core.chat_format import messages_of
+    from forge_gui.core.formats.chat_format import messages_of
     fmt = training_format(chat_format)
     if fmt.key == "template":  # the base's own template: the text exactly as trained
         return "\n\n".join(fmt.render_turns(turns) for turns in records)
@@ -51,8 +51,8 @@ def render_preview(records: list[tuple], chat_format: str = "plain") -> str:
 
 
 def training_format_for(info, method: str = "lora") -> tuple[str, str]:
-    """(format key, the sentence saying why) a base is trained in (core/chat_format.py)."""
-    from forge_gui.core.chat_format import PLAIN, detect
+    """(format key, the sentence saying why) a base is trained in (core/formats/chat_format.py)."""
+    from forge_gui.core.formats.detect import PLAIN, detect
     if method != "lora":
         return PLAIN.key, "Full fine-tuning trains Forge's plain-text format."
     fmt, why = (detect(info.chat_template, info.bos_token, info.eos_token,
@@ -146,12 +146,12 @@ def finish_command(name: str, modelfile: Path) -> str:
 
 
 def pipeline_specs(settings) -> list:
-    from forge_gui.core import train_pipeline
+    from forge_gui.core.pipeline import train_pipeline
     return train_pipeline.train_specs(settings)
 
 
 def write_script(settings, path: Path) -> None:
-    from forge_gui.core import train_pipeline
+    from forge_gui.core.pipeline import train_pipeline
     train_pipeline.write_script(settings, Path(path))
 
 
@@ -161,7 +161,7 @@ def generate(host: str, model: str, prompt: str) -> str:
 
 
 def default_lora_modules() -> str:
-    from forge_gui.core.run import LORA_MODULES
+    from forge_gui.core.runs.run import LORA_MODULES
     return LORA_MODULES
 
 
@@ -179,65 +179,65 @@ def training_memory(info, ctx: int, rank: int, modules: str) -> dict[str, int | 
 
 def settings_problems(values: dict) -> list[str]:
     """core's sentence for each of these run settings it refuses (forge-cli says the same)."""
-    from forge_gui.core.rules import setting_problems
+    from forge_gui.core.runs.rules import setting_problems
     return setting_problems(values)
 
 
 def setting_ranges() -> dict[str, Any]:
-    """The ranges core's rules allow, for the spin boxes (core/run.py)."""
-    from forge_gui.core import rules
+    """The ranges core's rules allow, for the spin boxes (core/runs/run.py)."""
+    from forge_gui.core.runs import rules
     return {"ctx_step": rules.CTX_STEP, "ctx_max": rules.CTX_MAX, "epochs_max": rules.EPOCHS_MAX,
             "lora_rank": rules.LORA_RANK_RANGE, "lora_alpha": rules.LORA_ALPHA_RANGE}
 
 
 def preflight(values: dict, progress=None, cancel=None):
-    """The token-exact preflight the run itself does (core/preflight_run.py), for the settings the
+    """The token-exact preflight the run itself does (core/pipeline/preflight_run.py), for the settings the
     pages hold so far (the name comes later: a placeholder). Raises core's SettingsError or
     StepFailed; returns a PreflightResult."""
-    from forge_gui.core.preflight_run import PLACEHOLDER_NAME, run_preflight
-    from forge_gui.core.run import RunSettings
+    from forge_gui.core.pipeline.preflight_run import PLACEHOLDER_NAME, run_preflight
+    from forge_gui.core.runs.run import RunSettings
 
     settings = RunSettings.checked(**{"name": PLACEHOLDER_NAME, **values})
     return run_preflight(settings, progress, cancel)
 
 
-# --- runs and evaluation (core/runs_index.py, core/evaluate.py) ----------------------------
+# --- runs and evaluation (core/runs/runs_index.py, core/evaluation/evaluate.py) ----------------------------
 
 def list_runs(root: Path | None = None) -> list:
-    from forge_gui.core import runs_index
+    from forge_gui.core.runs import runs_index
     return runs_index.list_runs(root)
 
 
 def delete_run(run_dir: Path) -> None:
-    from forge_gui.core import runs_index
+    from forge_gui.core.runs import runs_index
     runs_index.delete_run(Path(run_dir))
 
 
 def run_loss_points(run_dir: Path, epochs: int | None = None):
-    from forge_gui.core import runs_index
+    from forge_gui.core.runs import runs_index
     return runs_index.loss_points(Path(run_dir), epochs)
 
 
 def run_settings(run_dir: Path):
     """The RunSettings of a run folder (its run.json)."""
-    from forge_gui.core.run import RunState
+    from forge_gui.core.runs.run import RunState
     return RunState.load(Path(run_dir)).settings
 
 
 def load_evaluation(run_dir: Path, artifacts=None):
-    from forge_gui.core import evaluate
+    from forge_gui.core.evaluation import evaluate
     return evaluate.load_evaluation(Path(run_dir), artifacts)
 
 
 def register_again(run_dir: Path, name: str, progress=None, cancel=None):
-    from forge_gui.core import runs_index
+    from forge_gui.core.runs import runs_index
     return runs_index.register_again(Path(run_dir), name, progress, cancel)
 
 
 def resume(run_dir: Path):
     """(specs, state, index of the first unfinished step) of a run folder, for the Run page."""
-    from forge_gui.core import train_pipeline
-    from forge_gui.core.run import RunState
+    from forge_gui.core.pipeline import train_pipeline
+    from forge_gui.core.runs.run import RunState
 
     state = RunState.load(run_dir)
     if state.record.status == "done":
@@ -250,7 +250,7 @@ def export_job(values: dict, hf_base: str, out_dir: Path, progress=None, cancel=
     """The wizard's settings as an Axolotl job folder for a GPU host (core/export/job.py)."""
     from forge_gui.commands.export import default_name
     from forge_gui.core.export.job import ExportSettings, write_job
-    from forge_gui.core.run import LORA_LR
+    from forge_gui.core.runs.run import LORA_LR
 
     settings = ExportSettings(
         data=list(values.get("data") or []), hf_base=hf_base.strip(),

@@ -1,7 +1,7 @@
 """The app's last word on an error nobody caught (docs/architecture.md, "Logs").
 
 `install` replaces sys.excepthook and threading.excepthook: the traceback goes to the
-session log (core/logs.py) and a dialog says that something went wrong and where that log
+session log (core/base/logs.py) and a dialog says that something went wrong and where that log
 is. The dialog is not modal (the app may go on, and tests are not blocked) and one is shown
 at a time; an error in a worker thread is shown on the UI thread.
 """

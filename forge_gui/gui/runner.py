@@ -1,4 +1,4 @@
-"""The GUI's side of the one walk: core/pipeline.run_pipeline runs in a worker thread and a
+"""The GUI's side of the one walk: core/pipeline/walk.run_pipeline runs in a worker thread and a
 PipelineObserver re-emits what it hears as Qt signals (docs/architecture.md, "The walk").
 
 Nothing here walks steps or starts processes: the CLI and the GUI run the same code, so they
@@ -12,10 +12,10 @@ import logging
 
 from PySide6.QtCore import QObject, Signal
 
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.pipeline import PipelineObserver, StepSpec, failure_text, run_pipeline
-from forge_gui.core.run import RunState
-from forge_gui.core.steps import Step
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import Step
+from forge_gui.core.pipeline.walk import PipelineObserver, StepSpec, failure_text, run_pipeline
+from forge_gui.core.runs.run import RunState
 from forge_gui.gui.tasks import BackgroundTask
 
 log = logging.getLogger(__name__)

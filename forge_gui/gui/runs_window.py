@@ -3,7 +3,7 @@
 For the selected run: its loss chart (from logs/train.log, with the base's held-out loss as a
 reference line), its before/after table, and actions: open its folder or log, export its
 script, resume it (a callback the wizard provides), delete it after asking (only the folder:
-a model registered in Ollama stays). The listing is core/runs_index.py, through gui/backend.
+a model registered in Ollama stays). The listing is core/runs/runs_index.py, through gui/backend.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.events import ProgressEvent
 from forge_gui.gui import backend
 from forge_gui.gui.tasks import BackgroundTask
 from forge_gui.gui.widgets import action_button
@@ -126,7 +126,7 @@ class RunsWindow(QWidget):
         self._selection_changed()
 
     def _add_row(self, s) -> None:
-        from forge_gui.core.runs_index import format_loss, human_duration
+        from forge_gui.core.runs.runs_index import format_loss, human_duration
 
         i = self.table.rowCount()
         self.table.insertRow(i)
@@ -309,5 +309,5 @@ class RunsWindow(QWidget):
 
 
 def _folder_size(run_dir: Path) -> int:
-    from forge_gui.core.runs_index import folder_size
+    from forge_gui.core.runs.runs_index import folder_size
     return folder_size(run_dir)

@@ -15,9 +15,9 @@ from pathlib import Path
 from PySide6.QtCore import QCoreApplication, QEventLoop
 from PySide6.QtWidgets import QApplication
 
-from forge_gui.core import paths
-from forge_gui.core.chat_format import FORMATS
-from forge_gui.core.run import RunArtifacts, RunSettings
+from forge_gui.core.base import paths
+from forge_gui.core.formats.chat_format import FORMATS
+from forge_gui.core.runs.run import RunArtifacts, RunSettings
 from forge_gui.gui.palette import dark_palette
 from forge_gui.gui.wizard import ForgeWizard
 
@@ -73,7 +73,7 @@ def _simulated_settings(wizard: ForgeWizard) -> RunSettings:
 
 def simulate_run(wizard: ForgeWizard) -> None:
     """Fill the Run page as a finished run of the sample would leave it."""
-    from forge_gui.core.pipeline import StepSpec
+    from forge_gui.core.pipeline.walk import StepSpec
     from forge_gui.gui import backend
 
     page = wizard.run_page
@@ -118,7 +118,7 @@ def simulate_done(wizard: ForgeWizard) -> None:
 
 def simulate_runs_window(wizard: ForgeWizard):
     """The Runs window with a few runs as they would be listed (the sample's run selected)."""
-    from forge_gui.core.runs_index import RunSummary
+    from forge_gui.core.runs.runs_index import RunSummary
 
     root = Path("~/.local/share/Forge/runs").expanduser()
     data = [str(sample_data())]
@@ -158,8 +158,8 @@ def simulate_runs_window(wizard: ForgeWizard):
 
 
 def simulated_evaluation():
-    """What the evaluate step (core/evaluate.py) leaves for the sample run."""
-    from forge_gui.core.evaluate import AnswerRow, EvaluationResult, HeldOutLoss
+    """What the evaluate step (core/evaluation/evaluate.py) leaves for the sample run."""
+    from forge_gui.core.evaluation.evaluate import AnswerRow, EvaluationResult, HeldOutLoss
 
     blob = Path("~/.ollama/models/blobs/sha256-74701a8c35f6").expanduser()
     run = Path("~/.local/share/Forge/runs/20260101-120000-support-bot").expanduser()

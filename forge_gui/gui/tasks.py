@@ -17,8 +17,8 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal
 log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from forge_gui.core.events import ProgressEvent
-    from forge_gui.core.steps import CancelToken
+    from forge_gui.core.base.events import ProgressEvent
+    from forge_gui.core.base.steps import CancelToken
 
 # Events without a loss value closer together than this are dropped (the latest one wins
 # at the next tick); loss points are always delivered, the chart needs every one.
@@ -49,7 +49,7 @@ class BackgroundTask(QObject):
     def __init__(self, fn: Callable[[Callable[[ProgressEvent], None], CancelToken], Any],
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        from forge_gui.core.steps import CancelToken  # pydantic: not before the first window
+        from forge_gui.core.base.steps import CancelToken  # pydantic: not before the first window
 
         self._fn = fn
         self.cancel_token = CancelToken()
@@ -102,7 +102,7 @@ class _Runnable(QRunnable):
             self._relay.progress.emit(event)
 
     def run(self) -> None:
-        from forge_gui.core.steps import Cancelled
+        from forge_gui.core.base.steps import Cancelled
 
         outcome: tuple[Any, ...]
         try:

@@ -22,7 +22,7 @@ from forge_gui.gui.pages.run import RunPage
 from forge_gui.gui.pages.trainer import TrainerPage
 
 if TYPE_CHECKING:
-    from forge_gui.core.run import RunSettings
+    from forge_gui.core.runs.run import RunSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ class ForgeWizard(QWizard):
     @property
     def app_settings(self):
         if self._app_settings is None:
-            from forge_gui.core.app_settings import load_settings
+            from forge_gui.core.base.app_settings import load_settings
 
             self._app_settings, self.settings_problem = load_settings()
         return self._app_settings
@@ -81,7 +81,7 @@ class ForgeWizard(QWizard):
     def update_training_format(self) -> None:
         """The Data page previews (and measures) the format the run will train in, and the
         Trainer page says which and why: the base's chat format for LoRA where Forge can
-        train it, else Forge's plain format (core/chat_format.py)."""
+        train it, else Forge's plain format (core/formats/chat_format.py)."""
         from forge_gui.gui import backend
 
         key, why = backend.training_format_for(self.base_page.info, self.trainer_page.method_key)
@@ -91,7 +91,7 @@ class ForgeWizard(QWizard):
     def run_settings(self) -> RunSettings:
         """The recipe of the run (RunSettings), from what every page holds now; SettingsError
         (core's one sentence) for a setting core refuses."""
-        from forge_gui.core.run import RunSettings  # pydantic models: loaded when first needed
+        from forge_gui.core.runs.run import RunSettings  # pydantic models: loaded when first needed
 
         values: dict = {}
         for page in (self.data_page, self.base_page, self.trainer_page, self.name_page):
@@ -137,7 +137,7 @@ class ForgeWizard(QWizard):
         self.app_settings.window_geometry = bytes(self.saveGeometry().toHex().data()).decode()
         for page in (self.data_page, self.base_page, self.trainer_page, self.name_page):
             page.remember(self.app_settings)
-        from forge_gui.core.app_settings import save_settings
+        from forge_gui.core.base.app_settings import save_settings
 
         try:
             save_settings(self.app_settings)
@@ -188,7 +188,7 @@ def _saved_geometry() -> str | None:
     window; the file is validated properly when the settings are loaded)."""
     import json
 
-    from forge_gui.core.paths import config_dir
+    from forge_gui.core.base.paths import config_dir
 
     try:
         value = json.loads((config_dir() / "settings.json").read_text("utf-8")).get("window_geometry")

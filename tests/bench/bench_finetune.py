@@ -3,7 +3,7 @@
     python tests/bench/bench_finetune.py [--reps 4] [--epochs 2] [--records 60] [--model GGUF]
 
 Prepares one run on the tiny model (or --model), then runs the training step alternately
-(1) as Forge runs it: core/process.run_process_step with the step's progress parser, the log
+(1) as Forge runs it: core/base/process.run_process_step with the step's progress parser, the log
 file and the raw output passed on like the CLI does, and (2) as the bare command with its
 output to /dev/null. Prints each wall time, the medians and Forge's overhead in percent.
 Target: overhead <= 3 % of wall time. Exit 1 when missed.
@@ -26,12 +26,12 @@ sys.path.insert(0, str(TESTS))
 from fixtures_llama import write_colour_dataset  # noqa: E402
 from tinymodel import make_tiny_model  # noqa: E402
 
+from forge_gui.core.base.process import run_process_step  # noqa: E402
+from forge_gui.core.base.steps import CancelToken  # noqa: E402
 from forge_gui.core.llamacpp.build import ensure_tools  # noqa: E402
-from forge_gui.core.pipeline import PipelineObserver, run_one  # noqa: E402
-from forge_gui.core.process import run_process_step  # noqa: E402
-from forge_gui.core.run import RunSettings, RunState  # noqa: E402
-from forge_gui.core.steps import CancelToken  # noqa: E402
-from forge_gui.core.train_pipeline import train_specs  # noqa: E402
+from forge_gui.core.pipeline.train_pipeline import train_specs  # noqa: E402
+from forge_gui.core.pipeline.walk import PipelineObserver, run_one  # noqa: E402
+from forge_gui.core.runs.run import RunSettings, RunState  # noqa: E402
 
 
 class Sink(PipelineObserver):

@@ -79,8 +79,8 @@ def bench_second_registration(path: Path, work: Path) -> bool:
 
     from forge_gui.core.ollama import hashing
     from forge_gui.core.ollama.register import register_specs
-    from forge_gui.core.pipeline import run_pipeline
-    from forge_gui.core.run import RunSettings, RunState
+    from forge_gui.core.pipeline.walk import run_pipeline
+    from forge_gui.core.runs.run import RunSettings, RunState
 
     double = OllamaDouble(work / "ollama-store")
     os.environ["OLLAMA_HOST"] = double.url

@@ -27,14 +27,14 @@ sys.path.insert(0, str(TESTS))
 from fixtures_llama import write_colour_dataset  # noqa: E402
 from tinymodel import make_tiny_model  # noqa: E402
 
+from forge_gui.core.base.process import run_process_step  # noqa: E402
+from forge_gui.core.base.steps import CancelToken  # noqa: E402
 from forge_gui.core.llamacpp import lora  # noqa: E402
 from forge_gui.core.llamacpp.build import ensure_tools  # noqa: E402
 from forge_gui.core.llamacpp.gguf_info import human_size, inspect_gguf  # noqa: E402
-from forge_gui.core.pipeline import PipelineObserver, run_one  # noqa: E402
-from forge_gui.core.process import run_process_step  # noqa: E402
-from forge_gui.core.run import RunSettings, RunState  # noqa: E402
-from forge_gui.core.steps import CancelToken  # noqa: E402
-from forge_gui.core.train_pipeline import train_specs  # noqa: E402
+from forge_gui.core.pipeline.train_pipeline import train_specs  # noqa: E402
+from forge_gui.core.pipeline.walk import PipelineObserver, run_one  # noqa: E402
+from forge_gui.core.runs.run import RunSettings, RunState  # noqa: E402
 
 
 def peak_rss_while(step) -> tuple[float, int]:

@@ -26,7 +26,7 @@ import realmodel
 
 from forge_gui.cli import main as forge_cli
 from forge_gui.core.llamacpp.build import ensure_tools
-from forge_gui.core.run import LORA_LR, RunState
+from forge_gui.core.runs.run import LORA_LR, RunState
 
 PACKED = re.compile(r"forge: (\d+) conversations in (\d+) windows of (\d+) tokens "
                     r"\(([\d.]+) % filled, (\d+) tokens, (\d+) trained\)")

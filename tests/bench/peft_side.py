@@ -18,8 +18,8 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from forge_gui.core.chat_format import format_for_base
 from forge_gui.core.data import prepare_training_data
+from forge_gui.core.llamacpp.base_format import format_for_base
 
 
 def _examples(realmodel, tokenizer) -> list[tuple[list[int], list[int]]]:

@@ -17,10 +17,10 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from forge_gui.core.chat_format import ChatFormat, Turns
+from forge_gui.core.base.steps import CancelToken
 from forge_gui.core.data.models import ValidationOptions, ValidationReport
 from forge_gui.core.data.scan import approx_tokens
-from forge_gui.core.steps import CancelToken
+from forge_gui.core.formats.chat_format import ChatFormat, Turns
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def record_tokens(paths: list[Path], options: ValidationOptions | None = None,
                   cancel: CancelToken | None = None) -> dict[str, list[int]]:
     """Each valid record's length in (estimated) tokens in each of Forge's fixed formats
     (plain, ChatML), by format key; `record_shapes` gives it in any format."""
-    from forge_gui.core.chat_format import FORMATS
+    from forge_gui.core.formats.chat_format import FORMATS
 
     shapes = record_shapes(paths, options, cancel)
     return {key: shapes.tokens(fmt) for key, fmt in FORMATS.items()}

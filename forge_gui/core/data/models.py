@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, computed_field
 
-from forge_gui.core.steps import StepFailed
+from forge_gui.core.base.steps import StepFailed
 
 Role = Literal["system", "user", "assistant"]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from forge_gui.core.chat_format import PLAIN, Turn, Turns
+from forge_gui.core.formats.chat_format import PLAIN, Turn, Turns
 
 ALPACA_KEYS = frozenset({"instruction", "input", "output", "system"})
 CHAT_KEYS = frozenset({"messages"})
@@ -90,7 +90,7 @@ def normalise(obj: Any) -> tuple[str, Turns, frozenset[str], list[tuple[str, str
 
 # Control characters other than tab and line breaks are refused; the format's own markers in
 # a text are warned about (docs/data.md, "Text the format cannot carry"). The markers are the
-# plain format's (core/chat_format.py), which every base can be trained in.
+# plain format's (core/formats/chat_format.py), which every base can be trained in.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MARKERS = PLAIN.markers
 _MARKER = re.compile("|".join(re.escape(m) for m in MARKERS))
@@ -280,7 +280,7 @@ def _finish(turns: list) -> tuple[Turns, list[tuple[str, str]] | None]:
 # (turns, rendered length, characters per role) and returns None for anything unusual, which
 # `normalise` then decides precisely. A test checks both paths agree.
 
-# The frame lengths are measured on the plain renderer (core/chat_format.py): one place.
+# The frame lengths are measured on the plain renderer (core/formats/chat_format.py): one place.
 _SYSTEM_FRAME, _EXCHANGE_FRAME, _NO_INPUT, _SEPARATOR = PLAIN.lengths
 
 # (format, turns, rendered length, (system, user, input, assistant) characters, exchanges)

@@ -11,8 +11,9 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from forge_gui.core.atomic import atomic_open, same_file
-from forge_gui.core.chat_format import ChatFormat, Turns
+from forge_gui.core.base.atomic import atomic_open, same_file
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import CancelToken
 from forge_gui.core.data.models import (
     DataInputError,
     DataInvalid,
@@ -23,11 +24,10 @@ from forge_gui.core.data.models import (
 from forge_gui.core.data.render import SAMPLE_SEPARATOR
 from forge_gui.core.data.scan import Scanner
 from forge_gui.core.data.sources import expand_paths
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.steps import CancelToken
+from forge_gui.core.formats.chat_format import ChatFormat, Turns
 
 # llama.cpp: the plain training text; chat-jsonl: {"messages": [...]} per line, for
-# llama-finetune-lora's --assistant-loss-only (core/chat_format.py); segments-jsonl:
+# llama-finetune-lora's --assistant-loss-only (core/formats/chat_format.py); segments-jsonl:
 # {"segments": [[text, trained], ...]} per line, the training text in the base's own format
 # cut where the loss starts and stops (ChatFormat.segments), what Forge's LoRA trainer reads.
 FORMATS = ("llama.cpp", "chat-jsonl", "segments-jsonl")
@@ -46,7 +46,7 @@ def prepare_training_data(paths: list[Path], out: Path, *,
                           progress: Progress | None = None,
                           cancel: CancelToken | None = None,
                           chat_format: ChatFormat | None = None) -> PrepareResult:
-    """`chat_format`: the format segments-jsonl writes (core/chat_format.py's `detect` for the
+    """`chat_format`: the format segments-jsonl writes (core/formats/chat_format.py's `detect` for the
     base); Forge's plain format when not given."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
@@ -78,7 +78,7 @@ def prepare_training_data(paths: list[Path], out: Path, *,
 
     scanner = Scanner(paths, options, progress, cancel, step="prepare")
     if fmt in ("chat-jsonl", "segments-jsonl"):
-        from forge_gui.core.chat_format import PLAIN, jsonl_line
+        from forge_gui.core.formats.chat_format import PLAIN, jsonl_line
 
         line: Callable[[Turns], str] = (jsonl_line if fmt == "chat-jsonl"
                                         else (chat_format or PLAIN).segments_line)

@@ -16,6 +16,7 @@ from typing import IO, Any
 
 import orjson
 
+from forge_gui.core.base.steps import CancelToken
 from forge_gui.core.data import mapping, render
 from forge_gui.core.data.duplicates import SeenHashes, digest
 from forge_gui.core.data.models import ValidationOptions
@@ -29,7 +30,6 @@ from forge_gui.core.data.normalise import (
 )
 from forge_gui.core.data.sources import BOM, JsonProblem, loads
 from forge_gui.core.data.tally import Tally, approx_tokens
-from forge_gui.core.steps import CancelToken
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,5 @@
 """The training text of one sample, as prepare writes it. The format itself (its markers, the
-TEMPLATE that reproduces it) is defined once, in core/chat_format.py (docs/data.md, "The
+TEMPLATE that reproduces it) is defined once, in core/formats/chat_format.py (docs/data.md, "The
 training text"); this module renders records and packs rendered samples into blocks.
 """
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from forge_gui.core.chat_format import NO_INPUT, PLAIN, SAMPLE_SEPARATOR, render_plain_turns
 from forge_gui.core.data.models import Conversation
 from forge_gui.core.data.normalise import Turns
+from forge_gui.core.formats.chat_format import NO_INPUT, PLAIN, SAMPLE_SEPARATOR, render_plain_turns
 
 __all__ = ["NO_INPUT", "SAMPLE_SEPARATOR", "STOP_MARKERS", "SampleBlock", "encode_block",
            "measure", "render_conversation", "render_turns"]

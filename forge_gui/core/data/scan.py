@@ -18,14 +18,14 @@ from typing import IO, Any
 
 import orjson
 
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import CancelToken
 from forge_gui.core.data import parallel, render
 from forge_gui.core.data.duplicates import SeenHashes
 from forge_gui.core.data.models import FileReport, ValidationOptions, ValidationReport
 from forge_gui.core.data.reader import UNPARSED, FileCounts, Record, RecordReader
 from forge_gui.core.data.sources import BOM, expand_paths, sniff
 from forge_gui.core.data.tally import approx_tokens
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.steps import CancelToken
 
 log = logging.getLogger(__name__)
 

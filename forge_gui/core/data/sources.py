@@ -16,8 +16,8 @@ from pathlib import Path
 
 import orjson
 
+from forge_gui.core.base.fs_errors import os_error_cause
 from forge_gui.core.data.models import DataInputError, SkippedPath
-from forge_gui.core.fs_errors import os_error_cause
 
 DATA_SUFFIXES = (".jsonl", ".json")
 BOM = b"\xef\xbb\xbf"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import CancelToken
 from forge_gui.core.data.models import Conversation, Turn, ValidationOptions, ValidationReport
 from forge_gui.core.data.scan import Scanner
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.steps import CancelToken
 
 Progress = Callable[[ProgressEvent], None]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from forge_gui.core.chat_format import IM_START  # the one home of the markers
+from forge_gui.core.formats.chat_format import IM_START  # the one home of the markers
 
 AXOLOTL_VERSION = "0.19.0"
 

@@ -23,10 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from forge_gui import __version__
-from forge_gui.core.atomic import atomic_write_text
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.atomic import atomic_write_text
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import CancelToken, ProgressCallback, StepFailed
 from forge_gui.core.export import axolotl as ax
-from forge_gui.core.steps import CancelToken, ProgressCallback, StepFailed
 
 log = logging.getLogger(__name__)
 

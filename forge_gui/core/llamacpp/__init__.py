@@ -9,5 +9,5 @@
     tool_steps: F32 conversion, token preflight, quantize, the llama-completion try
     script.render_script: the same run as a bash script
 
-The pipeline that strings them together is forge_gui.core.train_pipeline.train_specs.
+The pipeline that strings them together is forge_gui.core.pipeline.train_pipeline.train_specs.
 """

@@ -28,13 +28,13 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from forge_gui.core import paths
-from forge_gui.core.atomic import atomic_write_text
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base import paths
+from forge_gui.core.base.atomic import atomic_write_text
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.process import ProcessTimeout, capture, run_process_step
+from forge_gui.core.base.steps import CancelToken, ProcessStep, ProgressCallback, StepFailed
 from forge_gui.core.llamacpp import lora_source
 from forge_gui.core.llamacpp.build_options import cmake_options, missing_for_build
-from forge_gui.core.process import ProcessTimeout, capture, run_process_step
-from forge_gui.core.steps import CancelToken, ProcessStep, ProgressCallback, StepFailed
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 SDIST_NAME = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"

@@ -16,8 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from forge_gui.core.base.process import child_env
 from forge_gui.core.llamacpp.gpu import GPU, _run_quiet, detect_gpus
-from forge_gui.core.process import child_env
 
 # --- CMake --------------------------------------------------------------------------------
 

@@ -19,9 +19,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from forge_gui.core import paths
+from forge_gui.core.base import paths
+from forge_gui.core.base.process import probe_output
 from forge_gui.core.llamacpp import build
-from forge_gui.core.process import probe_output
 
 Source = Literal["configured", "bundled", "PATH", "cache"]
 Flavour = Literal["upstream", "lora", "legacy", "tool", "unknown"]
@@ -50,7 +50,7 @@ class ToolSet(BaseModel):
 
     def path(self, name: str) -> Path:
         """The path of a usable tool; raises StepFailed saying how to get it otherwise."""
-        from forge_gui.core.steps import StepFailed
+        from forge_gui.core.base.steps import StepFailed
 
         info = self.tools[name]
         if not info.usable:

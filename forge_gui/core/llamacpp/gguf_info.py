@@ -14,6 +14,8 @@ from typing import Literal
 import gguf
 from pydantic import BaseModel
 
+from forge_gui.core.base.process import describe_exit
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp.gguf_header import (
     ArrayInfo,
     HeaderError,
@@ -21,8 +23,6 @@ from forge_gui.core.llamacpp.gguf_header import (
     read_header,
     read_strings,
 )
-from forge_gui.core.process import describe_exit
-from forge_gui.core.steps import StepFailed
 
 log = logging.getLogger(__name__)
 

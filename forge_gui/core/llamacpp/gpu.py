@@ -29,7 +29,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from forge_gui.core.process import probe_output
+from forge_gui.core.base.process import probe_output
 
 log = logging.getLogger(__name__)
 

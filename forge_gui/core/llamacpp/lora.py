@@ -16,8 +16,8 @@ from pathlib import Path
 import gguf
 import numpy as np
 
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo, TruncatedGGUF, check_output, is_whole
-from forge_gui.core.steps import StepFailed
 
 log = logging.getLogger(__name__)
 

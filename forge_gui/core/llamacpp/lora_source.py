@@ -23,9 +23,9 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-from forge_gui.core import paths
+from forge_gui.core.base import paths
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp.source_patch import PatchError, apply_patch
-from forge_gui.core.steps import StepFailed
 
 log = logging.getLogger(__name__)
 

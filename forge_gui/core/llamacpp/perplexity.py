@@ -1,5 +1,5 @@
 """llama-perplexity: one model's loss on a text, as Forge measures it for the before/after
-comparison (core/evaluate.py; docs/training.md, "Did it get better?")."""
+comparison (core/evaluation/evaluate.py; docs/training.md, "Did it get better?")."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from forge_gui.core.base.steps import CancelToken, StepFailed
 from forge_gui.core.llamacpp.discover import ToolSet
 from forge_gui.core.llamacpp.tool_steps import run_capture
-from forge_gui.core.steps import CancelToken, StepFailed
 
 log = logging.getLogger(__name__)
 

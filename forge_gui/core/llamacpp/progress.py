@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.events import ProgressEvent
 
 _NUM = r"[-+]?(?:nan|inf|\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)"
 _STATUS = re.compile(

@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 from forge_gui import __version__
-from forge_gui.core import paths
+from forge_gui.core.base import paths
 from forge_gui.core.llamacpp.discover import ToolInfo, ToolSet
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo
 from forge_gui.core.llamacpp.tool_steps import smoke_argv, tokenize_argv, training_ctx
 from forge_gui.core.llamacpp.trainer import TrainRequest, get_trainer
-from forge_gui.core.run import RunSettings
+from forge_gui.core.runs.run import RunSettings
 
 # Placeholders put into argv by the builders, turned into shell variables when rendered.
 _TOOL_VARS = {"llama-finetune": "LLAMA_FINETUNE", "llama-finetune-lora": "LLAMA_FINETUNE_LORA",

@@ -19,7 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forge_gui.core.atomic import atomic_write_bytes
+from forge_gui.core.base.atomic import atomic_write_bytes
 
 _HUNK = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
 

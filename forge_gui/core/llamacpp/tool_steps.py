@@ -8,18 +8,18 @@ from pathlib import Path
 
 import psutil
 
-from forge_gui.core.chat_format import PLAIN
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.llamacpp.discover import ToolSet
-from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_output, human_size
-from forge_gui.core.process import capture, describe_exit
-from forge_gui.core.steps import (
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.process import capture, describe_exit
+from forge_gui.core.base.steps import (
     CancelToken,
     FunctionStep,
     ProcessStep,
     ProgressCallback,
     StepFailed,
 )
+from forge_gui.core.formats.chat_format import PLAIN
+from forge_gui.core.llamacpp.discover import ToolSet
+from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_output, human_size
 
 # A file name for each llama-quantize type Forge offers (any type the tool knows also works).
 COMMON_TYPES = ("F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")

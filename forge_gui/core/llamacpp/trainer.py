@@ -18,12 +18,12 @@ from pathlib import Path
 
 import psutil
 
+from forge_gui.core.base.steps import ProcessStep, StepFailed
 from forge_gui.core.llamacpp.discover import ToolSet
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_output, check_same_model, inspect_gguf
 from forge_gui.core.llamacpp.progress import FinetuneProgressParser
 from forge_gui.core.llamacpp.tool_steps import lora_ctx, training_ctx
-from forge_gui.core.run import RunSettings
-from forge_gui.core.steps import ProcessStep, StepFailed
+from forge_gui.core.runs.run import RunSettings
 
 
 @dataclass

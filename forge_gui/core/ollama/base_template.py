@@ -3,7 +3,7 @@
 A base pulled in Ollama (`--base NAME`, no `--base-gguf`) has its own TEMPLATE, SYSTEM and
 stop parameters (`/api/show`): clients expect them, so the model keeps them when they give the
 model, for the run's own records, exactly the prompt it was trained on. The check renders that
-TEMPLATE with core/ollama/gotemplate.py (a model of Go's text/template, proven equal to Go by
+TEMPLATE with core/formats/gotemplate.py (a model of Go's text/template, proven equal to Go by
 the tests) for a sample of the run's conversations as Ollama's chat would: the model's SYSTEM
 first when a conversation has no system message, system messages collated into `.System`.
 Where one prompt differs (tool blocks, date lines, a default system prompt …), the model gets
@@ -19,11 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 
-from forge_gui.core.chat_format import ChatFormat, Message, messages_of
-from forge_gui.core.ollama import gotemplate
+from forge_gui.core.formats import gotemplate
+from forge_gui.core.formats.chat_format import ChatFormat, Message, messages_of
+from forge_gui.core.formats.template_check import differs
 from forge_gui.core.ollama.client import OllamaError, parse_show_parameters
-from forge_gui.core.run import RunSettings
-from forge_gui.core.template_check import differs
+from forge_gui.core.runs.run import RunSettings
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import CancelToken, StepFailed
 from forge_gui.core.ollama.hashing import ByteProgress, file_digest
-from forge_gui.core.steps import CancelToken, StepFailed
 
 log = logging.getLogger(__name__)
 

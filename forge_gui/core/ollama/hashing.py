@@ -14,9 +14,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from forge_gui.core import paths
-from forge_gui.core.atomic import atomic_write_text
-from forge_gui.core.steps import CancelToken
+from forge_gui.core.base import paths
+from forge_gui.core.base.atomic import atomic_write_text
+from forge_gui.core.base.steps import CancelToken
 
 log = logging.getLogger(__name__)
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from forge_gui.core.chat_format import PLAIN
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.process import run_process_step
+from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+from forge_gui.core.formats.chat_format import PLAIN
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import (
     ModelNotFound,
@@ -44,10 +46,8 @@ from forge_gui.core.ollama.route import (
     merge_for,
     merge_step,
 )
-from forge_gui.core.pipeline import StepSpec
-from forge_gui.core.process import run_process_step
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+from forge_gui.core.pipeline.walk import StepSpec
+from forge_gui.core.runs.run import RunSettings, RunState
 
 log = logging.getLogger(__name__)
 

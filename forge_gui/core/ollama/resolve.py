@@ -19,8 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp.gguf_info import GGLA_MAGIC, GGUF_MAGIC, describe_start, inspect_gguf
-from forge_gui.core.steps import StepFailed
 
 Kind = Literal["whole", "gguf-lora", "peft"]
 Route = Literal["from-file", "merge", "adapter"]
@@ -160,8 +160,8 @@ def peft_conversion_command(peft_dir: Path) -> str:
     model's Hugging Face folder, for its config.json)."""
     import shlex
 
+    from forge_gui.core.base.paths import cache_dir
     from forge_gui.core.llamacpp import lora_source
-    from forge_gui.core.paths import cache_dir
 
     script = lora_source.source_dir(cache_dir() / "llama.cpp") / "convert_lora_to_gguf.py"
     where = (shlex.quote(str(script)) if script.is_file() else

@@ -11,13 +11,13 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import CancelToken, FunctionStep, ProcessStep, ProgressCallback, StepFailed
 from forge_gui.core.llamacpp.gguf_info import check_output, inspect_gguf
 from forge_gui.core.ollama.client import OllamaClient, OllamaError, runs_gguf_adapters
 from forge_gui.core.ollama.resolve import Resolved, check_adapter_matches, choose_route, resolve_output
 from forge_gui.core.ollama.store import resolve_base_gguf
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import CancelToken, FunctionStep, ProcessStep, ProgressCallback, StepFailed
+from forge_gui.core.runs.run import RunSettings, RunState
 
 log = logging.getLogger(__name__)
 

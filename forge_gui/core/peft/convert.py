@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from forge_gui.core.steps import StepFailed
+from forge_gui.core.base.steps import StepFailed
 
 log = logging.getLogger(__name__)
 

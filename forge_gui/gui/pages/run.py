@@ -30,10 +30,10 @@ from forge_gui.gui.widgets.loss_chart import LossChart
 from forge_gui.gui.widgets.run_progress import RunProgress
 
 if TYPE_CHECKING:
-    from forge_gui.core.events import ProgressEvent
-    from forge_gui.core.name_lock import NameLock
-    from forge_gui.core.pipeline import StepSpec
-    from forge_gui.core.run import RunSettings, RunState
+    from forge_gui.core.base.events import ProgressEvent
+    from forge_gui.core.pipeline.walk import StepSpec
+    from forge_gui.core.runs.name_lock import NameLock
+    from forge_gui.core.runs.run import RunSettings, RunState
     from forge_gui.gui.runner import PipelineRunner
 
 
@@ -124,7 +124,7 @@ class RunPage(ForgePage):
 
         def prepare(progress, cancel):
             # building the steps imports the llama.cpp core (gguf, numpy): ~0.4 s, off the UI
-            from forge_gui.core.run import RunState
+            from forge_gui.core.runs.run import RunState
 
             return backend.pipeline_specs(settings), RunState.create(settings)
 
@@ -181,7 +181,7 @@ class RunPage(ForgePage):
         self._begin(index)
 
     def _begin(self, index: int) -> None:
-        from forge_gui.core.name_lock import NameBusy, hold_name_for
+        from forge_gui.core.runs.name_lock import NameBusy, hold_name_for
 
         try:  # one run per model name at a time, released in _finished (docs/ollama.md)
             self._name_lock = self._name_lock or hold_name_for(self._state.settings)

@@ -69,7 +69,7 @@ class TrainerPage(ForgePage):
         for _, label in METHODS:
             self.method.addItem(label)
         self.method_note = note_label("What the method needs")
-        # which format the run trains in and why (core/chat_format.detect, via the wizard)
+        # which format the run trains in and why (core/formats/detect.detect, via the wizard)
         self.format_note = note_label("Which format is trained")
         self.preset = QComboBox()
         self.preset.setAccessibleName("Preset")

@@ -1,6 +1,6 @@
 """The base and the fine-tuned model side by side: held-out loss, then one row per prompt.
 
-Shows an EvaluationResult (core/evaluate.py): the Done page and the Runs window use it.
+Shows an EvaluationResult (core/evaluation/evaluate.py): the Done page and the Runs window use it.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QPainter, QPainterPath, QPalette, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.events import ProgressEvent
 
 TRAIN_COLOR = QColor("#2e86de")
 VAL_COLOR = QColor("#e67e22")

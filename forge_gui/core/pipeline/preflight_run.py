@@ -1,6 +1,6 @@
 """The token-exact preflight as a dry run: what the Trainer page's "Count tokens exactly" runs.
 
-It is the run's own steps up to and including "preflight" (core/train_pipeline.py), walked by
+It is the run's own steps up to and including "preflight" (core/pipeline/train_pipeline.py), walked by
 core's walker in a scratch run folder, so the page gives the verdict the run itself will give
 (the same format, context, windows or conversations, memory check and sentences). A full
 fine-tune's F32 conversion is left out: it changes no token and can take minutes.
@@ -13,10 +13,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.pipeline import PipelineObserver, run_pipeline
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import CancelToken, ProgressCallback
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import CancelToken, ProgressCallback
+from forge_gui.core.pipeline.walk import PipelineObserver, run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +49,9 @@ def run_preflight(settings: RunSettings, progress: ProgressCallback | None = Non
                   cancel: CancelToken | None = None) -> PreflightResult:
     """Walk base → validate → prepare → preflight for `settings` (never Ollama: nothing is
     registered or asked). Raises the StepFailed the run would raise."""
-    from forge_gui.core.chat_format import PLAIN
+    from forge_gui.core.formats.chat_format import PLAIN
     from forge_gui.core.llamacpp.tool_steps import training_ctx
-    from forge_gui.core.train_pipeline import train_specs
+    from forge_gui.core.pipeline.train_pipeline import train_specs
 
     scratch = settings.model_copy(update={"create": False, "force": True,
                                           "name": settings.name or PLACEHOLDER_NAME})

@@ -16,11 +16,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, model_validator
 
 from forge_gui import __version__
-from forge_gui.core import paths
-from forge_gui.core.atomic import atomic_write_text
-from forge_gui.core.evaluation_result import EvaluationResult
-from forge_gui.core.rules import SettingsError, setting_problems
-from forge_gui.core.steps import ProcessStep, Step
+from forge_gui.core.base import paths
+from forge_gui.core.base.atomic import atomic_write_text
+from forge_gui.core.base.steps import ProcessStep, Step
+from forge_gui.core.evaluation.evaluation_result import EvaluationResult
+from forge_gui.core.runs.rules import SettingsError, setting_problems
 
 LORA_MODULES = "attn_q,attn_k,attn_v,attn_o,ffn_gate,ffn_up,ffn_down"
 LORA_LR = 1e-3  # packed windows make few steps: 24/24 facts on SmolLM2 (docs/training.md)

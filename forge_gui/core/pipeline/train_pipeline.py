@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from forge_gui.core.atomic import atomic_write_text
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.atomic import atomic_write_text
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 from forge_gui.core.llamacpp.discover import find_tools
 from forge_gui.core.llamacpp.gguf_info import check_same_model, human_size, inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
@@ -29,8 +30,7 @@ from forge_gui.core.llamacpp.tool_steps import (
     smoke_step,
 )
 from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, trainer_for
-from forge_gui.core.pipeline import StepSpec
-from forge_gui.core.preflight import (  # noqa: F401  (check_gpu_memory: importers' old home)
+from forge_gui.core.pipeline.preflight import (  # noqa: F401  (check_gpu_memory: importers' old home)
     check_gpu_memory,
     format_of,
     preflight_step,
@@ -38,8 +38,8 @@ from forge_gui.core.preflight import (  # noqa: F401  (check_gpu_memory: importe
     recorded,
     tools_for,
 )
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+from forge_gui.core.pipeline.walk import StepSpec
+from forge_gui.core.runs.run import RunSettings, RunState
 
 TRAINED_NAME = "trained-f32.gguf"
 ADAPTER_NAME = "adapter.gguf"
@@ -69,7 +69,7 @@ def train_specs(settings: RunSettings) -> list[StepSpec]:
                  else f"Quantize to {quant}", _quantize),
         StepSpec("completion", "Try one prompt (llama-completion)", _completion),
     ]
-    from forge_gui.core.evaluate import eval_specs
+    from forge_gui.core.evaluation.evaluate import eval_specs
 
     return specs + eval_specs(settings) + ollama_specs(settings)
 
@@ -113,7 +113,7 @@ def resolve_base(settings: RunSettings) -> Path:
 
 def _base(state: RunState) -> FunctionStep:
     def work(progress: ProgressCallback, cancel: CancelToken) -> None:
-        from forge_gui.core.chat_format import PLAIN, detect
+        from forge_gui.core.formats.detect import PLAIN, detect
 
         path = resolve_base(state.settings)
         info = inspect_gguf(path)
@@ -353,15 +353,15 @@ def write_script(settings: RunSettings, path: Path, workdir: Path | None = None)
     """Write a bash script doing this run with the same tools (core/llamacpp/script.py).
 
     Raises StepFailed when the base or the tools are not usable, or the file exists."""
-    from forge_gui.core import paths
+    from forge_gui.core.base import paths
     from forge_gui.core.llamacpp.script import final_name, render_script
     from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, render_modelfile
-    from forge_gui.core.run import _slug
+    from forge_gui.core.runs.run import _slug
 
     path = Path(path)
     if path.exists():
         raise StepFailed(f"{path} already exists; choose a new file name for the script.")
-    from forge_gui.core.chat_format import PLAIN, detect
+    from forge_gui.core.formats.detect import PLAIN, detect
     from forge_gui.core.llamacpp.script import script_tools
 
     base = resolve_base(settings)

@@ -4,7 +4,7 @@
 For every answer of every conversation given, the TEMPLATE rendered over the messages before
 that answer (Ollama's `.Messages`, system ones included, as Ollama passes them) must equal the
 training format's prompt for them (`ChatFormat.prompt`, the text up to where the answer
-starts). Rendered with core/ollama/gotemplate.py, a model of Go's text/template proven equal to
+starts). Rendered with core/formats/gotemplate.py, a model of Go's text/template proven equal to
 Go by the tests, so the check runs on a user's machine without Go.
 """
 
@@ -13,8 +13,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from forge_gui.core.chat_format import ChatFormat, Message
-from forge_gui.core.ollama import gotemplate
+from forge_gui.core.formats import gotemplate
+from forge_gui.core.formats.chat_format import ChatFormat, Message
 
 log = logging.getLogger(__name__)
 

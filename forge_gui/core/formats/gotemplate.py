@@ -1,5 +1,5 @@
 """A renderer for the subset of Go's text/template that Forge's TEMPLATEs use, so the pipeline
-can check a TEMPLATE against the training text on a machine without Go (core/template_check.py).
+can check a TEMPLATE against the training text on a machine without Go (core/formats/template_check.py).
 
 Ollama renders TEMPLATE with Go's text/template; this reproduces its rules for what we use:
 text, {{ pipeline }}, trim markers ({{- and -}} remove the whitespace beside them), if / else if

@@ -19,11 +19,11 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.fs_errors import describe_os_error
-from forge_gui.core.process import run_process_step
-from forge_gui.core.run import RunState, StepStatus
-from forge_gui.core.steps import Cancelled, CancelToken, FunctionStep, ProcessStep, Step, StepFailed
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.fs_errors import describe_os_error
+from forge_gui.core.base.process import run_process_step
+from forge_gui.core.base.steps import Cancelled, CancelToken, FunctionStep, ProcessStep, Step, StepFailed
+from forge_gui.core.runs.run import RunState, StepStatus
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def run_pipeline(specs: list[StepSpec], state: RunState, observer: PipelineObser
                  cancel: CancelToken | None = None, start: int = 0) -> None:
     """Run specs[start:] in order; the run is 'done' when the last one is. Raises StepFailed
     (RunBusy when another process runs this folder) or Cancelled."""
-    from forge_gui.core.run_lock import hold_run_lock
+    from forge_gui.core.runs.run_lock import hold_run_lock
 
     observer = observer or PipelineObserver()
     cancel = cancel or CancelToken()

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, cast
 
-from forge_gui.core.fs_errors import FileAccessError
+from forge_gui.core.base.fs_errors import FileAccessError
 
 log = logging.getLogger(__name__)
 

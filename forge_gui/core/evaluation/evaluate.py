@@ -13,7 +13,7 @@ Two measures, both with the real llama.cpp tools and the model's own tokenizer:
   through `llama-completion` for both models with the same stops, seed and greedy sampling,
   next to the reference answer from the data.
 
-The result is an EvaluationResult (core/evaluation_result.py), written to `evaluation.json`
+The result is an EvaluationResult (core/evaluation/evaluation_result.py), written to `evaluation.json`
 and as a readable report `compare.md` in the run folder (and into run.json's artifacts where
 RunArtifacts has an `evaluation` field). See docs/training.md, "Did it get better?".
 """
@@ -27,9 +27,10 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forge_gui.core.atomic import atomic_write_text
-from forge_gui.core.chat_format import NO_INPUT, PLAIN_EXCHANGE, RESPONSE_HEAD
-from forge_gui.core.evaluation_result import (  # noqa: F401  (re-exported: the result's old home)
+from forge_gui.core.base.atomic import atomic_write_text
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+from forge_gui.core.evaluation.evaluation_result import (  # noqa: F401  (re-exported: the result's old home)
     ANSWER_TOKENS,
     REPORT_NAME,
     RESULT_NAME,
@@ -40,7 +41,7 @@ from forge_gui.core.evaluation_result import (  # noqa: F401  (re-exported: the 
     save_result,
     store_in_run,
 )
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.formats.chat_format import NO_INPUT, PLAIN_EXCHANGE, RESPONSE_HEAD
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.perplexity import (  # noqa: F401  (re-exported: tests, CLI)
     MIN_EVAL_CTX,
@@ -61,10 +62,9 @@ from forge_gui.core.llamacpp.tool_steps import (
     smoke_argv,
     training_ctx,
 )
-from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 
 if TYPE_CHECKING:
-    from forge_gui.core.pipeline import StepSpec
+    from forge_gui.core.pipeline.walk import StepSpec
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +106,8 @@ def _row_from_turns(turns: tuple, fmt=None) -> AnswerRow | None:
     """The last user turn as the prompt (earlier ones as context), the answer after it as the
     reference; rendered as in training: in `fmt` when it is a chat format (the base's own
     template), else Forge's plain text (core/data/render.py)."""
-    from forge_gui.core.chat_format import messages_of
     from forge_gui.core.data.render import render_turns
+    from forge_gui.core.formats.chat_format import messages_of
 
     last_user = max((i for i, t in enumerate(turns) if t[0] == "user"), default=None)
     if last_user is None:
@@ -250,7 +250,7 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
         lora = tuned
     seed = int(getattr(settings, "seed", 42) or 42)
     val = _pick(getattr(artifacts, "prepared_val", None))
-    from forge_gui.core.preflight import format_of
+    from forge_gui.core.pipeline.preflight import format_of
 
     fmt = format_of(getattr(artifacts, "chat_format", None), getattr(artifacts, "base_gguf", None))
     if fmt.chat and val is not None and prompts is None:  # conversations, not a text
@@ -363,8 +363,8 @@ def eval_specs(settings) -> list[StepSpec]:
     """The "evaluate" step: after the fine-tuned GGUF exists (after quantize/completion),
     before the Ollama steps. Reads state.artifacts: base_gguf / train_base_gguf,
     output_gguf / trained_gguf, prepared_val (or prepared_train when nothing was held out)."""
-    # imported here: core/run.py may import EvaluationResult from this module (a cycle else)
-    from forge_gui.core.pipeline import StepSpec
+    # imported here: core/runs/run.py may import EvaluationResult from this module (a cycle else)
+    from forge_gui.core.pipeline.walk import StepSpec
 
     return [StepSpec(EVAL_KEY, EVAL_LABEL, _evaluate_step)]
 

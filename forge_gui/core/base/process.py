@@ -28,9 +28,9 @@ from typing import IO, Any
 
 import psutil
 
-from forge_gui.core.events import ProgressEvent
-from forge_gui.core.lines import LineSplitter
-from forge_gui.core.steps import Cancelled, CancelToken, ProcessStep, StepFailed
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.lines import LineSplitter
+from forge_gui.core.base.steps import Cancelled, CancelToken, ProcessStep, StepFailed
 
 log = logging.getLogger(__name__)
 

@@ -200,7 +200,7 @@ class _Plain(ChatFormat):
 
 def _plain_exchange_pattern() -> re.Pattern[str]:
     """One exchange of a prepared plain text: groups prompt (everything before the answer,
-    system included), question, input, answer (core/evaluate.py reads held-out prompts so)."""
+    system included), question, input, answer (core/evaluation/evaluate.py reads held-out prompts so)."""
     s, q, i, r = (re.escape(h) for h in _HEADS)
     any_head = "|".join(re.escape(h) for h in _HEADS)
     stop = "|".join(re.escape(m) for m in PLAIN.stop_markers)
@@ -259,40 +259,6 @@ CHATML: ChatFormat = _ChatML(
     stop_markers=(IM_START, IM_END), markers=(IM_START, IM_END), jinja_template=CHATML_JINJA)
 FORMATS: dict[str, ChatFormat] = {f.key: f for f in (PLAIN, CHATML)}
 PLAIN_EXCHANGE = _plain_exchange_pattern()
-
-
-def detect(chat_template: str | None, bos: str | None = None,
-           eos: str | None = None, add_bos: bool | None = True) -> tuple[ChatFormat, str]:
-    """The format to train a base with this GGUF chat template in, and why (one sentence).
-    `bos`/`eos`: the texts of the base's BOS and EOS tokens (GGUFInfo.bos_token/eos_token);
-    `add_bos`: whether its tokenizer adds BOS itself (GGUFInfo.add_bos_token; unknown: yes)."""
-    if not chat_template:
-        return PLAIN.with_eos(eos), ("The base has no chat template (a base model): Forge trains "
-                                     "its own plain-text format (### Instruction / ### Response).")
-    from forge_gui.core.template_format import FormatUnsupported, template_format
-
-    try:
-        fmt = template_format(chat_template, bos, eos, add_bos is not False)
-    except FormatUnsupported as exc:
-        log.warning("chat template not usable for training: %s", exc)
-        return PLAIN.with_eos(eos), (
-            f"Forge cannot train in the base's chat format ({exc}), so it trains its own "
-            "plain-text format and gives the model the matching template: the model will "
-            "answer in that format.")
-    note = (" Its template cannot show a system message before an answer, so a system prompt is "
-            "put before the first user message, in training and in Ollama's TEMPLATE alike."
-            if fmt.engine is not None and fmt.engine.folds_system else "")
-    return fmt, (f"Training in the base's own chat format (its chat template; answers end with "
-                 f"{fmt.end_of_turn}), with the loss on the answers only: the model keeps "
-                 f"answering in its own format.{note}")
-
-
-def format_for_base(path) -> ChatFormat:
-    """The format `detect` picks for this base GGUF (its template, BOS and EOS texts)."""
-    from forge_gui.core.llamacpp.gguf_info import inspect_gguf
-
-    info = inspect_gguf(path)
-    return detect(info.chat_template, info.bos_token, info.eos_token, info.add_bos_token)[0]
 
 
 def messages_of(turns: Iterable[Turn]) -> list[Message]:

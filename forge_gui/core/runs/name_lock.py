@@ -16,9 +16,9 @@ import re
 import sys
 from pathlib import Path
 
-from forge_gui.core import paths
+from forge_gui.core.base import paths
+from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.ollama.names import model_key
-from forge_gui.core.steps import StepFailed
 
 log = logging.getLogger(__name__)
 

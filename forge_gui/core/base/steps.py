@@ -3,7 +3,7 @@
 Two kinds:
 - ProcessStep: an external tool. argv list (never a shell string), cwd, extra env, the files it
   must produce, a pure per-line progress parser and a result check. Both front ends run it
-  through core/process.py, inside the one walk (core/pipeline.py).
+  through core/base/process.py, inside the one walk (core/pipeline/walk.py).
 - FunctionStep: Python work (validation, hashing, HTTP), run by the same walk (a worker
   thread in the GUI); reports through the same ProgressEvent and polls a CancelToken.
 
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.events import ProgressEvent
 
 ProgressCallback = Callable[[ProgressEvent], None]
 

@@ -1,4 +1,4 @@
-"""Training in the base's own chat format: its GGUF Jinja template (core/jinja_chat.py) is the
+"""Training in the base's own chat format: its GGUF Jinja template (core/formats/jinja_chat.py) is the
 source of truth, for every family, with no per-family markers (docs/training.md, "Which format
 is trained").
 
@@ -28,8 +28,8 @@ import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from forge_gui.core.chat_format import ChatFormat, Message, Segment, Turns, messages_of
-from forge_gui.core.jinja_chat import JinjaChat, TemplateRenderError
+from forge_gui.core.formats.chat_format import ChatFormat, Message, Segment, Turns, messages_of
+from forge_gui.core.formats.jinja_chat import JinjaChat, TemplateRenderError
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ def probe(engine: JinjaChat) -> dict[str, str]:
     if not eot:
         raise FormatUnsupported("the template writes no end-of-turn marker after an answer")
     texts["end_of_turn"] = eot
-    # A folding template (core/jinja_chat.py) gives "<start><system>\n\n<user>": the same cut.
+    # A folding template (core/formats/jinja_chat.py) gives "<start><system>\n\n<user>": the same cut.
     with_system = engine.render([("system", _S), ("user", _U), ("assistant", _A)])
     sys_start, sys_to_user, _, _ = cut(with_system, _S, _U, _A)
     texts["system_start"], texts["system_to_user"] = sys_start, sys_to_user
@@ -188,7 +188,7 @@ def template_format(source: str, bos: str | None, eos: str | None,
     fmt = TemplateFormat(
         "template", "the base's own chat format (its chat template)", go,
         stop_markers=(eot,), markers=(eot,), engine=engine, end_of_turn=eot)
-    from forge_gui.core.template_check import check_go_template
+    from forge_gui.core.formats.template_check import check_go_template
 
     probes: list[list[Message]] = [
         [("user", "Hi"), ("assistant", "Hello.")],

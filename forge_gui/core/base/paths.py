@@ -35,7 +35,7 @@ def cache_dir() -> Path:
 
 
 def log_dir() -> Path:
-    """The session logs (core/logs.py): FORGE_LOG_DIR, else beside the data when FORGE_DATA_DIR
+    """The session logs (core/base/logs.py): FORGE_LOG_DIR, else beside the data when FORGE_DATA_DIR
     moves it (tests, portable setups), else the user's log folder."""
     if os.environ.get("FORGE_DATA_DIR") and not os.environ.get("FORGE_LOG_DIR"):
         return data_dir() / "logs"

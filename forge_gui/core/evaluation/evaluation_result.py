@@ -1,9 +1,9 @@
 """What an evaluation found: the before/after figures of a run and their report.
 
-EvaluationResult is the value core/evaluate.py measures, what evaluation.json and run.json's
+EvaluationResult is the value core/evaluation/evaluate.py measures, what evaluation.json and run.json's
 artifacts.evaluation hold, and what the Done page, the Runs window and `forge-cli evaluate`
 show; compare.md is its readable form. This module measures nothing and starts no tool, so
-the run's own model (core/run.py) can hold a result without importing the measuring (see
+the run's own model (core/runs/run.py) can hold a result without importing the measuring (see
 docs/training.md, "Did it get better?").
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from forge_gui.core.atomic import atomic_write_text
+from forge_gui.core.base.atomic import atomic_write_text
 from forge_gui.core.llamacpp.perplexity import HeldOutLoss
 from forge_gui.core.llamacpp.tool_steps import STOP_MARKER
 

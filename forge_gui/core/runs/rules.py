@@ -1,5 +1,5 @@
 """The rules a run's settings obey, defined once (no pydantic, no Qt: the wizard's spin boxes
-read the ranges before the first window). `core/run.RunSettings` checks itself with them,
+read the ranges before the first window). `core/runs/run.RunSettings` checks itself with them,
 forge-cli prints their sentence and the wizard's pages show it (docs/architecture.md, "Rules
 in core").
 """

@@ -3,7 +3,7 @@
 A run folder is recognised by its run.json. It is read as plain JSON, field by field, so a
 run made by another version of Forge (more or fewer fields) is still listed; an unreadable
 one is listed with the reason. The status comes from run.json, except that a run which says
-it is running while no process holds its run.lock was interrupted (core/run_lock.py).
+it is running while no process holds its run.lock was interrupted (core/runs/run_lock.py).
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from forge_gui.core import paths
-from forge_gui.core.run_lock import run_is_live
+from forge_gui.core.base import paths
+from forge_gui.core.runs.run_lock import run_is_live
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class RunSummary(BaseModel):
     train_loss_first: float | None = None
     train_loss_last: float | None = None
     val_loss_last: float | None = None
-    base_loss: float | None = None  # held-out loss of the base (core/evaluate.py)
+    base_loss: float | None = None  # held-out loss of the base (core/evaluation/evaluate.py)
     tuned_loss: float | None = None  # held-out loss of the fine-tuned model
     duration_seconds: float | None = None
     step: str | None = None  # the step that failed / was cancelled / was running
@@ -133,7 +133,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
         output_gguf=artifacts.get("output_gguf"))
     if status == "interrupted" and summary.step:
         summary.message = f"Stopped during “{summary.step}” (Forge was closed or killed)."
-    from forge_gui.core.evaluation_result import load_evaluation
+    from forge_gui.core.evaluation.evaluation_result import load_evaluation
 
     evaluation = load_evaluation(run_dir)
     if evaluation is not None:
@@ -244,8 +244,8 @@ def register_again_settings(run_dir: Path, name: str, force: bool = False):
     """RunSettings that register a finished run's model with Ollama under `name` (what
     `forge-cli retrain --adapter RUN/model.gguf --name NAME` does), keeping its system prompt,
     parameters, base (needed when the result is only a LoRA adapter) and Ollama address."""
-    from forge_gui.core.run import RunState
-    from forge_gui.core.steps import StepFailed
+    from forge_gui.core.base.steps import StepFailed
+    from forge_gui.core.runs.run import RunState
 
     old = RunState.load(Path(run_dir))
     a = old.artifacts
@@ -264,8 +264,8 @@ def register_again(run_dir: Path, name: str, progress=None, cancel=None, force: 
     """Register the run's model as `name`, in a new run folder (the Modelfile, the request,
     the first answer); returns that RunState. Raises StepFailed with a sentence."""
     from forge_gui.core.ollama.register import register_specs
-    from forge_gui.core.pipeline import PipelineObserver, run_pipeline
-    from forge_gui.core.run import RunState
+    from forge_gui.core.pipeline.walk import PipelineObserver, run_pipeline
+    from forge_gui.core.runs.run import RunState
 
     settings = register_again_settings(run_dir, name, force)
     specs = register_specs(settings)  # a bad or taken name fails here, before a folder exists

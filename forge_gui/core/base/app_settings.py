@@ -14,8 +14,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from forge_gui.core import paths
-from forge_gui.core.atomic import atomic_write_text
+from forge_gui.core.base import paths
+from forge_gui.core.base.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from forge_gui.core import paths
+from forge_gui.core.base import paths
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from typing import IO
 
 import psutil
 
-from forge_gui.core.steps import StepFailed
+from forge_gui.core.base.steps import StepFailed
 
 LOCK_NAME = "run.lock"
 log = logging.getLogger(__name__)

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from forge_gui.core.atomic import atomic_write_text
-from forge_gui.core.events import ProgressEvent
+from forge_gui.core.base.atomic import atomic_write_text
+from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
@@ -29,11 +30,10 @@ from forge_gui.core.llamacpp.tool_steps import (
     training_windows,
 )
 from forge_gui.core.llamacpp.trainer import LORA_VAL_SPLIT, trainer_for
-from forge_gui.core.run import RunSettings, RunState
-from forge_gui.core.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+from forge_gui.core.runs.run import RunSettings, RunState
 
 if TYPE_CHECKING:
-    from forge_gui.core.chat_format import ChatFormat
+    from forge_gui.core.formats.chat_format import ChatFormat
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,8 @@ def check_windows(tokens: int, ctx: int, val_split: float, min_train: int = 1,
 def format_of(key: str | None, base: Path | None = None) -> ChatFormat:
     """The chat format recorded for a run (plain when none was recorded); "template" (the
     base's own chat template) is read again from the base GGUF, which must be given."""
-    from forge_gui.core.chat_format import FORMATS, PLAIN, format_for_base
+    from forge_gui.core.formats.chat_format import FORMATS, PLAIN
+    from forge_gui.core.llamacpp.base_format import format_for_base
 
     if key == "template":
         if base is None:
