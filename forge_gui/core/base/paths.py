@@ -55,7 +55,7 @@ def bundle_root() -> Path:
     """The folder holding bundled files: the PyInstaller bundle, or the source checkout."""
     if is_frozen():
         return Path(getattr(sys, "_MEIPASS", Path(sys.executable).parent))
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def resources_dir() -> Path:
