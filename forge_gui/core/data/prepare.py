@@ -27,7 +27,7 @@ from forge_gui.core.data.sources import expand_paths
 from forge_gui.core.formats.chat_format import ChatFormat, Turns
 
 # llama.cpp: the plain training text; chat-jsonl: {"messages": [...]} per line, for
-# llama-finetune-lora's --assistant-loss-only (core/formats/chat_format.py); segments-jsonl:
+# --format chat-jsonl (core/formats/chat_format.py); segments-jsonl:
 # {"segments": [[text, trained], ...]} per line, the training text in the base's own format
 # cut where the loss starts and stops (ChatFormat.segments), what Forge's LoRA trainer reads.
 FORMATS = ("llama.cpp", "chat-jsonl", "segments-jsonl")

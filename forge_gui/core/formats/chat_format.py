@@ -14,16 +14,13 @@ Two formats (docs/training.md, "Which format is trained"), each a renderer:
   Exchanges of one conversation are joined with "\\n" (a blank line between them). A system
   message applies to the exchange after it; a trailing user turn has no answer and is not
   rendered. Ollama's chat has no "input" field, so its TEMPLATE always renders NO_INPUT.
-- chatml: the base's own chat format when its GGUF chat template is ChatML (Qwen, many
-  instruct models): `IM_START role\\n content IM_END\\n` per message. llama-finetune-lora
-  renders each conversation with a chat template, parses special tokens and puts the loss on
-  the assistant's tokens only. Forge gives it the Jinja template below, so the training text is
-  exactly `render()`, and the Ollama model gets TEMPLATE = `go_template`, which renders the same
-  text up to where the answer starts (tests/test_chat_format.py proves it with Go's
-  text/template).
+- chatml: Forge's own ChatML renderer (`IM_START role\\n content IM_END\\n` per message), kept
+  for `prepare-training-data --format chat-jsonl` and the tests; a base's own chat template,
+  whatever its family, is rendered by formats/template_format.py (the "template" format).
 
-Other chat templates (Llama 3's, Gemma's …) fall back to plain, and the run says so: the LoRA
-tool finds assistant turns only by ChatML's and Gemma's markers, and Forge renders ChatML only.
+Every LoRA run is fed as segments (`ChatFormat.segments`): the training text cut where the loss
+starts and stops, packed by Forge's patched llama-finetune-lora (docs/training.md, "How the
+trainer is fed").
 """
 
 from __future__ import annotations
@@ -268,6 +265,6 @@ def messages_of(turns: Iterable[Turn]) -> list[Message]:
 
 
 def jsonl_line(turns: Iterable[Turn]) -> str:
-    """One line of the JSONL file llama-finetune-lora reads with --assistant-loss-only."""
+    """One {"messages": [...]} line (prepare-training-data --format chat-jsonl)."""
     return json.dumps({"messages": [{"role": r, "content": c} for r, c in messages_of(turns)]},
                       ensure_ascii=False)

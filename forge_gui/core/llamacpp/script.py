@@ -94,7 +94,9 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
     lora = s.method == "lora"
     final = final_name(s, context_override, lora_qtype)
     chat = bool(chat_format is not None and chat_format.chat)
-    data_name = "train.jsonl" if chat else "train.txt"
+    # LoRA reads pre-rendered segments in the base's format (docs/training.md, "How the trainer
+    # is fed"); the full fine-tune reads plain text
+    data_name = "train.jsonl" if lora else "train.txt"
     trained = "adapter.gguf" if lora else "trained-f32.gguf"
     outputs = [data_name, trained] + (["merged.gguf"] if lora else [])
     outputs += [final] if final not in outputs else []
@@ -134,18 +136,17 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
                "--val-fraction", f"{s.val_fraction:g}", "--seed", str(s.seed)]
     if s.field_map:
         prepare += ["--map", ",".join(f"{k}={v}" for k, v in s.field_map.items())]
+    if lora:  # the base's own format, read from the base GGUF as the run does
+        prepare += ["--base-gguf", "@@BASE_GGUF@@"]
     prepare += ["--", *[str(p) for p in s.data]]  # "--": a data path may start with "-"
     lines.append('"${FORGE[@]}" ' + shell_line(prepare))
-    if chat:  # llama-finetune-lora renders each conversation with exactly this template
-        lines.append(f'printf "%s" {shlex.quote(chat_format.jinja_template)} '
-                     '> "$OUT_DIR/chat_template.jinja"')
     lines += ["", 'TRAIN_BASE="$BASE_GGUF"']
     if convert:
         lines += ['echo "==> Convert the base to F32 (llama-finetune trains F32 weights only)"',
                   shell_line(["@@llama-quantize@@", "@@BASE_GGUF@@", _OUT + "base-f32.gguf",
                               "F32"]),
                   'TRAIN_BASE="$OUT_DIR/base-f32.gguf"']
-    if not chat:  # a conversation file is checked by the tool itself
+    if not lora:  # the LoRA tool checks its packed windows itself
         tokenize = tokenize_argv(_placeholder_tools(), Path("@@TRAIN_BASE@@"),
                                  Path(_OUT + data_name))
         lines += [
@@ -167,7 +168,6 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
                            output=Path(_OUT + trained), settings=s, tools=_placeholder_tools())
     if lora:
         request.checkpoint_dir = Path(_OUT + "checkpoints")
-        request.chat_template = Path(_OUT + "chat_template.jinja") if chat else None
     lines += [
         shell_line(trainer.argv(request)),
         f'if [ ! -s "$OUT_DIR/{trained}" ]; then',
