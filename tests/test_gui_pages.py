@@ -263,16 +263,13 @@ def test_token_exact_preflight_with_the_real_tokenizer(qtbot, wizard, tmp_path, 
     page.update_estimate()
     assert "of memory" in page.estimate.text()
 
-    page.ctx.setValue(8192)  # these short records cannot fill an 8192-token window
+    page.ctx.setValue(8192)  # LoRA packs: the window follows the data, not the context asked
     page.preflight_button.click()
     qtbot.waitUntil(lambda: page.preflight_label.text().startswith(("✔", "✘")), timeout=60000)
-    assert page.preflight_label.text().startswith("✘")
-    assert "tokens" in page.preflight_label.text() and "context" in page.preflight_label.text()
-
-    page.ctx.setValue(64)
-    page.preflight_button.click()
-    qtbot.waitUntil(lambda: page.preflight_label.text().startswith("✔"), timeout=60000)
+    assert page.preflight_label.text().startswith("✔"), page.preflight_label.text()
     assert "tokens with the base's own tokenizer" in page.preflight_label.text()
+    assert "of 8192 tokens" not in page.preflight_label.text()
+
 
 
 def test_the_preview_shows_the_format_the_run_trains_in(qtbot, wizard, tmp_path, tiny_chatml):
@@ -289,6 +286,6 @@ def test_the_preview_shows_the_format_the_run_trains_in(qtbot, wizard, tmp_path,
     qtbot.waitUntil(lambda: wizard.base_page.info is not None, timeout=15000)
     assert page.preview.toPlainText().startswith(
         "<|im_start|>user\nCapital of France?<|im_end|>\n<|im_start|>assistant\nParis.<|im_end|>")
-    assert "ChatML" in page.preview.toolTip()
+    assert "own chat format" in page.preview.toolTip()
     wizard.trainer_page.method.setCurrentIndex(1)  # full fine-tune: the plain format
     assert page.preview.toPlainText().startswith("### Instruction:\nCapital of France?")

@@ -26,9 +26,9 @@ PLACEHOLDER_NAME = "forge-preflight"  # the name is chosen after the Trainer pag
 @dataclass(frozen=True)
 class PreflightResult:
     tokens: int
-    count: int  # training windows, or conversations that fit (chat formats)
-    unit: str  # "windows" or "conversations"
-    ctx: int  # the context llama.cpp really trains with
+    count: int  # training windows (LoRA: packed conversations)
+    unit: str  # "windows"
+    ctx: int  # the window the tool really trains with (LoRA: chosen from the data)
     notes: list[str] = field(default_factory=list)  # what the run would tell the user
 
     def sentence(self) -> str:
@@ -49,7 +49,6 @@ def run_preflight(settings: RunSettings, progress: ProgressCallback | None = Non
                   cancel: CancelToken | None = None) -> PreflightResult:
     """Walk base → validate → prepare → preflight for `settings` (never Ollama: nothing is
     registered or asked). Raises the StepFailed the run would raise."""
-    from forge_gui.core.formats.chat_format import PLAIN
     from forge_gui.core.llamacpp.tool_steps import training_ctx
     from forge_gui.core.pipeline.train_pipeline import train_specs
 
@@ -66,9 +65,7 @@ def run_preflight(settings: RunSettings, progress: ProgressCallback | None = Non
             state.artifacts.train_base_gguf = state.artifacts.base_gguf
         run_pipeline(walk[len(before):], state, _Relay(progress), cancel)
         a = state.artifacts
-        chat = (a.chat_format or PLAIN.key) != PLAIN.key
-        log.info("preflight: %s tokens, %s %s", a.tokens, a.windows,
-                 "conversations" if chat else "windows")
-        return PreflightResult(tokens=a.tokens or 0, count=a.windows or 0,
-                               unit="conversations" if chat else "windows",
-                               ctx=training_ctx(scratch.ctx), notes=list(state.record.notes))
+        log.info("preflight: %s tokens, %s windows", a.tokens, a.windows)
+        return PreflightResult(tokens=a.tokens or 0, count=a.windows or 0, unit="windows",
+                               ctx=a.train_ctx or training_ctx(scratch.ctx),
+                               notes=list(state.record.notes))
