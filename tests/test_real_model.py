@@ -70,8 +70,9 @@ def test_forge_defaults_teach_the_real_model_facts_it_did_not_know(llama_tools, 
 def test_full_finetune_learns_on_the_real_model(llama_tools, tmp_path):
     """Upstream llama-finetune, every weight of the F32 model, Forge's plain format."""
     base = realmodel.converted(llama_tools, "F32")
+    # lr 1e-5 (full's default): 0.999 -> 0.656 in one epoch of 14 windows; three epochs
     state = train(tmp_path, base, one_conversation(tmp_path, copies=40), method="full",
-                  epochs=1, ctx=256)
+                  epochs=3, ctx=256)
     a = state.artifacts
     assert a.train_loss_first is not None and a.train_loss_last is not None
     assert a.train_loss_last < a.train_loss_first / 2, (a.train_loss_first, a.train_loss_last)

@@ -95,9 +95,9 @@ def test_the_done_page_shows_core_s_finish_command_quoted_for_a_shell(qtbot, wiz
 
 def test_the_trainer_page_s_preflight_gives_the_run_s_verdict(qtbot, wizard, tmp_path, capsys,
                                                               tiny_chatml, gui_tools_dir):
-    """A ChatML base trains one conversation per sample: conversations longer than the context
-    are skipped, so too few fit. The run refuses that at its preflight; "Count tokens exactly"
-    on the Trainer page must say so too (in the app's words), not count plain-text windows."""
+    """Conversations longer than the window are skipped, so nothing is left to pack. The run
+    refuses that at its preflight; "Count tokens exactly" on the Trainer page must say so too
+    (in the app's words)."""
     from fixtures_gui import open_trainer_page, write_jsonl
 
     long_answer = " ".join(f"word{i}" for i in range(600))
@@ -108,7 +108,7 @@ def test_the_trainer_page_s_preflight_gives_the_run_s_verdict(qtbot, wizard, tmp
                  "--tools-dir", str(gui_tools_dir)])
     err = capsys.readouterr().err
     assert code == 1
-    verdict = next(line for line in err.splitlines() if "conversations fit" in line)
+    verdict = next(line for line in err.splitlines() if "window(s) of" in line)
     verdict = verdict.removeprefix("forge-cli: ")
 
     page = open_trainer_page(qtbot, wizard, data, tiny_chatml, gui_tools_dir)

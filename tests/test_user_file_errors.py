@@ -145,9 +145,10 @@ def test_train_run_data_step_on_a_full_disk(tmp_path, tiny_disk, tiny_gguf, caps
     code, out, err = run(capsys, "train-run", "--data", data, "--base-gguf", tiny_gguf["f32"],
                          "--name", "full-disk", "--workdir", run_dir, "--no-create")
     assert code == 1
-    assert f"Cannot write {run_dir / 'train.txt'}: the disk is full" in err
+    # LoRA prepares pre-rendered segments (train.jsonl, docs/training.md)
+    assert f"Cannot write {run_dir / 'train.jsonl'}: the disk is full" in err, err
     no_traceback(err)
-    assert not (run_dir / "train.txt").exists()
+    assert not (run_dir / "train.jsonl").exists()
     assert [p.name for p in run_dir.iterdir() if p.name.startswith(".")] == []
 
 

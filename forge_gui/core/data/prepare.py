@@ -13,6 +13,7 @@ from pathlib import Path
 
 from forge_gui.core.base.atomic import atomic_open, same_file
 from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.fs_errors import FileAccessError
 from forge_gui.core.base.steps import CancelToken
 from forge_gui.core.data.models import (
     DataInputError,
@@ -107,16 +108,21 @@ def _prepare_jsonl(scanner: Scanner, out: Path, val_out: Path | None,
                    jsonl_line: Callable[[Turns], str]) -> PrepareResult:
     """One conversation per line, as llama-finetune-lora reads them (no separator lines)."""
     counts = {"train": 0, "val": 0}
-    with contextlib.ExitStack() as stack:
-        train = stack.enter_context(atomic_open(out, "wb"))
-        val = stack.enter_context(atomic_open(val_out, "wb")) if val_out else None
-        for _file, _line, turns in scanner.records():
-            to_val = choose is not None and choose()
-            target = val if to_val else train
-            assert target is not None  # choose exists only with a held-out file
-            target.write(jsonl_line(turns).encode("utf-8") + b"\n")
-            counts["val" if to_val else "train"] += 1
-        _refuse_invalid(scanner.report, paths)
+    try:
+        with contextlib.ExitStack() as stack:
+            train = stack.enter_context(atomic_open(out, "wb"))
+            val = stack.enter_context(atomic_open(val_out, "wb")) if val_out else None
+            for _file, _line, turns in scanner.records():
+                to_val = choose is not None and choose()
+                target = val if to_val else train
+                assert target is not None  # choose exists only with a held-out file
+                target.write(jsonl_line(turns).encode("utf-8") + b"\n")
+                counts["val" if to_val else "train"] += 1
+            _refuse_invalid(scanner.report, paths)
+    except OSError as exc:  # a full disk at a write or the final flush: name the file
+        if exc.filename is None and not isinstance(exc, FileAccessError):
+            raise FileAccessError(exc, out) from exc
+        raise
     return PrepareResult(out=out, val_out=val_out, samples=counts["train"],
                          held_out=counts["val"], bytes=out.stat().st_size, report=scanner.report)
 

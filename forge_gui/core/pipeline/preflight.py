@@ -236,13 +236,21 @@ def check_packing(packing, lengths: list[int], asked_ctx: int, state: RunState |
         shorter = next((c for c in range((packing.ctx - 1) // CTX_STEP * CTX_STEP, 0, -CTX_STEP)
                         if int(plan_windows(lengths, c).windows * (1.0 - LORA_VAL_SPLIT)) >= 1),
                        None)
+        if packing.skipped:  # too long for the window: a longer one keeps them
+            longest = -(-max(lengths) // CTX_STEP) * CTX_STEP
+            hint = (f"Use a longer context, e.g. --ctx {longest}, or add more (shorter) "
+                    "conversations.")
+        elif shorter:
+            hint = (f"Add more conversations (there are {len(lengths)}), or use a shorter "
+                    f"context, e.g. --ctx {shorter} (longer conversations are then skipped).")
+        else:
+            hint = f"Add more conversations: {len(lengths)} is too little to train on."
         raise StepFailed(
-            f"The training data packs into {packing.windows} window(s) of {packing.ctx} tokens; "
-            "llama-finetune-lora needs at least 2 (it holds 5 % back for validation, at least "
-            "one).",
-            f"Add more conversations (there are {len(lengths)}), or use a shorter context, e.g. "
-            f"--ctx {shorter} (longer conversations are then skipped)." if shorter else
-            f"Add more conversations: {len(lengths)} is too little to train on.")
+            f"The training data packs into {packing.windows} window(s) of {packing.ctx} tokens"
+            + (f" ({packing.skipped} of {len(lengths)} conversations are longer than that)"
+               if packing.skipped else "")
+            + "; llama-finetune-lora needs at least 2 (it holds 5 % back for validation, at "
+            "least one).", hint)
     if packing.skipped:
         keeps_all = round_ctx(max(lengths))
         note = (f"{packing.skipped} of {len(lengths)} conversations are longer than the "
