@@ -35,7 +35,8 @@ DIST = ROOT / "dist"
 BUNDLE = DIST / "forge"
 KEY_FILE = BUILD / "bundle.key"
 # Size budget in MB (docs/packaging.md); tests/test_frozen.py fails when one is exceeded.
-SIZE_BUDGET_MB = {"bundle": 300, "deb": 110, "tarball": 125}
+# bundle 300 -> 310: jinja2 (chat templates), safetensors and PyYAML (PEFT import, Axolotl export)
+SIZE_BUDGET_MB = {"bundle": 310, "deb": 110, "tarball": 125}
 sys.path.insert(0, str(INSTALLER))  # the per-OS helpers below live beside this file
 
 from linux import package as linux_package  # noqa: E402

@@ -120,10 +120,12 @@ def test_the_fine_tuned_model_has_the_lower_held_out_loss(evaluated_run):
     assert run_json["status"] == "done"
     assert [s["status"] for s in run_json["steps"] if s["key"] == "evaluate"] == ["done"]
     result = load_evaluation(state.run_dir)
-    assert result is not None and result.eval_file == state.artifacts.prepared_val
+    assert result is not None
     assert result.ctx == result.train_ctx == 256  # the training context
     assert result.base.loss > 8  # a random model: about ln(32000)
-    assert result.tuned.loss < result.base.loss - 2, result.headline()
+    # the held-out text is prompts and answers; LoRA learns the answers only (a fifth of the
+    # tokens here), so the whole text's loss falls by less than the answers' (was 2 nats)
+    assert result.tuned.loss < result.base.loss - 1, result.headline()
     assert result.tuned.loss == pytest.approx(math.log(result.tuned.perplexity))
     # the figures are kept in the run folder (run.json once RunArtifacts has the field)
     saved = json.loads((state.run_dir / "evaluation.json").read_text())
@@ -133,7 +135,9 @@ def test_the_fine_tuned_model_has_the_lower_held_out_loss(evaluated_run):
         assert evaluation["tuned"]["loss"] == result.tuned.loss
     # the held-out prompts (at most 5, each once), answered by both models, next to the
     # reference
-    held_out = state.artifacts.prepared_val.read_text().splitlines()
+    # LoRA is fed segments; the evaluation reads their plain text (evaluation/held_out.py)
+    assert result.eval_file == state.run_dir / "heldout.txt"
+    held_out = result.eval_file.read_text().splitlines()
     distinct = list(dict.fromkeys(q for q in held_out if q.startswith("What colour")))
     assert [row.prompt for row in result.answers] == distinct[:5] and len(distinct) >= 3
     assert all(row.reference == f"The ball is {row.prompt.split()[4]}." for row in result.answers)

@@ -31,7 +31,9 @@ def test_a_wizard_run_ends_with_the_before_after_comparison(qtbot, wizard, tmp_p
     done = wizard.done_page
     assert wizard.currentPage() is done
     result = load_evaluation(run.state.run_dir)
-    assert result.tuned.loss < result.base.loss - 2
+    # the held-out text is prompts and answers; LoRA learns the answers only (a fifth of the
+    # tokens here), so the whole text's loss falls by less than the answers' (was 2 nats)
+    assert result.tuned.loss < result.base.loss - 1
     figures = done.compare.figures.text()
     assert f"base <b>{result.base.loss:.3f}</b>" in figures
     assert f"fine-tuned <b>{result.tuned.loss:.3f}</b>" in figures and "lower" in figures

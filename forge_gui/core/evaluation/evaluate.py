@@ -41,6 +41,7 @@ from forge_gui.core.evaluation.evaluation_result import (  # noqa: F401  (re-exp
     save_result,
     store_in_run,
 )
+from forge_gui.core.evaluation.held_out import _is_segments, plain_text_of
 from forge_gui.core.formats.chat_format import NO_INPUT, PLAIN_EXCHANGE, RESPONSE_HEAD
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.perplexity import (  # noqa: F401  (re-exported: tests, CLI)
@@ -253,6 +254,9 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
     from forge_gui.core.pipeline.preflight import format_of
 
     fmt = format_of(getattr(artifacts, "chat_format", None), getattr(artifacts, "base_gguf", None))
+    if not fmt.chat and _is_segments(val):  # plain format fed as segments: its plain text
+        assert val is not None
+        val = plain_text_of(val, run_dir / "heldout.txt")
     if fmt.chat and val is not None and prompts is None:  # conversations, not a text
         val, prompts = chat_inputs(fmt, val, run_dir, n_prompts)
         prompts_source = prompts_source or f"held-out conversations ({val.name})"
@@ -314,6 +318,9 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
             prompts_source = prompts_source or f"held-out records ({val.name})"
         else:
             train = _pick(getattr(artifacts, "prepared_train", None))
+            if not fmt.chat and _is_segments(train):
+                assert train is not None
+                train = plain_text_of(train, run_dir / "train.plain.txt")
             prompts = [] if not train else chat_inputs(fmt, train, run_dir, n_prompts, None)[1] \
                 if fmt.chat else exchanges_from_text(_head(train), n_prompts)
             prompts_source = prompts_source or ("training records (nothing was held out, so "
