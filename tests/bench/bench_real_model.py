@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,7 +50,8 @@ def forge_run(work: Path, base: Path, lr: float) -> dict:
     packed = PACKED.search(log)
     steps = STEP.findall(log)
     train = next(s for s in state.record.steps if s.key == "train")
-    train_s = (train.ended - train.started).total_seconds()
+    train_s = (datetime.fromisoformat(train.ended) - datetime.fromisoformat(train.started)
+               ).total_seconds()
     conversations, windows, ctx, _, tokens, _ = (int(float(x)) for x in packed.groups())
     epochs = state.settings.epochs
     return {"loss_first": state.artifacts.train_loss_first,
