@@ -10,9 +10,12 @@ model").
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from pathlib import Path
 
@@ -98,3 +101,41 @@ def facts_known(tools: Path, model: Path, adapter: Path | None = None,
         answers.append(text)
         known += probe["answer_contains"].lower() in text.lower()
     return known, answers
+
+
+PACKED = re.compile(r"forge: (\d+) conversations in (\d+) windows of (\d+) tokens "
+                    r"\(([\d.]+) % filled, (\d+) tokens, (\d+) trained\)")
+STEP = re.compile(r"^train: .*data=(\d+)/(\d+) loss=([\d.]+).*t=(\d+):(\d+):(\d+)", re.M)
+
+
+def step_seconds(tools: Path, base: Path, segments: Path, ctx: int, steps: int,
+                 extra: list[str] | None = None, resume: Path | None = None) -> float:
+    """Mean seconds a training step takes, from the tool's own clock (several steps)."""
+    argv = [str(tools / "llama-finetune-lora"), "-m", str(base), "-f", str(segments),
+            "--segments", "-c", str(ctx), "-b", str(ctx), "-ub", str(ctx), "-fa", "off",
+            "--num-epochs", "1", "--learning-rate", "1e-3", "--lora-rank", "16",
+            "--lora-alpha", "32", "--lora-modules",
+            "attn_q,attn_k,attn_v,attn_o,ffn_gate,ffn_up,ffn_down",
+            "--output-adapter", str(segments.with_suffix(".adapter.gguf")), *(extra or [])]
+    if resume is not None:
+        argv += ["--resume-from", str(resume)]
+    if "--checkpoint-save-steps" not in argv:
+        argv += ["--checkpoint-save-steps", "0"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    arrived: list[float] = []  # when each step's progress line came (finer than its t=)
+    buffer = ""
+    assert proc.stderr is not None
+    try:
+        while len(arrived) < steps + 1:
+            chunk = os.read(proc.stderr.fileno(), 65536)  # what is there, not a fixed count
+            if not chunk:
+                break
+            buffer += chunk.decode("utf-8", "replace").replace("\r", "\n")
+            now = time.monotonic()
+            while len(arrived) < len(STEP.findall(buffer)):
+                arrived.append(now)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert len(arrived) >= 2, f"the tool trained fewer than 2 steps: {buffer[-2000:]}"
+    return (arrived[-1] - arrived[0]) / (len(arrived) - 1)

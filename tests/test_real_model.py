@@ -14,6 +14,9 @@ import json
 import pytest
 import realmodel
 
+from forge_gui.core.data import prepare_training_data
+from forge_gui.core.llamacpp import lora
+from forge_gui.core.llamacpp.base_format import format_for_base
 from forge_gui.core.pipeline.train_pipeline import train_specs
 from forge_gui.core.pipeline.walk import run_pipeline
 from forge_gui.core.runs.run import RunSettings, RunState
@@ -76,3 +79,23 @@ def test_full_finetune_learns_on_the_real_model(llama_tools, tmp_path):
     a = state.artifacts
     assert a.train_loss_first is not None and a.train_loss_last is not None
     assert a.train_loss_last < a.train_loss_first / 2, (a.train_loss_first, a.train_loss_last)
+
+
+def test_a_resumed_run_steps_as_fast_as_a_fresh_one(llama_tools, tmp_path):
+    """Before the patch a resumed run trained with ggml's default of 4 threads whatever -t
+    said (nothing had set them: a resumed run skips the warmup decode), ~10x slower a step on
+    2 cores (docs/performance.md, "Resuming")."""
+    base = realmodel.smollm2_q4_1()
+    segments = tmp_path / "train.jsonl"
+    prepare_training_data([realmodel.FACTS], segments, fmt="segments-jsonl",
+                          chat_format=format_for_base(base))
+    checkpoints = tmp_path / "checkpoints"
+    realmodel.step_seconds(llama_tools, base, segments, 256, 3,  # a checkpoint at step 2
+                           ["--no-repack", "-t", "2", "--checkpoint-save-steps", "2",
+                            "--checkpoint-save-dir", str(checkpoints)])
+    fresh = realmodel.step_seconds(llama_tools, base, segments, 256, 4, ["--no-repack", "-t", "2"])
+    latest = lora.latest_complete_checkpoint(checkpoints)
+    assert latest is not None
+    resumed = realmodel.step_seconds(llama_tools, base, segments, 256, 4,
+                                     ["--no-repack", "-t", "2"], resume=latest)
+    assert resumed < 1.3 * fresh, (fresh, resumed)

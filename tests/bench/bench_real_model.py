@@ -13,9 +13,7 @@ part of the app; without it that column is skipped and said so.
 from __future__ import annotations
 
 import argparse
-import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,28 +22,29 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import realmodel
+from realmodel import PACKED, STEP, step_seconds
 
 from forge_gui.cli import main as forge_cli
 from forge_gui.core.llamacpp.build import ensure_tools
 from forge_gui.core.runs.run import LORA_LR, RunState
-
-PACKED = re.compile(r"forge: (\d+) conversations in (\d+) windows of (\d+) tokens "
-                    r"\(([\d.]+) % filled, (\d+) tokens, (\d+) trained\)")
-STEP = re.compile(r"^train: .*data=(\d+)/(\d+) loss=([\d.]+).*t=(\d+):(\d+):(\d+)", re.M)
 
 
 def peak_rss_children_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def forge_run(work: Path, base: Path, lr: float) -> dict:
+STARTER = Path(__file__).resolve().parents[2] / "resources" / "sample" / "sample.jsonl"
+
+
+def forge_run(work: Path, base: Path, lr: float, data: Path = realmodel.FACTS,
+              folder: str = "run") -> dict:
     t0 = time.perf_counter()
-    code = forge_cli(["train-run", "--data", str(realmodel.FACTS), "--base-gguf", str(base),
-                      "--name", "bench-facts", "--workdir", str(work / "run"), "--no-create",
+    code = forge_cli(["train-run", "--data", str(data), "--base-gguf", str(base),
+                      "--name", "bench-facts", "--workdir", str(work / folder), "--no-create",
                       "--lr", f"{lr:g}", "--quantize", "none"])
     wall = time.perf_counter() - t0
     assert code == 0, "forge-cli train-run failed"
-    state = RunState.load(work / "run")
+    state = RunState.load(work / folder)
     log = state.log_path("train").read_text("utf-8", "replace").replace("\r", "\n")
     packed = PACKED.search(log)
     steps = STEP.findall(log)
@@ -62,43 +61,39 @@ def forge_run(work: Path, base: Path, lr: float) -> dict:
             "peak_rss_mb": peak_rss_children_mb(), "packing": packed.group(0)}
 
 
-def step_seconds(tools: Path, base: Path, segments: Path, ctx: int, steps: int,
-                 extra: list[str] | None = None, resume: Path | None = None) -> float:
-    """Mean seconds a training step takes, from the tool's own clock (several steps)."""
-    argv = [str(tools / "llama-finetune-lora"), "-m", str(base), "-f", str(segments),
-            "--segments", "-c", str(ctx), "-b", str(ctx), "-ub", str(ctx), "-fa", "off",
-            "--num-epochs", "1", "--learning-rate", "1e-3", "--lora-rank", "16",
-            "--lora-alpha", "32", "--lora-modules",
-            "attn_q,attn_k,attn_v,attn_o,ffn_gate,ffn_up,ffn_down",
-            "--output-adapter", str(segments.with_suffix(".adapter.gguf")), *(extra or [])]
-    if resume is not None:
-        argv += ["--resume-from", str(resume)]
-    if "--checkpoint-save-steps" not in argv:
-        argv += ["--checkpoint-save-steps", "0"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    seen, buffer = [], ""
-    assert proc.stderr is not None
-    while len(seen) < steps + 1:
-        chunk = proc.stderr.read(256)
-        if not chunk:
-            break
-        buffer += chunk.replace("\r", "\n")
-        seen = [m for m in STEP.finditer(buffer)]
-    proc.kill()
-    proc.wait()
-    first, last = seen[0], seen[-1]
-    def clock(m):
-        return int(m.group(4)) * 3600 + int(m.group(5)) * 60 + int(m.group(6))
-    return (clock(last) - clock(first)) / max(1, len(seen) - 1)
-
-
-def peft_run(lr: float, epochs: int = 2) -> dict | None:
+def peft_run(lr: float, epochs: int = 2, window: int | None = None) -> dict | None:
     try:
         import peft_side
     except ImportError as exc:
         print(f"PEFT column skipped: {exc} (pip install -e .[bench])")
         return None
-    return peft_side.train_and_probe(realmodel, lr, epochs)
+    return peft_side.train_and_probe(realmodel, lr, epochs, window)
+
+
+# SmolLM2-135M: 30 layers, d_model 576, q/k/v/o + gate/up/down, tied 49,152-token output
+LAYERS, D_MODEL = 30, 576
+PATH_PARAMS = LAYERS * (2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536) + 49152 * 576
+
+
+def gflops_per_window(ctx: int) -> float:
+    """FLOPs of one LoRA step on a frozen base: forward 2·N and backward through the
+    activations 2·N per position (N: the weights on the path), plus attention (no flash):
+    QKᵀ and AV, 4·T²·d forward and twice that backward, per layer. LoRA's own matrices
+    (rank 16) add under 1 % and are left out."""
+    return (4 * PATH_PARAMS * ctx + 12 * ctx * ctx * D_MODEL * LAYERS) / 1e9
+
+
+def cpu_peak_gflops(threads: int) -> tuple[float, float]:
+    """The AVX2 FMA peak of `threads` cores (the portable build's instructions: 2 FMA units ×
+    8 floats × 2 FLOPs a cycle) at the clock /proc/cpuinfo reports, and that clock in GHz."""
+    mhz = 0.0
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("cpu MHz"):
+                mhz = max(mhz, float(line.split(":")[1]))
+    except OSError:
+        pass
+    return threads * 32 * mhz / 1e3, mhz / 1e3
 
 
 def main() -> int:
@@ -122,6 +117,11 @@ def main() -> int:
               f"{forge['wall_s']:.0f} s, {forge['tokens_per_s']:.0f} real tokens/s, "
               f"{forge['positions_per_token']:.2f} positions per real token, peak RSS "
               f"{forge['peak_rss_mb']:.0f} MB")
+        starter = forge_run(work, base, args.lr, STARTER, "starter")
+        print("== the starter sample (forge-cli train-data init), defaults, same model")
+        print(f"  {starter['packing']}; train {starter['train_s']:.0f} s ({starter['steps']} "
+              f"steps, {starter['tokens_per_s']:.0f} real tokens/s), whole run "
+              f"{starter['wall_s']:.0f} s")
         segments = Path(work / "run" / "train.jsonl")
         if not segments.is_file():
             segments = next((work / "run").glob("*.jsonl"))
@@ -141,11 +141,24 @@ def main() -> int:
             resumed = step_seconds(tools, base, segments, forge["ctx"], 4, ["--no-repack"],
                                    resume=latest)
             print(f"  resumed Q4_1: {resumed:.2f} s a step ({resumed / times['Q4_1']:.2f}x fresh)")
+            flops = gflops_per_window(forge["ctx"])
+            peak, ghz = cpu_peak_gflops(2)
+            print(f"  achieved: {flops:.0f} GFLOP a window of {forge['ctx']} -> Q4_1 "
+                  f"{flops / times['Q4_1']:.0f} GFLOP/s, F32 {flops / times['F32']:.0f} GFLOP/s"
+                  + (f"; the 2 cores' AVX2 FMA peak at {ghz:.1f} GHz is {peak:.0f} GFLOP/s "
+                     f"({flops / times['Q4_1'] / peak:.0%} / {flops / times['F32'] / peak:.0%})"
+                     if peak else ""))
         if not args.skip_peft:
-            peft = peft_run(args.lr)
-            if peft:
-                print("== transformers + PEFT, same model (dequantized F32), records, settings")
-                print(f"  loss {peft['loss_first']:.3f} -> {peft['loss_last']:.3f} (epoch mean)")
+            for label, window in (("one conversation a step (PEFT's usual batch 1)", None),
+                                  (f"Forge's windows of {forge['ctx']}, one a step, padded",
+                                   forge["ctx"])):
+                peft = peft_run(args.lr, window=window)
+                if not peft:
+                    break
+                print(f"== transformers + PEFT, same model (dequantized F32), records, settings; "
+                      f"{label}")
+                print(f"  loss {peft['loss_first']:.3f} -> {peft['loss_last']:.3f} (epoch mean), "
+                      f"{peft['steps']} steps (Forge: {forge['steps']})")
                 print(f"  facts known {peft['facts_after']}/24")
                 print(f"  train {peft['train_s']:.0f} s, {peft['tokens_per_s']:.0f} real "
                       f"tokens/s, peak RSS {peft['peak_rss_mb']:.0f} MB")

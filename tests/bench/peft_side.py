@@ -2,7 +2,11 @@
 
 Same records rendered by Forge in the base's own template (the same segments Forge trains),
 same LoRA (r 16, alpha 32, q/k/v/o/gate/up/down), AdamW with weight decay 0.01, answers-only
-loss, one conversation a step (PEFT's usual batch 1, no packing). Needs the bench extra.
+loss. Two ways to batch: one conversation a step (PEFT's usual batch 1), or `window` given: the
+conversations grouped into the windows Forge packs (first-fit decreasing, the rule of
+forge_gui/core/llamacpp/packing.py), one window a step, padded, the loss the mean over the
+window's answer tokens as in Forge; the same number of optimizer steps as Forge, so the
+final losses compare trainers rather than step counts. Needs the bench extra.
 """
 
 from __future__ import annotations
@@ -40,7 +44,39 @@ def _examples(realmodel, tokenizer) -> list[tuple[list[int], list[int]]]:
     return examples
 
 
-def train_and_probe(realmodel, lr: float, epochs: int) -> dict:
+def _windows(examples: list[tuple[list[int], list[int]]], window: int) -> list[list[int]]:
+    """Indices of the examples in each window, first-fit decreasing (packing.plan_windows)."""
+    room: list[int] = []
+    groups: list[list[int]] = []
+    for i in sorted(range(len(examples)), key=lambda i: -len(examples[i][0])):
+        n = len(examples[i][0])
+        if n > window:
+            continue
+        for w, free in enumerate(room):
+            if free >= n:
+                room[w] -= n
+                groups[w].append(i)
+                break
+        else:
+            room.append(window - n)
+            groups.append([i])
+    return groups
+
+
+def _batch(examples, group: list[int]) -> dict:
+    longest = max(len(examples[i][0]) for i in group)
+    ids, labels, mask = [], [], []
+    for i in group:
+        x, y = examples[i]
+        pad = longest - len(x)
+        ids.append(x + [0] * pad)
+        labels.append(y + [-100] * pad)
+        mask.append([1] * len(x) + [0] * pad)
+    return {"input_ids": torch.tensor(ids), "labels": torch.tensor(labels),
+            "attention_mask": torch.tensor(mask)}
+
+
+def train_and_probe(realmodel, lr: float, epochs: int, window: int | None = None) -> dict:
     torch.manual_seed(7)
     folder = str(realmodel.models_dir())
     name = realmodel.smollm2_q4_1().name
@@ -58,13 +94,13 @@ def train_and_probe(realmodel, lr: float, epochs: int) -> dict:
     tokens = sum(len(ids) for ids, _ in examples) * epochs
     t0 = time.perf_counter()
     model.train()
+    groups = _windows(examples, window) if window else [[i] for i in range(len(examples))]
     for _ in range(epochs):
-        order = list(range(len(examples)))
+        order = list(range(len(groups)))
         rng.shuffle(order)
         epoch_losses = []
-        for i in order:
-            ids, labels = examples[i]
-            loss = model(input_ids=torch.tensor([ids]), labels=torch.tensor([labels])).loss
+        for g in order:
+            loss = model(**_batch(examples, groups[g])).loss
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
@@ -81,5 +117,6 @@ def train_and_probe(realmodel, lr: float, epochs: int) -> dict:
             text = tokenizer.decode(out[0][prompt["input_ids"].shape[1]:])
             known += probe["answer_contains"].lower() in text.lower()
     return {"loss_first": first, "loss_last": sum(epoch_losses) / len(epoch_losses),
+            "steps": len(groups) * epochs,
             "train_s": train_s, "tokens_per_s": tokens / train_s, "facts_after": known,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
