@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from forge_gui.core.llamacpp.lora import training_seconds
+from forge_gui.core.llamacpp.trainer import physical_cores
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask, start_task
@@ -39,7 +41,6 @@ LORA_LR_FACTOR = 10
 METHODS = (("lora", "LoRA adapter on the model as it is (recommended)"),
            ("full", "Full fine-tune of every weight (F32 copy)"))
 # A CPU does very roughly this many training FLOPs a second per core (forward + backward).
-FLOPS_PER_CORE = 4e9
 
 
 class TrainerPage(ForgePage):
@@ -337,8 +338,8 @@ class TrainerPage(ForgePage):
             text += " <b>That is more than this computer has</b>: choose a smaller model or context."
         if report is not None and report.stats.approx_tokens:
             tokens = report.stats.approx_tokens
-            flops = 6 * info.parameters * tokens * self.epochs.value()
-            seconds = flops / (FLOPS_PER_CORE * (os.cpu_count() or 1))
+            seconds = training_seconds(info.parameters, tokens, self.epochs.value(),
+                                       self.method_key, physical_cores())
             text += (f"<br>About {tokens:,} tokens (approximate until the preflight counts them with "
                      f"the model's own tokenizer); time on this CPU roughly {_duration(seconds)}.")
         self.estimate.setText(text)
