@@ -25,6 +25,7 @@ import realmodel
 from realmodel import PACKED, STEP, step_seconds
 
 from forge_gui.cli import main as forge_cli
+from forge_gui.core.llamacpp import lora
 from forge_gui.core.llamacpp.build import ensure_tools
 from forge_gui.core.runs.run import LORA_LR, RunState
 
@@ -137,7 +138,7 @@ def main() -> int:
             step_seconds(tools, base, segments, forge["ctx"], 3,
                          ["--no-repack", "--checkpoint-save-steps", "2",
                           "--checkpoint-save-dir", str(ck)])
-            latest = sorted(ck.glob("checkpoint_step_*"))[-1]
+            latest = lora.latest_complete_checkpoint(ck)  # the kill may cut the newest short
             resumed = step_seconds(tools, base, segments, forge["ctx"], 4, ["--no-repack"],
                                    resume=latest)
             print(f"  resumed Q4_1: {resumed:.2f} s a step ({resumed / times['Q4_1']:.2f}x fresh)")
