@@ -52,11 +52,11 @@ def forge_run(work: Path, base: Path, lr: float, data: Path = realmodel.FACTS,
     train = next(s for s in state.record.steps if s.key == "train")
     train_s = (datetime.fromisoformat(train.ended) - datetime.fromisoformat(train.started)
                ).total_seconds()
-    conversations, windows, ctx, _, tokens, _ = (int(float(x)) for x in packed.groups())
+    conversations, windows, ctx, _, tokens, trained = (int(float(x)) for x in packed.groups())
     epochs = state.settings.epochs
     return {"loss_first": state.artifacts.train_loss_first,
             "loss_last": state.artifacts.train_loss_last, "wall_s": wall, "train_s": train_s,
-            "steps": len(steps), "ctx": ctx, "windows": windows,
+            "steps": len(steps), "ctx": ctx, "windows": windows, "trained": trained,
             "positions_per_token": windows * ctx / tokens,
             "tokens_per_s": tokens * epochs / train_s, "adapter": state.artifacts.adapter_file,
             "peak_rss_mb": peak_rss_children_mb(), "packing": packed.group(0)}
@@ -72,16 +72,19 @@ def peft_run(lr: float, epochs: int = 2, window: int | None = None) -> dict | No
 
 
 # SmolLM2-135M: 30 layers, d_model 576, q/k/v/o + gate/up/down, tied 49,152-token output
-LAYERS, D_MODEL = 30, 576
-PATH_PARAMS = LAYERS * (2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536) + 49152 * 576
+LAYERS, D_MODEL, VOCAB = 30, 576, 49152
+PATH_PARAMS = LAYERS * (2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536) + VOCAB * 576
 
 
-def gflops_per_window(ctx: int) -> float:
+def gflops_per_window(ctx: int, trained: float) -> float:
     """FLOPs of one LoRA step on a frozen base: forward 2·N and backward through the
-    activations 2·N per position (N: the weights on the path), plus attention (no flash):
-    QKᵀ and AV, 4·T²·d forward and twice that backward, per layer. LoRA's own matrices
-    (rank 16) add under 1 % and are left out."""
-    return (4 * PATH_PARAMS * ctx + 12 * ctx * ctx * D_MODEL * LAYERS) / 1e9
+    activations 2·N per position (N: the weights on the path), the output layer only at the
+    `trained` positions (Forge's patch computes logits only where the loss is), plus attention
+    (no flash): QKᵀ and AV, 4·T²·d forward and twice that backward, per layer. LoRA's own
+    matrices (rank 16) add under 1 % and are left out."""
+    output = VOCAB * D_MODEL
+    return (4 * (PATH_PARAMS - output) * ctx + 4 * output * trained
+            + 12 * ctx * ctx * D_MODEL * LAYERS) / 1e9
 
 
 def cpu_peak_gflops(threads: int) -> tuple[float, float]:
@@ -142,7 +145,7 @@ def main() -> int:
             resumed = step_seconds(tools, base, segments, forge["ctx"], 4, ["--no-repack"],
                                    resume=latest)
             print(f"  resumed Q4_1: {resumed:.2f} s a step ({resumed / times['Q4_1']:.2f}x fresh)")
-            flops = gflops_per_window(forge["ctx"])
+            flops = gflops_per_window(forge["ctx"], forge["trained"] / forge["windows"])
             peak, ghz = cpu_peak_gflops(2)
             print(f"  achieved: {flops:.0f} GFLOP a window of {forge['ctx']} -> Q4_1 "
                   f"{flops / times['Q4_1']:.0f} GFLOP/s, F32 {flops / times['F32']:.0f} GFLOP/s"
