@@ -32,18 +32,20 @@ _FILE_TYPES = {"f32": gguf.LlamaFileType.ALL_F32, "f16": gguf.LlamaFileType.MOST
                "q8_0": gguf.LlamaFileType.MOSTLY_Q8_0}
 
 
-@functools.lru_cache(maxsize=1)
-def _tokenizer_fields() -> tuple:
+@functools.lru_cache(maxsize=4)
+def _tokenizer_fields(vocab: Path = VOCAB_GGUF) -> tuple:
     """(name, type, value) of every tokenizer.* key (read once: parsing takes seconds)."""
-    reader = gguf.GGUFReader(VOCAB_GGUF)
+    reader = gguf.GGUFReader(vocab)
     return tuple((name, field.types[0], field.contents()) for name, field in reader.fields.items()
                  if name.startswith("tokenizer."))
 
 
-def _copy_tokenizer(writer: gguf.GGUFWriter) -> int:
+def _copy_tokenizer(writer: gguf.GGUFWriter, vocab: Path = VOCAB_GGUF) -> int:
     """Copy every tokenizer.* key from the vocab-only GGUF; return the vocabulary size."""
     n_vocab = 0
-    for name, kind, value in _tokenizer_fields():
+    for name, kind, value in _tokenizer_fields(vocab):
+        if name == "tokenizer.chat_template":
+            continue  # the model's own, if any, is added by the caller
         if kind == gguf.GGUFValueType.ARRAY:
             writer.add_array(name, value)
             if name == "tokenizer.ggml.tokens":
@@ -106,15 +108,16 @@ def _add_llama_header(writer: gguf.GGUFWriter, name: str, n_embd: int = N_EMBD,
 
 def make_tiny_model(path: Path, dtype: str = "f32", seed: int = 0,
                     chat_template: str | None = None, wide: bool = False,
-                    dims: tuple[int, int, int] | None = None) -> Path:
+                    dims: tuple[int, int, int] | None = None, vocab: Path = VOCAB_GGUF) -> Path:
     """Write a tiny Llama GGUF; 2-D weights in `dtype`, norms always F32 (as real models).
     `chat_template`: a tokenizer.chat_template (Jinja) like an instruct model's; `dims`:
-    (n_embd, n_ff, n_layer) for a bigger random model (benchmarks)."""
+    (n_embd, n_ff, n_layer) for a bigger random model (benchmarks); `vocab`: the vocab-only
+    GGUF whose tokenizer it carries (a family's real one: models/ggml-vocab-*.gguf)."""
     path = Path(path)
     n_embd, n_ff, n_layer = dims or ((256, 512, N_LAYER) if wide else (N_EMBD, N_FF, N_LAYER))
     writer = gguf.GGUFWriter(path, "llama")
     _add_llama_header(writer, f"forge-tiny-{dtype}", n_embd, n_ff, n_layer)
-    n_vocab = _copy_tokenizer(writer)
+    n_vocab = _copy_tokenizer(writer, vocab)
     writer.add_vocab_size(n_vocab)
     writer.add_file_type(_FILE_TYPES[dtype])
     if chat_template is not None:
