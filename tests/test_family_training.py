@@ -32,11 +32,11 @@ pytestmark = [pytest.mark.tools, pytest.mark.slow]
 # Gemma 2 and 3 GGUFs carry a SentencePiece tokenizer ("llama"), which llama-spm is.
 # Qwen 3 GGUFs carry Qwen 2's pre-tokenizer; the tree's qwen35 vocab is Qwen 3.5's, which the
 # fork predates too (a Qwen 3.5 or Gemma 4 base cannot be trained with the pinned fork yet).
-TRAIN_VOCAB = {"gemma-2": "llama-spm", "qwen-3": "qwen2"}
+TRAIN_VOCAB = {"gemma-2": "llama-spm", "gemma-3": "llama-spm", "qwen-3": "qwen2"}
 # One of each family (Llama 3.1/3.2/3.3 share tokenizer and template rules, as do the two
 # DeepSeek-R1 distills): each trains in CI, a few seconds to a minute apiece.
-TRAINED = ["llama-3.1", "qwen-2.5", "qwen-3", "smollm-3", "gemma-2", "mistral-nemo", "phi-3.5",
-           "phi-4", "deepseek-r1-qwen"]
+TRAINED = ["llama-3.1", "qwen-2.5", "qwen-3", "smollm-3", "gemma-2", "gemma-3", "mistral-nemo",
+           "mixtral", "phi-3.5", "phi-4", "deepseek-r1-qwen"]
 COPIES = 8  # 24 records: several windows, so the tool's 5 % validation split is not empty
 PACKED = re.compile(r"forge: (\d+) conversations in (\d+) windows of (\d+) tokens "
                     r"\(([\d.]+) % filled, (\d+) tokens, (\d+) trained\)")

@@ -36,6 +36,41 @@ PHI4 = ("{% for message in messages %}{% if (message['role'] == 'system') %}"
         "{% endif %}{% endfor %}"
         "{% if add_generation_prompt %}{{ '<|im_start|>assistant<|im_sep|>' }}{% endif %}")
 
+# Two families whose templates the pinned llama.cpp tree does not carry, as their models ship
+# them (tokenizer_config.json's chat_template): Gemma 3 (google/gemma-3-*-it) and Mixtral
+# (mistralai/Mixtral-8x7B-Instruct-v0.1, the same text Ollama's converter knows).
+GEMMA3 = (
+    "{{ bos_token }}\n{%- if messages[0]['role'] == 'system' -%}\n"
+    "    {%- if messages[0]['content'] is string -%}\n"
+    "        {%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}\n"
+    "    {%- else -%}\n"
+    "        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\\n\\n' -%}\n"
+    "    {%- endif -%}\n    {%- set loop_messages = messages[1:] -%}\n{%- else -%}\n"
+    "    {%- set first_user_prefix = \"\" -%}\n    {%- set loop_messages = messages -%}\n"
+    "{%- endif -%}\n{%- for message in loop_messages -%}\n"
+    "    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}\n"
+    "        {{ raise_exception(\"Conversation roles must alternate user/assistant/user/"
+    "assistant/...\") }}\n    {%- endif -%}\n    {%- if (message['role'] == 'assistant') -%}\n"
+    "        {%- set role = \"model\" -%}\n    {%- else -%}\n"
+    "        {%- set role = message['role'] -%}\n    {%- endif -%}\n"
+    "    {{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else \"\") }}\n"
+    "    {%- if message['content'] is string -%}\n        {{ message['content'] | trim }}\n"
+    "    {%- elif message['content'] is iterable -%}\n"
+    "        {%- for item in message['content'] -%}\n"
+    "            {%- if item['type'] == 'image' -%}\n                {{ '<start_of_image>' }}\n"
+    "            {%- elif item['type'] == 'text' -%}\n                {{ item['text'] | trim }}\n"
+    "            {%- endif -%}\n        {%- endfor -%}\n    {%- else -%}\n"
+    "        {{ raise_exception(\"Invalid content type\") }}\n    {%- endif -%}\n"
+    "    {{ '<end_of_turn>\\n' }}\n{%- endfor -%}\n{%- if add_generation_prompt -%}\n"
+    "    {{'<start_of_turn>model\\n'}}\n{%- endif -%}\n")
+MIXTRAL = (
+    "{{ bos_token }}{% for message in messages %}{% if (message['role'] == 'user') != "
+    "(loop.index0 % 2 == 0) %}{{ raise_exception('Conversation roles must alternate user/"
+    "assistant/user/assistant/...') }}{% endif %}{% if message['role'] == 'user' %}"
+    "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% elif message['role'] == 'assistant' %}"
+    "{{ message['content'] + eos_token}}{% else %}{{ raise_exception('Only user and assistant "
+    "roles are supported!') }}{% endif %}{% endfor %}")
+
 R1_EOT = "<｜end▁of▁sentence｜>"
 QWEN3_EMPTY_THINK = "<think>\n\n</think>\n\n"
 # family -> (template file or Phi-4's text, vocab, end-of-turn, what the last answer starts with)
@@ -47,7 +82,9 @@ FAMILIES = {
     "qwen-3": ("Qwen-Qwen3-0.6B", "qwen35", "<|im_end|>", QWEN3_EMPTY_THINK),
     "smollm-3": ("HuggingFaceTB-SmolLM3-3B", "qwen2", "<|im_end|>", ""),
     "gemma-2": ("google-gemma-2-2b-it", "gemma-4", "<end_of_turn>", ""),
+    "gemma-3": (GEMMA3, "gemma-4", "<end_of_turn>", ""),
     "mistral-nemo": ("mistralai-Mistral-Nemo-Instruct-2407", "llama-spm", "</s>", ""),
+    "mixtral": (MIXTRAL, "llama-spm", "</s>", ""),
     "phi-3.5": ("microsoft-Phi-3.5-mini-instruct", "phi-3", "<|end|>", ""),
     "phi-4": (PHI4, "qwen2", "<|im_end|>", ""),
     "deepseek-r1-llama": ("deepseek-ai-DeepSeek-R1-Distill-Llama-8B", "deepseek-llm", R1_EOT, ""),
