@@ -17,7 +17,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from test_template_formats import FAMILIES, RECORDS, _tokenize_binary, models_dir  # noqa: F401
+from test_template_formats import FAMILIES, RECORDS, models_dir  # noqa: F401
 from tinymodel import make_tiny_model
 
 from forge_gui.core.llamacpp import lora
@@ -85,8 +85,7 @@ def _trained_tokens(binary: Path, model: Path, segments_file: Path, tmp: Path) -
 @pytest.mark.parametrize("family", TRAINED)
 def test_each_family_trains_its_answers_in_its_own_format(family, models_dir, llama_tools,  # noqa: F811
                                                           tmp_path):
-    binary = _tokenize_binary()
-    assert binary is not None
+    binary = llama_tools / "llama-tokenize"  # built with the tools, as the trainer is
     template, vocab, eot, _ = FAMILIES[family]
     source = template if "{%" in template else (models_dir / "templates" / f"{template}.jinja"
                                                 ).read_text("utf-8")
