@@ -98,4 +98,6 @@ def test_a_resumed_run_steps_as_fast_as_a_fresh_one(llama_tools, tmp_path):
     assert latest is not None
     resumed = realmodel.step_seconds(llama_tools, base, segments, 256, 4,
                                      ["--no-repack", "-t", "2"], resume=latest)
-    assert resumed < 1.3 * fresh, (fresh, resumed)
+    # before: 9.9x; the bench measures the figure itself (1.00x); 2x leaves room for a busy
+    # machine without letting the old slowdown through
+    assert resumed < 2 * fresh, (fresh, resumed)
