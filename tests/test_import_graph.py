@@ -120,9 +120,6 @@ UPWARD: set[tuple[str, str]] = {
     ("ollama.register", "runs.run"),
     ("ollama.register", "pipeline.walk"),
     # the run model reaches into the wrappers: names and LoRA module rules, eval's loss type
-    ("runs.rules", "ollama.names"),
-    ("runs.rules", "llamacpp.lora"),
-    ("runs.name_lock", "ollama.names"),
     ("runs.run", "evaluation.evaluation_result"),
     ("runs.runs_index", "evaluation.evaluation_result"),
     ("runs.runs_index", "llamacpp.progress"),

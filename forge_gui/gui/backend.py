@@ -129,13 +129,13 @@ def ensure_gpu_tools(gpu_backend: str, progress=None, cancel=None) -> Path:
 # -- name and run --------------------------------------------------------------------------
 
 def validate_model_name(name: str) -> str | None:
-    from forge_gui.core.ollama import names
+    from forge_gui.core.base import model_names as names
     return names.validate_model_name(name)
 
 
 def same_model(a: str, b: str) -> bool:
     """Ollama's view: 'x' and 'x:latest' are one model, and so are 'X' and 'x'."""
-    from forge_gui.core.ollama.names import model_key
+    from forge_gui.core.base.model_names import model_key
     return model_key(a) == model_key(b)
 
 
@@ -167,12 +167,13 @@ def default_lora_modules() -> str:
 
 def training_memory(info, ctx: int, rank: int, modules: str) -> dict[str, int | None]:
     """{"lora": bytes, "full": bytes or None when full fine-tuning cannot train it}."""
+    from forge_gui.core.base.lora_modules import parse_modules
     from forge_gui.core.llamacpp import lora
 
     try:
-        names = lora.parse_modules(modules)
+        names = parse_modules(modules)
     except ValueError:  # the page shows core's sentence; the estimate uses the default layers
-        names = lora.parse_modules(default_lora_modules())
+        names = parse_modules(default_lora_modules())
     full = None if info.trainability == "quantized" else info.training_memory_bytes(ctx)
     return {"lora": lora.training_memory_bytes(info, ctx, names, rank), "full": full}
 

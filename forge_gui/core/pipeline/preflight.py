@@ -161,6 +161,7 @@ def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
                     cancel: CancelToken) -> None:
     """The window chosen from the data, the packing it gives, enough to train on and enough
     memory, checked before training starts (docs/training.md, "A context that fits the data")."""
+    from forge_gui.core.base.lora_modules import parse_modules
     from forge_gui.core.llamacpp import lora
     from forge_gui.core.llamacpp.packing import choose_ctx, plan_windows
 
@@ -174,7 +175,7 @@ def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
     packing = plan_windows(lengths, ctx)
     check_packing(packing, lengths, s.ctx, state, progress)
     a.train_ctx, a.windows = ctx, packing.windows
-    need = lora.training_memory_bytes(base, ctx, lora.parse_modules(s.lora_modules), s.lora_rank)
+    need = lora.training_memory_bytes(base, ctx, parse_modules(s.lora_modules), s.lora_rank)
     check_memory(base, ctx, progress, "preflight", need=need)
     check_gpu_memory(base, need, tools, trainer_for(s), s, progress)
     progress(ProgressEvent(step="preflight", fraction=1.0, message=(
