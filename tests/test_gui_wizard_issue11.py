@@ -58,8 +58,7 @@ def _fake_run(wizard, tmp_path, behaviours, **settings):
     """Start the Run page on one 'train' step; each start of it runs the next behaviour."""
     from forge_gui.core.base.events import ProgressEvent
     from forge_gui.core.base.steps import FunctionStep
-    from forge_gui.core.pipeline.walk import StepSpec
-    from forge_gui.core.runs.run import RunState
+    from forge_gui.core.runs.run import RunState, StepSpec
 
     starts = iter(behaviours)
 

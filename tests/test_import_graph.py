@@ -112,22 +112,17 @@ UPWARD: set[tuple[str, str]] = {
     # the llama.cpp wrappers take the run's settings, not plain values (trainer: the lead's)
     ("llamacpp.trainer", "runs.run"),
     ("llamacpp.script", "runs.run"),
-    # the Ollama registration steps read and write the run (RunSettings, RunState, StepSpec)
+    # the Ollama registration steps read and write the run (RunSettings, RunState)
     ("ollama.base_template", "runs.run"),
     ("ollama.route", "runs.run"),
     ("ollama.create", "runs.run"),
-    ("ollama.create", "pipeline.preflight"),
     ("ollama.register", "runs.run"),
-    ("ollama.register", "pipeline.walk"),
     # the run model reaches into the wrappers: names and LoRA module rules, eval's loss type
     ("runs.run", "evaluation.evaluation_result"),
     ("runs.runs_index", "evaluation.evaluation_result"),
     ("runs.runs_index", "llamacpp.progress"),
     ("runs.runs_index", "ollama.register"),
     ("runs.runs_index", "pipeline.walk"),
-    # evaluation builds pipeline steps (StepSpec) and asks preflight for the run's format
-    ("evaluation.evaluate", "pipeline.walk"),
-    ("evaluation.evaluate", "pipeline.preflight"),
 }
 
 

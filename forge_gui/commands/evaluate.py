@@ -62,7 +62,7 @@ def _run_format(state):
     """The format the run trained in (the base's own template re-read from its GGUF), so the
     prompts of --prompts FILE are rendered as the model learnt; None when it cannot be read."""
     from forge_gui.core.base.steps import StepFailed
-    from forge_gui.core.pipeline.preflight import format_of
+    from forge_gui.core.llamacpp.base_format import format_of
 
     a = state.artifacts
     try:

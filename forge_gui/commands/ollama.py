@@ -12,8 +12,8 @@ from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.model_names import validate_model_name
 from forge_gui.core.base.steps import Cancelled, Step, StepFailed
 from forge_gui.core.ollama import params as P
-from forge_gui.core.pipeline.walk import PipelineObserver, StepSpec, run_pipeline
-from forge_gui.core.runs.run import RunSettings, RunState, SettingsError
+from forge_gui.core.pipeline.walk import PipelineObserver, run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState, SettingsError, StepSpec
 
 
 def register(subparsers) -> None:

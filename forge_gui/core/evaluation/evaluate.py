@@ -65,7 +65,7 @@ from forge_gui.core.llamacpp.tool_steps import (
 )
 
 if TYPE_CHECKING:
-    from forge_gui.core.pipeline.walk import StepSpec
+    from forge_gui.core.runs.run import StepSpec
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +251,7 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
         lora = tuned
     seed = int(getattr(settings, "seed", 42) or 42)
     val = _pick(getattr(artifacts, "prepared_val", None))
-    from forge_gui.core.pipeline.preflight import format_of
+    from forge_gui.core.llamacpp.base_format import format_of
 
     fmt = format_of(getattr(artifacts, "chat_format", None), getattr(artifacts, "base_gguf", None))
     if not fmt.chat and _is_segments(val):  # plain format fed as segments: its plain text
@@ -371,7 +371,7 @@ def eval_specs(settings) -> list[StepSpec]:
     before the Ollama steps. Reads state.artifacts: base_gguf / train_base_gguf,
     output_gguf / trained_gguf, prepared_val (or prepared_train when nothing was held out)."""
     # imported here: core/runs/run.py may import EvaluationResult from this module (a cycle else)
-    from forge_gui.core.pipeline.walk import StepSpec
+    from forge_gui.core.runs.run import StepSpec
 
     return [StepSpec(EVAL_KEY, EVAL_LABEL, _evaluate_step)]
 

@@ -63,7 +63,7 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, li
 
     A PEFT adapter is a folder: its config and weights go to Ollama as separate blobs."""
     s, a = state.settings, state.artifacts
-    from forge_gui.core.pipeline.preflight import format_of
+    from forge_gui.core.llamacpp.base_format import format_of
 
     fmt = format_of(a.chat_format, a.base_gguf)  # the format the model was trained in
     shown = _shown(s) if inherit else None

@@ -46,8 +46,7 @@ from forge_gui.core.ollama.route import (
     merge_for,
     merge_step,
 )
-from forge_gui.core.pipeline.walk import StepSpec
-from forge_gui.core.runs.run import RunSettings, RunState
+from forge_gui.core.runs.run import RunSettings, RunState, StepSpec
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from forge_gui.core.base.atomic import atomic_write_text
 from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+from forge_gui.core.llamacpp.base_format import format_of
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
@@ -33,7 +34,7 @@ from forge_gui.core.llamacpp.trainer import LORA_VAL_SPLIT, trainer_for
 from forge_gui.core.runs.run import RunSettings, RunState
 
 if TYPE_CHECKING:
-    from forge_gui.core.formats.chat_format import ChatFormat
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +100,6 @@ def check_windows(tokens: int, ctx: int, val_split: float, min_train: int = 1,
             if better and better < count.ctx else
             "Add more training data: there is too little text to train on.")
     raise StepFailed(message, hint)
-
-
-def format_of(key: str | None, base: Path | None = None) -> ChatFormat:
-    """The chat format recorded for a run (plain when none was recorded); "template" (the
-    base's own chat template) is read again from the base GGUF, which must be given."""
-    from forge_gui.core.formats.chat_format import FORMATS, PLAIN
-    from forge_gui.core.llamacpp.base_format import format_for_base
-
-    if key == "template":
-        if base is None:
-            raise StepFailed("The run trains in the base's chat format but has no base model.",
-                             "Run it again from the start.")
-        return format_for_base(base)
-    return next((fmt for k, fmt in FORMATS.items() if k == key), PLAIN)
 
 
 def recorded(path: Path | None, what: str) -> Path:
@@ -265,5 +252,5 @@ def check_packing(packing, lengths: list[int], asked_ctx: int, state: RunState |
 
 
 __all__ = ["WindowCount", "check_windows", "check_packing", "preflight_step",
-           "check_gpu_memory", "record_argv", "tools_for", "format_of",
+           "check_gpu_memory", "record_argv", "tools_for",
            "recorded"]

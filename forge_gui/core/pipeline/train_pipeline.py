@@ -19,6 +19,7 @@ from pathlib import Path
 from forge_gui.core.base.atomic import atomic_write_text
 from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+from forge_gui.core.llamacpp.base_format import format_of
 from forge_gui.core.llamacpp.discover import find_tools
 from forge_gui.core.llamacpp.gguf_info import check_same_model, human_size, inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
@@ -32,14 +33,12 @@ from forge_gui.core.llamacpp.tool_steps import (
 from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, trainer_for
 from forge_gui.core.pipeline.preflight import (  # noqa: F401  (check_gpu_memory: importers' old home)
     check_gpu_memory,
-    format_of,
     preflight_step,
     record_argv,
     recorded,
     tools_for,
 )
-from forge_gui.core.pipeline.walk import StepSpec
-from forge_gui.core.runs.run import RunSettings, RunState
+from forge_gui.core.runs.run import RunSettings, RunState, StepSpec
 
 TRAINED_NAME = "trained-f32.gguf"
 ADAPTER_NAME = "adapter.gguf"
