@@ -117,9 +117,7 @@ UPWARD: set[tuple[str, str]] = {
     ("ollama.route", "runs.run"),
     ("ollama.create", "runs.run"),
     ("ollama.register", "runs.run"),
-    # the run model reaches into the wrappers: names and LoRA module rules, eval's loss type
-    ("runs.run", "evaluation.evaluation_result"),
-    ("runs.runs_index", "evaluation.evaluation_result"),
+    # the run model reaches into the wrappers: the progress parser, registering again
     ("runs.runs_index", "llamacpp.progress"),
     ("runs.runs_index", "ollama.register"),
     ("runs.runs_index", "pipeline.walk"),

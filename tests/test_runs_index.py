@@ -6,8 +6,7 @@ import json
 
 from forge_gui.cli import main
 from forge_gui.core.base import paths
-from forge_gui.core.evaluation.evaluation_result import EvaluationResult, save_result
-from forge_gui.core.llamacpp.perplexity import HeldOutLoss
+from forge_gui.core.runs.evaluation_result import EvaluationResult, HeldOutLoss, save_result
 from forge_gui.core.runs.run import RunSettings, RunState, StepStatus
 from forge_gui.core.runs.runs_index import delete_run, list_runs, loss_points
 

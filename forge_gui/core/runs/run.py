@@ -21,7 +21,7 @@ from forge_gui import __version__
 from forge_gui.core.base import paths
 from forge_gui.core.base.atomic import atomic_write_text
 from forge_gui.core.base.steps import ProcessStep, Step
-from forge_gui.core.evaluation.evaluation_result import EvaluationResult
+from forge_gui.core.runs.evaluation_result import EvaluationResult
 from forge_gui.core.runs.rules import SettingsError, setting_problems
 
 LORA_MODULES = "attn_q,attn_k,attn_v,attn_o,ffn_gate,ffn_up,ffn_down"

@@ -133,7 +133,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
         output_gguf=artifacts.get("output_gguf"))
     if status == "interrupted" and summary.step:
         summary.message = f"Stopped during “{summary.step}” (Forge was closed or killed)."
-    from forge_gui.core.evaluation.evaluation_result import load_evaluation
+    from forge_gui.core.runs.evaluation_result import load_evaluation
 
     evaluation = load_evaluation(run_dir)
     if evaluation is not None:
