@@ -109,9 +109,6 @@ def test_the_scanner_and_its_workers_import_one_way():
 # goes up a floor and closes a loop between packages; the test removes them and then wants no
 # loop at all. Remove a line when its import goes; a line whose import is gone fails the test.
 UPWARD: set[tuple[str, str]] = {
-    # the llama.cpp wrappers take the run's settings, not plain values (trainer: the lead's)
-    ("llamacpp.trainer", "runs.run"),
-    ("llamacpp.script", "runs.run"),
     # the Ollama registration steps read and write the run (RunSettings, RunState)
     ("ollama.base_template", "runs.run"),
     ("ollama.route", "runs.run"),

@@ -30,7 +30,7 @@ from forge_gui.core.llamacpp.tool_steps import (
     training_ctx,
     training_windows,
 )
-from forge_gui.core.llamacpp.trainer import LORA_VAL_SPLIT, trainer_for
+from forge_gui.core.llamacpp.trainer import LORA_VAL_SPLIT, get_trainer
 from forge_gui.core.runs.run import RunSettings, RunState
 
 if TYPE_CHECKING:
@@ -123,7 +123,7 @@ def preflight_step(state: RunState) -> FunctionStep:
     def work(progress: ProgressCallback, cancel: CancelToken) -> None:
         s, a = state.settings, state.artifacts
         tools = tools_for(state)
-        trainer = trainer_for(s)
+        trainer = get_trainer(s.method)
         base_path = recorded(a.train_base_gguf, "base model to train")
         text = recorded(a.prepared_train, "prepared training text")
         tools.path(trainer.tool)  # fail here, before anything long, when it is missing
@@ -164,7 +164,7 @@ def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
     a.train_ctx, a.windows = ctx, packing.windows
     need = lora.training_memory_bytes(base, ctx, parse_modules(s.lora_modules), s.lora_rank)
     check_memory(base, ctx, progress, "preflight", need=need)
-    check_gpu_memory(base, need, tools, trainer_for(s), s, progress)
+    check_gpu_memory(base, need, tools, get_trainer(s.method), s, progress)
     progress(ProgressEvent(step="preflight", fraction=1.0, message=(
         f"{a.tokens:,} tokens: {packing.sentence()}, trained in {fmt.label}")))
 
