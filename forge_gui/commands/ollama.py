@@ -109,7 +109,7 @@ def _settings(args) -> RunSettings:
 
 def cmd_retrain(args) -> int:
     # Imported here: they pull in gguf/numpy and httpx, too slow for every forge-cli start.
-    from forge_gui.core.ollama.register import register_specs
+    from forge_gui.core.registration.register import register_specs
 
     settings = _settings(args)
     try:

@@ -141,7 +141,7 @@ def same_model(a: str, b: str) -> bool:
 
 def finish_command(name: str, modelfile: Path) -> str:
     """The command that registers a model by hand, quoted as forge-cli prints it."""
-    from forge_gui.core.ollama.register import finish_command as command
+    from forge_gui.core.registration.register import finish_command as command
     return command(name, Path(modelfile))
 
 
@@ -215,8 +215,8 @@ def delete_run(run_dir: Path) -> None:
 
 
 def run_loss_points(run_dir: Path, epochs: int | None = None):
-    from forge_gui.core.runs import runs_index
-    return runs_index.loss_points(Path(run_dir), epochs)
+    from forge_gui.core.evaluation.loss_curve import loss_points
+    return loss_points(Path(run_dir), epochs)
 
 
 def run_settings(run_dir: Path):
@@ -231,8 +231,8 @@ def load_evaluation(run_dir: Path, artifacts=None):
 
 
 def register_again(run_dir: Path, name: str, progress=None, cancel=None):
-    from forge_gui.core.runs import runs_index
-    return runs_index.register_again(Path(run_dir), name, progress, cancel)
+    from forge_gui.core.pipeline import register_again as again
+    return again.register_again(Path(run_dir), name, progress, cancel)
 
 
 def resume(run_dir: Path):

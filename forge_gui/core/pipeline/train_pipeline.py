@@ -5,7 +5,7 @@
     full: base → validate → prepare → convert (F16/BF16) → preflight → train → check
           → quantize → completion → [Ollama: Modelfile, create, smoke]
 
-The Ollama steps are in core/ollama/register.py. A LoRA run that registers with ADAPTER (on
+The Ollama steps are in core/registration/register.py. A LoRA run that registers with ADAPTER (on
 request, where the server runs GGUF adapters) skips merge and quantize: the base stays as it is.
 
 Each spec builds its step from the run state when its turn comes, reading what earlier steps
@@ -75,8 +75,8 @@ def train_specs(settings: RunSettings) -> list[StepSpec]:
 
 
 def ollama_specs(settings: RunSettings) -> list[StepSpec]:
-    """Modelfile always; create + Ollama smoke when settings.create (core/ollama/register.py)."""
-    from forge_gui.core.ollama.register import register_specs
+    """Modelfile always; create + Ollama smoke when settings.create (core/registration/register.py)."""
+    from forge_gui.core.registration.register import register_specs
 
     return register_specs(settings)
 
@@ -255,7 +255,7 @@ def _check(state: RunState) -> FunctionStep:
 
 def _merge(state: RunState):
     """The adapter into the base (llama-export-lora), unless it reaches Ollama as ADAPTER."""
-    from forge_gui.core.ollama.register import adapter_route, export_lora_tool, merge_step
+    from forge_gui.core.registration.register import adapter_route, export_lora_tool, merge_step
 
     a = state.artifacts
     a.route, why = adapter_route(state)

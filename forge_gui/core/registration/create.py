@@ -12,11 +12,11 @@ from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.process import format_command
 from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 from forge_gui.core.ollama import params as P
-from forge_gui.core.ollama.base_template import choose_for_run
 from forge_gui.core.ollama.client import OllamaClient, OllamaError, parse_show_parameters
 from forge_gui.core.ollama.hashing import file_digest
 from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, write_modelfile
-from forge_gui.core.ollama.route import base_gguf, client_for
+from forge_gui.core.registration.base_template import choose_for_run
+from forge_gui.core.registration.route import base_gguf, client_for
 from forge_gui.core.runs.run import RunSettings, RunState
 
 log = logging.getLogger(__name__)

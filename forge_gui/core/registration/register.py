@@ -34,10 +34,10 @@ from forge_gui.core.ollama.client import (
     base_url,
     supports_create_api,
 )
-from forge_gui.core.ollama.create import build_modelfile, create, create_request, finish_command, plan
 from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, render_modelfile, write_modelfile
 from forge_gui.core.ollama.resolve import ResolveError, peft_conversion_command
-from forge_gui.core.ollama.route import (
+from forge_gui.core.registration.create import build_modelfile, create, create_request, finish_command, plan
+from forge_gui.core.registration.route import (
     adapter_route,
     build_merge,
     build_resolve,
