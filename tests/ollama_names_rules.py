@@ -1,5 +1,5 @@
 """Ollama's model-name rules for the test double, written from Ollama's own source and kept
-apart from Forge's (forge_gui/core/ollama/names.py): a bug in Forge's names cannot hide behind
+apart from Forge's (forge_gui/core/base/model_names.py): a bug in Forge's names cannot hide behind
 a double that shares it.
 
 Followed: ollama/ollama types/model/name.go as its tests pin it (types/model/name_test.go at

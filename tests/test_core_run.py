@@ -10,8 +10,8 @@ import pytest
 
 from forge_gui.core.base.atomic import atomic_open, atomic_write_text
 from forge_gui.core.base.steps import FunctionStep, ProcessStep, StepFailed
-from forge_gui.core.pipeline.walk import StepSpec, run_pipeline
-from forge_gui.core.runs.run import RunSettings, RunState
+from forge_gui.core.pipeline.walk import run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState, StepSpec
 
 
 def test_atomic_write_leaves_the_old_file_when_writing_fails(tmp_path):

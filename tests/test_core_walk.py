@@ -16,8 +16,8 @@ from forge_gui.core.base import process
 from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.steps import FunctionStep, ProcessStep, StepFailed
 from forge_gui.core.llamacpp.tool_steps import _gguf_check
-from forge_gui.core.pipeline.walk import PipelineObserver, StepSpec, run_pipeline
-from forge_gui.core.runs.run import RunSettings, RunState
+from forge_gui.core.pipeline.walk import PipelineObserver, run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState, StepSpec
 
 
 def _state(tmp_path: Path, name: str) -> RunState:

@@ -23,6 +23,7 @@ from forge_gui.core.llamacpp.gguf_info import (
 )
 from forge_gui.core.llamacpp.lora import checkpoint_is_complete
 from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, get_trainer
+from forge_gui.core.pipeline.train_options import train_options
 from forge_gui.core.runs.run import RunSettings
 
 
@@ -102,7 +103,7 @@ def test_llama_finetune_writing_to_a_full_disk_leaves_no_model(llama_tools, tiny
     settings = RunSettings(name="t", data=[colour_data], base_gguf=tiny_gguf["f32"],
                            method="full", ctx=256, epochs=1)
     request = TrainRequest(train_text=text, base=inspect_gguf(tiny_gguf["f32"]), output=output,
-                           settings=settings, tools=find_tools(llama_tools),
+                           options=train_options(settings), tools=find_tools(llama_tools),
                            log_path=(small_disk if log_on_the_full_disk else tmp_path) / "train.log")
     step = get_trainer("full").build_step(request, TrainResult())
     with pytest.raises(TruncatedGGUF) as exc:

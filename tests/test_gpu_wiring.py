@@ -14,6 +14,7 @@ from forge_gui.core.llamacpp import gpu
 from forge_gui.core.llamacpp.discover import ToolInfo, ToolSet
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.llamacpp.trainer import TrainRequest, get_trainer
+from forge_gui.core.pipeline.train_options import train_options
 from forge_gui.core.pipeline.train_pipeline import check_gpu_memory
 from forge_gui.core.runs.run import RunSettings
 
@@ -26,7 +27,8 @@ def tools(backend: str) -> ToolSet:
 def argv(tiny_gguf, method: Literal["lora", "full"], backend: str, gpu_layers=None) -> list[str]:
     settings = RunSettings(data=[], name="n", method=method, gpu_layers=gpu_layers)
     request = TrainRequest(train_text=Path("t.txt"), base=inspect_gguf(tiny_gguf["f16"]),
-                           output=Path("out.gguf"), settings=settings, tools=tools(backend))
+                           output=Path("out.gguf"), options=train_options(settings),
+                           tools=tools(backend))
     return get_trainer(method).argv(request)
 
 

@@ -8,8 +8,7 @@ from PySide6.QtWidgets import QMessageBox, QWizard
 
 from forge_gui.core.base.process import wait_until_gone
 from forge_gui.core.base.steps import ProcessStep
-from forge_gui.core.pipeline.walk import StepSpec
-from forge_gui.core.runs.run import RunSettings, RunState
+from forge_gui.core.runs.run import RunSettings, RunState, StepSpec
 from forge_gui.gui.showcase import show_page
 from forge_gui.gui.wizard import PAGE_RUN
 

@@ -12,8 +12,7 @@ import pytest
 from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.process import wait_until_gone
 from forge_gui.core.base.steps import FunctionStep, ProcessStep, StepFailed
-from forge_gui.core.pipeline.walk import StepSpec
-from forge_gui.core.runs.run import RunSettings, RunState
+from forge_gui.core.runs.run import RunSettings, RunState, StepSpec
 from forge_gui.gui.runner import PipelineRunner
 
 

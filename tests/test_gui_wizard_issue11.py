@@ -58,8 +58,7 @@ def _fake_run(wizard, tmp_path, behaviours, **settings):
     """Start the Run page on one 'train' step; each start of it runs the next behaviour."""
     from forge_gui.core.base.events import ProgressEvent
     from forge_gui.core.base.steps import FunctionStep
-    from forge_gui.core.pipeline.walk import StepSpec
-    from forge_gui.core.runs.run import RunState
+    from forge_gui.core.runs.run import RunState, StepSpec
 
     starts = iter(behaviours)
 
@@ -142,9 +141,9 @@ def _core_messages(tmp_path) -> list[str]:
     from forge_gui.core.base.process import run_process_step
     from forge_gui.core.base.steps import ProcessStep, StepFailed
     from forge_gui.core.data.prepare import prepare_training_data
-    from forge_gui.core.ollama.register import model_exists
     from forge_gui.core.pipeline.preflight import check_windows
     from forge_gui.core.pipeline.train_pipeline import resolve_base
+    from forge_gui.core.registration.register import model_exists
 
     messages = [str(model_exists("mine", "mine"))]
     for attempt in (lambda: check_windows(2000, 2048, 0.05),
@@ -176,7 +175,7 @@ def test_core_remedies_are_said_with_the_apps_controls(tmp_path):
 
 
 def test_the_run_page_says_replace_not_force(qtbot, wizard, tmp_path):
-    from forge_gui.core.ollama.register import model_exists
+    from forge_gui.core.registration.register import model_exists
 
     def taken(emit, cancel):
         raise model_exists("mine", "Mine:latest")

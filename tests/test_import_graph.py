@@ -105,66 +105,39 @@ def test_the_scanner_and_its_workers_import_one_way():
     assert "forge_gui.core.data.scan" not in graph["forge_gui.core.data.parallel"]
 
 
-# Package level: forge_gui.core's packages are floors (docs/architecture.md). Each import below
-# goes up a floor and closes a loop between packages; the test removes them and then wants no
-# loop at all. Remove a line when its import goes; a line whose import is gone fails the test.
-UPWARD: set[tuple[str, str]] = {
-    # the llama.cpp wrappers take the run's settings, not plain values (trainer: the lead's)
-    ("llamacpp.trainer", "runs.run"),
-    ("llamacpp.script", "runs.run"),
-    # the Ollama registration steps read and write the run (RunSettings, RunState, StepSpec)
-    ("ollama.base_template", "runs.run"),
-    ("ollama.route", "runs.run"),
-    ("ollama.create", "runs.run"),
-    ("ollama.create", "pipeline.preflight"),
-    ("ollama.register", "runs.run"),
-    ("ollama.register", "pipeline.walk"),
-    # the run model reaches into the wrappers: names and LoRA module rules, eval's loss type
-    ("runs.rules", "ollama.names"),
-    ("runs.rules", "llamacpp.lora"),
-    ("runs.name_lock", "ollama.names"),
-    ("runs.run", "evaluation.evaluation_result"),
-    ("runs.runs_index", "evaluation.evaluation_result"),
-    ("runs.runs_index", "llamacpp.progress"),
-    ("runs.runs_index", "ollama.register"),
-    ("runs.runs_index", "pipeline.walk"),
-    # evaluation builds pipeline steps (StepSpec) and asks preflight for the run's format
-    ("evaluation.evaluate", "pipeline.walk"),
-    ("evaluation.evaluate", "pipeline.preflight"),
-}
-
+# Package level: forge_gui.core's packages are floors (docs/architecture.md); a floor imports
+# only floors below it, so no two packages import each other, however indirectly.
 
 def _package(module: str) -> str:
     return module.removeprefix("forge_gui.core.").split(".")[0]
 
 
-def package_graph(skip: set[tuple[str, str]] = frozenset()) -> tuple[dict[str, set[str]], set]:
-    """forge_gui.core's packages and the package each imports; and the module imports seen."""
+def package_graph() -> dict[str, set[str]]:
+    """forge_gui.core's packages and the packages each imports."""
     graph: dict[str, set[str]] = {}
-    seen = set()
     for name, targets in import_graph().items():
         if not name.startswith("forge_gui.core."):
             continue
         graph.setdefault(_package(name), set())
         for target in targets:
-            if not target.startswith("forge_gui.core."):
-                continue
-            edge = (name.removeprefix("forge_gui.core."), target.removeprefix("forge_gui.core."))
-            seen.add(edge)
-            if edge not in skip and _package(name) != _package(target):
+            if target.startswith("forge_gui.core.") and _package(name) != _package(target):
                 graph[_package(name)].add(_package(target))
                 graph.setdefault(_package(target), set())
-    return graph, seen
+    return graph
 
 
 def test_no_package_of_core_imports_itself_back():
-    graph, seen = package_graph(UPWARD)
+    graph = package_graph()
+    assert "runs" in graph["pipeline"] and "base" in graph["runs"]  # it sees the floors' imports
     found = cycles(graph)
     assert not found, "package circles: " + "; ".join(" <-> ".join(c) for c in found)
-    assert not UPWARD - seen, f"gone, drop them from UPWARD: {sorted(UPWARD - seen)}"
 
 
-def test_the_package_graph_sees_the_loops_it_allows():
-    graph, _ = package_graph()
-    assert cycles(graph), "no package circle left: UPWARD can go"
-    assert "base" in graph and not graph["base"], "core/base imports no other floor"
+def test_the_run_model_and_the_tool_wrappers_do_not_know_each_other():
+    """The run (settings, state, rules) imports no tool wrapper; the wrappers of llama.cpp,
+    Ollama and PEFT take plain values, never the run's settings or state (issue 22)."""
+    graph = package_graph()
+    assert not graph["base"], "core/base imports no other floor"
+    assert graph["runs"] <= {"base", "formats"}, graph["runs"]
+    for wrapper in ("llamacpp", "ollama", "peft"):
+        assert not graph[wrapper] & {"runs", "registration", "evaluation", "pipeline"}, wrapper

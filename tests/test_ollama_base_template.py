@@ -17,8 +17,8 @@ from forge_gui.core.base.steps import CancelToken
 from forge_gui.core.formats.chat_format import messages_of
 from forge_gui.core.formats.template_check import collate, render_go
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
-from forge_gui.core.ollama.create import build_modelfile
 from forge_gui.core.ollama.modelfile import parse_modelfile
+from forge_gui.core.registration.create import build_modelfile
 from forge_gui.core.runs.run import RunSettings, RunState
 
 

@@ -99,7 +99,7 @@ def test_an_adapter_refused_anyway_is_merged_instead(ollama, tiny_gguf, llama_to
     s = RunSettings(data=[], name="fallback", base_gguf=tiny_gguf["f32"],
                     adapter=tiny_gguf["lora"], use_adapter=True, tools_dir=llama_tools)
     state = RunState.create(s, tmp_path / "run")
-    from forge_gui.core.ollama.register import register_specs
+    from forge_gui.core.registration.register import register_specs
     run_pipeline(register_specs(s), state, Listen())
     assert state.artifacts.route == "merge"
     assert any("refused the adapter; merging" in m for m in messages)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from forge_gui.core.ollama.names import parse_model_name, validate_model_name
+from forge_gui.core.base.model_names import parse_model_name, validate_model_name
 
 
 @pytest.mark.parametrize("name", [
@@ -116,7 +116,7 @@ def test_forge_accepts_no_name_that_ollama_refuses(name):
 def test_forge_takes_two_names_for_one_model_exactly_when_ollama_does():
     import ollama_names_rules as ollama
 
-    from forge_gui.core.ollama.names import model_key
+    from forge_gui.core.base.model_names import model_key
 
     valid = [n for n in NAMES if validate_model_name(n) is None]
     valid += ["MY-MODEL:Latest", "library/my-model", "registry.ollama.ai/me/assistant:V1",

@@ -15,8 +15,8 @@ from forge_gui.core.ollama import hashing
 from forge_gui.core.ollama import params as P
 from forge_gui.core.ollama.client import OllamaNotReachable
 from forge_gui.core.ollama.modelfile import parse_modelfile
-from forge_gui.core.ollama.register import InvalidModelName, ModelExists, finish_command, register_specs
 from forge_gui.core.pipeline.walk import run_pipeline
+from forge_gui.core.registration.register import InvalidModelName, ModelExists, finish_command, register_specs
 from forge_gui.core.runs.run import RunSettings, RunState
 
 TEMPLATE = PLAIN.go_template

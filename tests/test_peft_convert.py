@@ -17,8 +17,8 @@ from tinymodel import N_HEAD, N_HEAD_KV, make_tiny_model
 from forge_gui.cli import main
 from forge_gui.core.base.process import run_process_step
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
-from forge_gui.core.ollama.route import merge_step
 from forge_gui.core.peft.convert import PeftError, convert
+from forge_gui.core.registration.route import merge_step
 
 
 @pytest.fixture(scope="module")

@@ -81,7 +81,7 @@ def test_a_name_the_cli_refuses_the_name_page_refuses_in_the_same_words(
 
 def test_the_done_page_shows_core_s_finish_command_quoted_for_a_shell(qtbot, wizard, tmp_path):
     """A run folder with a space: the command on the Done page must survive copy and paste."""
-    from forge_gui.core.ollama.register import finish_command
+    from forge_gui.core.registration.register import finish_command
     from forge_gui.core.runs.run import RunArtifacts, RunSettings
 
     run_dir = tmp_path / "my runs" / "run 1"

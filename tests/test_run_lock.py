@@ -68,7 +68,8 @@ def test_a_run_from_before_the_lock_is_interrupted_not_running(tmp_path):
 
 def test_run_pipeline_holds_the_lock_while_steps_run(tmp_path):
     from forge_gui.core.base.steps import FunctionStep
-    from forge_gui.core.pipeline.walk import StepSpec, run_pipeline
+    from forge_gui.core.pipeline.walk import run_pipeline
+    from forge_gui.core.runs.run import StepSpec
 
     state = RunState.create(RunSettings(data=[tmp_path], name="p"), tmp_path / "p")
     seen = []

@@ -6,10 +6,10 @@ import json
 
 from forge_gui.cli import main
 from forge_gui.core.base import paths
-from forge_gui.core.evaluation.evaluation_result import EvaluationResult, save_result
-from forge_gui.core.llamacpp.perplexity import HeldOutLoss
+from forge_gui.core.evaluation.loss_curve import loss_points
+from forge_gui.core.runs.evaluation_result import EvaluationResult, HeldOutLoss, save_result
 from forge_gui.core.runs.run import RunSettings, RunState, StepStatus
-from forge_gui.core.runs.runs_index import delete_run, list_runs, loss_points
+from forge_gui.core.runs.runs_index import delete_run, list_runs
 
 TRAIN_LOG = ("train: [▏] data=0000001/0000002 loss=9.5±nan acc=1.00±0.10% t=00:00:01 ETA=00:00:01\r"
              "train: [█] data=0000002/0000002 loss=8.5±0.2 acc=1.00±0.10% t=00:00:01 ETA=00:00:00\n"

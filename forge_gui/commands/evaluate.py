@@ -3,7 +3,7 @@
     forge-cli compare RUN_DIR [--prompts FILE] [-n N] [--json]
     forge-cli runs [--json] [--dir FOLDER]
 
-The work is in core/evaluation/evaluate.py, core/evaluation/evaluation_result.py and
+The work is in core/evaluation/evaluate.py, core/runs/evaluation_result.py and
 core/runs/runs_index.py; this module parses and prints.
 """
 
@@ -62,7 +62,7 @@ def _run_format(state):
     """The format the run trained in (the base's own template re-read from its GGUF), so the
     prompts of --prompts FILE are rendered as the model learnt; None when it cannot be read."""
     from forge_gui.core.base.steps import StepFailed
-    from forge_gui.core.pipeline.preflight import format_of
+    from forge_gui.core.llamacpp.base_format import format_of
 
     a = state.artifacts
     try:
@@ -76,7 +76,7 @@ def _run_format(state):
 def compare(args) -> int:
     from forge_gui.core.base.steps import Cancelled, CancelToken, StepFailed
     from forge_gui.core.evaluation.evaluate import evaluate, prompts_from_file
-    from forge_gui.core.evaluation.evaluation_result import load_evaluation, save_result
+    from forge_gui.core.runs.evaluation_result import load_evaluation, save_result
     from forge_gui.core.runs.run_lock import run_is_live
 
     if args.n < 1:
@@ -119,7 +119,7 @@ def compare(args) -> int:
         print(f"forge-cli: {exc}", file=sys.stderr)
         return 1
     save_result(run_dir, result, f"{settings.name}: base and fine-tuned, side by side")
-    from forge_gui.core.evaluation.evaluation_result import store_in_run
+    from forge_gui.core.runs.evaluation_result import store_in_run
 
     store_in_run(state, result)
     print(result.headline(), file=sys.stderr)

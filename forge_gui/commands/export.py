@@ -58,9 +58,9 @@ def default_name(hf_base: str) -> str:
 
 
 def settings_from_args(args):
+    from forge_gui.core.base.model_names import validate_model_name
     from forge_gui.core.data import parse_map
     from forge_gui.core.export.job import ExportSettings
-    from forge_gui.core.ollama.names import validate_model_name
     from forge_gui.core.runs.rules import setting_problems
 
     if args.out_dir is None:  # `--data a.jsonl b.jsonl OUT_DIR`: --data took every path

@@ -9,11 +9,11 @@ from pathlib import Path
 from forge_gui.cli import UsageError
 from forge_gui.commands.cancelling import run_cancellable
 from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.model_names import validate_model_name
 from forge_gui.core.base.steps import Cancelled, Step, StepFailed
 from forge_gui.core.ollama import params as P
-from forge_gui.core.ollama.names import validate_model_name
-from forge_gui.core.pipeline.walk import PipelineObserver, StepSpec, run_pipeline
-from forge_gui.core.runs.run import RunSettings, RunState, SettingsError
+from forge_gui.core.pipeline.walk import PipelineObserver, run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState, SettingsError, StepSpec
 
 
 def register(subparsers) -> None:
@@ -109,7 +109,7 @@ def _settings(args) -> RunSettings:
 
 def cmd_retrain(args) -> int:
     # Imported here: they pull in gguf/numpy and httpx, too slow for every forge-cli start.
-    from forge_gui.core.ollama.register import register_specs
+    from forge_gui.core.registration.register import register_specs
 
     settings = _settings(args)
     try:

@@ -16,8 +16,8 @@ from forge_gui.cli import UsageError
 from forge_gui.commands.cancelling import run_cancellable
 from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.steps import Cancelled, ProcessStep, Step, StepFailed
-from forge_gui.core.pipeline.walk import PipelineObserver, StepSpec, run_pipeline
-from forge_gui.core.runs.run import RunSettings, RunState, SettingsError
+from forge_gui.core.pipeline.walk import PipelineObserver, run_pipeline
+from forge_gui.core.runs.run import RunSettings, RunState, SettingsError, StepSpec
 
 ALIASES = ("train-run", "train", "finetune")
 

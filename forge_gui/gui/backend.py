@@ -129,19 +129,19 @@ def ensure_gpu_tools(gpu_backend: str, progress=None, cancel=None) -> Path:
 # -- name and run --------------------------------------------------------------------------
 
 def validate_model_name(name: str) -> str | None:
-    from forge_gui.core.ollama import names
+    from forge_gui.core.base import model_names as names
     return names.validate_model_name(name)
 
 
 def same_model(a: str, b: str) -> bool:
     """Ollama's view: 'x' and 'x:latest' are one model, and so are 'X' and 'x'."""
-    from forge_gui.core.ollama.names import model_key
+    from forge_gui.core.base.model_names import model_key
     return model_key(a) == model_key(b)
 
 
 def finish_command(name: str, modelfile: Path) -> str:
     """The command that registers a model by hand, quoted as forge-cli prints it."""
-    from forge_gui.core.ollama.register import finish_command as command
+    from forge_gui.core.registration.register import finish_command as command
     return command(name, Path(modelfile))
 
 
@@ -167,12 +167,13 @@ def default_lora_modules() -> str:
 
 def training_memory(info, ctx: int, rank: int, modules: str) -> dict[str, int | None]:
     """{"lora": bytes, "full": bytes or None when full fine-tuning cannot train it}."""
+    from forge_gui.core.base.lora_modules import parse_modules
     from forge_gui.core.llamacpp import lora
 
     try:
-        names = lora.parse_modules(modules)
+        names = parse_modules(modules)
     except ValueError:  # the page shows core's sentence; the estimate uses the default layers
-        names = lora.parse_modules(default_lora_modules())
+        names = parse_modules(default_lora_modules())
     full = None if info.trainability == "quantized" else info.training_memory_bytes(ctx)
     return {"lora": lora.training_memory_bytes(info, ctx, names, rank), "full": full}
 
@@ -214,8 +215,8 @@ def delete_run(run_dir: Path) -> None:
 
 
 def run_loss_points(run_dir: Path, epochs: int | None = None):
-    from forge_gui.core.runs import runs_index
-    return runs_index.loss_points(Path(run_dir), epochs)
+    from forge_gui.core.evaluation.loss_curve import loss_points
+    return loss_points(Path(run_dir), epochs)
 
 
 def run_settings(run_dir: Path):
@@ -230,8 +231,8 @@ def load_evaluation(run_dir: Path, artifacts=None):
 
 
 def register_again(run_dir: Path, name: str, progress=None, cancel=None):
-    from forge_gui.core.runs import runs_index
-    return runs_index.register_again(Path(run_dir), name, progress, cancel)
+    from forge_gui.core.pipeline import register_again as again
+    return again.register_again(Path(run_dir), name, progress, cancel)
 
 
 def resume(run_dir: Path):

@@ -14,8 +14,8 @@ from PySide6.QtCore import QObject, Signal
 
 from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.steps import Step
-from forge_gui.core.pipeline.walk import PipelineObserver, StepSpec, failure_text, run_pipeline
-from forge_gui.core.runs.run import RunState
+from forge_gui.core.pipeline.walk import PipelineObserver, failure_text, run_pipeline
+from forge_gui.core.runs.run import RunState, StepSpec
 from forge_gui.gui.tasks import BackgroundTask
 
 log = logging.getLogger(__name__)

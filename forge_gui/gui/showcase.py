@@ -73,7 +73,7 @@ def _simulated_settings(wizard: ForgeWizard) -> RunSettings:
 
 def simulate_run(wizard: ForgeWizard) -> None:
     """Fill the Run page as a finished run of the sample would leave it."""
-    from forge_gui.core.pipeline.walk import StepSpec
+    from forge_gui.core.runs.run import StepSpec
     from forge_gui.gui import backend
 
     page = wizard.run_page

@@ -92,8 +92,7 @@ def bench_validation(tmp: Path, mb: float) -> None:
 
 def bench_log(tmp: Path, seconds: float) -> None:
     from forge_gui.core.base.steps import ProcessStep
-    from forge_gui.core.pipeline.walk import StepSpec
-    from forge_gui.core.runs.run import RunSettings, RunState
+    from forge_gui.core.runs.run import RunSettings, RunState, StepSpec
     from forge_gui.gui.runner import PipelineRunner
     from forge_gui.gui.widgets.log_view import LogView
 

@@ -78,8 +78,8 @@ def bench_second_registration(path: Path, work: Path) -> bool:
     from ollama_double import OllamaDouble
 
     from forge_gui.core.ollama import hashing
-    from forge_gui.core.ollama.register import register_specs
     from forge_gui.core.pipeline.walk import run_pipeline
+    from forge_gui.core.registration.register import register_specs
     from forge_gui.core.runs.run import RunSettings, RunState
 
     double = OllamaDouble(work / "ollama-store")

@@ -27,6 +27,7 @@ sys.path.insert(0, str(TESTS))
 from fixtures_llama import write_colour_dataset  # noqa: E402
 from tinymodel import make_tiny_model  # noqa: E402
 
+from forge_gui.core.base.lora_modules import parse_modules  # noqa: E402
 from forge_gui.core.base.process import run_process_step  # noqa: E402
 from forge_gui.core.base.steps import CancelToken  # noqa: E402
 from forge_gui.core.llamacpp import lora  # noqa: E402
@@ -76,7 +77,7 @@ def run_method(method: str, base: Path, data: Path, workdir: Path, args) -> dict
     info = inspect_gguf(state.artifacts.train_base_gguf)
     if method == "lora":
         estimate = lora.training_memory_bytes(info, settings.ctx,
-                                              lora.parse_modules(settings.lora_modules),
+                                              parse_modules(settings.lora_modules),
                                               settings.lora_rank)
     else:
         estimate = info.training_memory_bytes(settings.ctx)

@@ -13,8 +13,8 @@ Two measures, both with the real llama.cpp tools and the model's own tokenizer:
   through `llama-completion` for both models with the same stops, seed and greedy sampling,
   next to the reference answer from the data.
 
-The result is an EvaluationResult (core/evaluation/evaluation_result.py), written to `evaluation.json`
-and as a readable report `compare.md` in the run folder (and into run.json's artifacts where
+The result is an EvaluationResult (core/runs/evaluation_result.py), written to
+`evaluation.json` and as a readable report `compare.md` in the run folder (and into run.json's artifacts where
 RunArtifacts has an `evaluation` field). See docs/training.md, "Did it get better?".
 """
 
@@ -24,29 +24,18 @@ import datetime as _dt
 import json
 import logging
 import re
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from forge_gui.core.base.atomic import atomic_write_text
 from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
-from forge_gui.core.evaluation.evaluation_result import (  # noqa: F401  (re-exported: the result's old home)
-    ANSWER_TOKENS,
-    REPORT_NAME,
-    RESULT_NAME,
-    AnswerRow,
-    EvaluationResult,
-    load_evaluation,
-    render_markdown,
-    save_result,
-    store_in_run,
-)
 from forge_gui.core.evaluation.held_out import _is_segments, plain_text_of
 from forge_gui.core.formats.chat_format import NO_INPUT, PLAIN_EXCHANGE, RESPONSE_HEAD
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.perplexity import (  # noqa: F401  (re-exported: tests, CLI)
     MIN_EVAL_CTX,
-    HeldOutLoss,
     TextTooShort,
     _lora_args,
     eval_ctx,
@@ -63,9 +52,21 @@ from forge_gui.core.llamacpp.tool_steps import (
     smoke_argv,
     training_ctx,
 )
+from forge_gui.core.runs.evaluation_result import (  # noqa: F401  (re-exported: the result's old home)
+    ANSWER_TOKENS,
+    REPORT_NAME,
+    RESULT_NAME,
+    AnswerRow,
+    EvaluationResult,
+    HeldOutLoss,
+    load_evaluation,
+    render_markdown,
+    save_result,
+    store_in_run,
+)
 
 if TYPE_CHECKING:
-    from forge_gui.core.pipeline.walk import StepSpec
+    from forge_gui.core.runs.run import StepSpec
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
         lora = tuned
     seed = int(getattr(settings, "seed", 42) or 42)
     val = _pick(getattr(artifacts, "prepared_val", None))
-    from forge_gui.core.pipeline.preflight import format_of
+    from forge_gui.core.llamacpp.base_format import format_of
 
     fmt = format_of(getattr(artifacts, "chat_format", None), getattr(artifacts, "base_gguf", None))
     if not fmt.chat and _is_segments(val):  # plain format fed as segments: its plain text
@@ -307,7 +308,7 @@ def evaluate(*, run_dir: Path, settings, artifacts, tools: ToolSet | None = None
                     result.base = result.tuned = None  # tokens differ from the count: rare
                     result.loss_note = str(exc)
                     break
-                setattr(result, which, loss)
+                setattr(result, which, HeldOutLoss(**asdict(loss)))
             if result.base and result.tuned:
                 say(0.45, result.headline())
 
@@ -371,7 +372,7 @@ def eval_specs(settings) -> list[StepSpec]:
     before the Ollama steps. Reads state.artifacts: base_gguf / train_base_gguf,
     output_gguf / trained_gguf, prepared_val (or prepared_train when nothing was held out)."""
     # imported here: core/runs/run.py may import EvaluationResult from this module (a cycle else)
-    from forge_gui.core.pipeline.walk import StepSpec
+    from forge_gui.core.runs.run import StepSpec
 
     return [StepSpec(EVAL_KEY, EVAL_LABEL, _evaluate_step)]
 

@@ -92,7 +92,7 @@ def check_hf_id(name: str) -> None:
 
 def hf_modules(forge_modules: str, architecture: str | None = None) -> list[str]:
     """--lora-modules (attn_q,…,ffn_down or all) -> Axolotl's lora_target_modules."""
-    from forge_gui.core.llamacpp.lora import parse_modules
+    from forge_gui.core.base.lora_modules import parse_modules
 
     names = parse_modules(forge_modules)
     if "all" in names:

@@ -7,7 +7,8 @@
     trainer.get_trainer("llama.cpp") -> Trainer (builds the training ProcessStep)
     progress.FinetuneProgressParser(epochs, val_split) -> parse_line for llama-finetune
     tool_steps: F32 conversion, token preflight, quantize, the llama-completion try
-    script.render_script: the same run as a bash script
 
-The pipeline that strings them together is forge_gui.core.pipeline.train_pipeline.train_specs.
+The wrappers take plain values (paths, numbers, a format), never a run's settings or state.
+The pipeline that strings them together is forge_gui.core.pipeline.train_pipeline.train_specs;
+core/pipeline/script.py writes the same run as a bash script.
 """

@@ -16,6 +16,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 
+from forge_gui.core.base.lora_modules import MODULE_TENSORS
 from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo, TruncatedGGUF, check_output, is_whole
 
@@ -24,23 +25,6 @@ log = logging.getLogger(__name__)
 CHECKPOINT_PREFIX = "checkpoint_step_"
 KEEP_CHECKPOINTS = 2  # the newest complete one, and one before it in case it is bad
 _SAVED = re.compile(r"Checkpoint saved successfully to (?P<dir>.+?)\s*$")
-
-# --lora-modules name -> the tensor names it adapts (blk.N.<name>.weight).
-MODULE_TENSORS = {"attn_q": "attn_q", "attn_k": "attn_k", "attn_v": "attn_v",
-                  "attn_o": "attn_output", "ffn_gate": "ffn_gate", "ffn_up": "ffn_up",
-                  "ffn_down": "ffn_down", "output": "output"}
-
-
-def parse_modules(text: str) -> list[str]:
-    """Validate a --lora-modules list; raises ValueError with the names that are unknown."""
-    names = [part.strip() for part in text.split(",") if part.strip()]
-    if not names:
-        raise ValueError("name at least one layer to adapt")
-    unknown = [n for n in names if n not in MODULE_TENSORS and n != "all"]
-    if unknown:
-        raise ValueError(f"unknown layer(s) {', '.join(unknown)}; choose from "
-                         f"{', '.join([*MODULE_TENSORS, 'all'])}")
-    return names
 
 
 # ------------------------------------------------------------------------------- adapter

@@ -6,9 +6,8 @@ from __future__ import annotations
 import logging
 import math
 import re
+from dataclasses import dataclass
 from pathlib import Path
-
-from pydantic import BaseModel
 
 from forge_gui.core.base.steps import CancelToken, StepFailed
 from forge_gui.core.llamacpp.discover import ToolSet
@@ -19,12 +18,14 @@ log = logging.getLogger(__name__)
 MIN_EVAL_CTX = 64  # below this a "loss" says little about answers of a few sentences
 
 
-class HeldOutLoss(BaseModel):
-    """One model's loss on the held-out text (llama-perplexity's final estimate)."""
+@dataclass(frozen=True)
+class Perplexity:
+    """One model's loss on a text (llama-perplexity's final estimate); a run keeps it as
+    core/runs/evaluation_result.HeldOutLoss (the same fields)."""
 
     gguf: Path
     perplexity: float
-    perplexity_error: float | None = None  # llama-perplexity's "+/-"
+    perplexity_error: float | None  # llama-perplexity's "+/-"
     loss: float  # ln(perplexity): mean cross-entropy per token, nats
     chunks: int | None = None  # chunks of `ctx` tokens scored (their second halves)
 
@@ -89,7 +90,7 @@ def too_short_sentence(tokens: int, need: int, ctx: int) -> str:
 
 def held_out_loss(tools: ToolSet, model: Path, text: Path, ctx: int, cancel: CancelToken,
                   log_file: Path | None = None, threads: int | None = None,
-                  gpu_layers: int | None = None, lora: Path | None = None) -> HeldOutLoss:
+                  gpu_layers: int | None = None, lora: Path | None = None) -> Perplexity:
     """Run llama-perplexity; StepFailed with a sentence when it gives no final estimate
     (TextTooShort when the text is shorter than 2 x ctx tokens)."""
     argv = perplexity_argv(tools, model, text, ctx, threads, gpu_layers, lora)
@@ -115,7 +116,7 @@ def held_out_loss(tools: ToolSet, model: Path, text: Path, ctx: int, cancel: Can
         raise StepFailed(f"llama-perplexity gave {model.name} a perplexity of {ppl}: the model "
                          "produces no usable probabilities (a broken or diverged model).")
     chunks = _CHUNKS.search(both)
-    return HeldOutLoss(gguf=lora or model, perplexity=ppl, perplexity_error=error, loss=math.log(ppl),
+    return Perplexity(gguf=lora or model, perplexity=ppl, perplexity_error=error, loss=math.log(ppl),
                        chunks=int(chunks.group(1)) if chunks else None)
 
 

@@ -1,4 +1,4 @@
-"""Trainers: prepared data + base + settings -> one pipeline step.
+"""Trainers: prepared data + base + plain training values -> one pipeline step.
 
 A Trainer says what it needs (an F32 base or the base as it is) and builds a ProcessStep
 (argv, expected output, progress parser, result check). Front ends only ever see the step, so a
@@ -23,7 +23,25 @@ from forge_gui.core.llamacpp.discover import ToolSet
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo, check_output, check_same_model, inspect_gguf
 from forge_gui.core.llamacpp.progress import FinetuneProgressParser
 from forge_gui.core.llamacpp.tool_steps import lora_ctx, training_ctx
-from forge_gui.core.runs.run import RunSettings
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """What a trainer's command line takes from a run's settings, as plain values
+    (core/pipeline/train_options.py builds it from RunSettings)."""
+
+    epochs: int
+    lr: float
+    ctx: int  # the context asked for (lora: the window when the preflight chose none)
+    seed: int
+    val_split: float  # full: llama-finetune's -val-split
+    optimizer: str  # full: adamw or sgd
+    threads: int | None  # None: physical cores
+    gpu_layers: int | None  # None: every layer on a GPU build (gpu_args)
+    lora_rank: int
+    lora_alpha: float
+    lora_modules: str  # --lora-modules, e.g. "attn_q,attn_k,attn_v,attn_o"
+    checkpoint_every: int  # lora: training steps between checkpoints
 
 
 @dataclass
@@ -31,7 +49,7 @@ class TrainRequest:
     train_text: Path  # the prepared training data (plain text, or chat JSONL for LoRA)
     base: GGUFInfo  # the model the trainer starts from (already in a trainable form)
     output: Path  # where the trained model (full) or adapter (lora) must appear
-    settings: RunSettings
+    options: TrainOptions
     tools: ToolSet
     log_path: Path | None = None
     chat_template: Path | None = None  # lora, chat format: the Jinja template to render with
@@ -78,9 +96,9 @@ def gpu_args(request: TrainRequest, tool: str) -> list[str]:
 
     info = request.tools.tools.get(tool)
     backend = info.backend if info is not None else None
-    if tool == "llama-finetune-lora" and backend == "vulkan" and request.settings.gpu_layers is None:
+    if tool == "llama-finetune-lora" and backend == "vulkan" and request.options.gpu_layers is None:
         return []
-    ngl = default_gpu_layers(backend, request.settings.gpu_layers)
+    ngl = default_gpu_layers(backend, request.options.gpu_layers)
     return [] if ngl is None else ["-ngl", str(ngl)]
 
 
@@ -98,7 +116,7 @@ class LlamaFinetuneTrainer(Trainer):
     produces_adapter = False
 
     def argv(self, request: TrainRequest) -> list[str]:
-        s = request.settings
+        s = request.options
         ctx = str(training_ctx(s.ctx))
         argv = [
             str(request.tools.path("llama-finetune")),
@@ -116,7 +134,7 @@ class LlamaFinetuneTrainer(Trainer):
         return argv + gpu_args(request, self.tool)
 
     def build_step(self, request: TrainRequest, result: TrainResult) -> ProcessStep:
-        s = request.settings
+        s = request.options
         parser = FinetuneProgressParser(s.epochs, s.val_split, step="train")
 
         def check(code: int) -> None:
@@ -153,7 +171,7 @@ class LoraTrainer(Trainer):
         return "segments-jsonl"
 
     def argv(self, request: TrainRequest) -> list[str]:
-        s = request.settings
+        s = request.options
         ctx = str(request.ctx or lora_ctx(s.ctx))
         argv = [
             str(request.tools.path(self.tool)),
@@ -186,7 +204,7 @@ class LoraTrainer(Trainer):
     def build_step(self, request: TrainRequest, result: TrainResult) -> ProcessStep:
         from forge_gui.core.llamacpp import lora
 
-        s = request.settings
+        s = request.options
         parser = FinetuneProgressParser(s.epochs, LORA_VAL_SPLIT, step="train")
 
         def parse(line: str):
@@ -227,10 +245,6 @@ def get_trainer(method: str) -> Trainer:
                          f"Available: {', '.join(sorted(TRAINERS))}.") from None
 
 
-def trainer_for(settings: RunSettings) -> Trainer:
-    return get_trainer(settings.method)
-
-
-__all__ = ["Trainer", "TrainRequest", "TrainResult", "LlamaFinetuneTrainer", "LoraTrainer",
-           "get_trainer", "trainer_for", "TRAINERS", "METHODS", "inspect_gguf",
+__all__ = ["Trainer", "TrainOptions", "TrainRequest", "TrainResult", "LlamaFinetuneTrainer",
+           "LoraTrainer", "get_trainer", "TRAINERS", "METHODS", "inspect_gguf",
            "physical_cores"]

@@ -1,7 +1,7 @@
-"""Registering a fine-tuned model with Ollama (docs/ollama.md).
+"""Ollama's side, as plain wrappers that take paths, names and values (docs/ollama.md): never a
+run's settings or state (the run's registration steps are core/registration).
 
-names: model-name rules.  modelfile: Modelfile writer/parser.  template: the TEMPLATE and stops
-that reproduce the training text.  hashing: cached sha256.  client: the HTTP API.
-store: the local model store (base GGUF discovery).  resolve: what the trainer produced.
-register: the pipeline steps.  doctor: what `forge-cli doctor` reports about Ollama.
+modelfile: Modelfile writer/parser.  params: PARAMETER types.  hashing: cached sha256.
+client: the HTTP API.  store: the local model store (base GGUF discovery).  resolve: what the
+trainer produced and its route.  doctor: what `forge-cli doctor` reports about Ollama.
 """

@@ -8,7 +8,8 @@ refused with an explanation. Routes (docs/ollama.md):
   GGUF LoRA  -> merge into the base with llama-export-lora, FROM the merged file (works on every
                 Ollama); ADAPTER only if the server is older than 0.34.1 and the user asks
   PEFT       -> converted to a GGUF LoRA for the base without torch (core/peft/convert.py,
-                route.convert_peft), then as a GGUF LoRA; the model keeps the base's template
+                core/registration/route.convert_peft), then as a GGUF LoRA; the model keeps
+                the base's template
 """
 
 from __future__ import annotations

@@ -16,9 +16,9 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from forge_gui.core.base.model_names import parse_model_name
 from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo, human_size, inspect_gguf
-from forge_gui.core.ollama.names import parse_model_name
 
 MODEL_MEDIA_TYPE = "application/vnd.ollama.image.model"
 ADAPTER_MEDIA_TYPE = "application/vnd.ollama.image.adapter"

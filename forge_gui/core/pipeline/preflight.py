@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from forge_gui.core.base.atomic import atomic_write_text
 from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+from forge_gui.core.llamacpp.base_format import format_of
 from forge_gui.core.llamacpp.discover import ToolSet, find_tools
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
@@ -29,11 +30,11 @@ from forge_gui.core.llamacpp.tool_steps import (
     training_ctx,
     training_windows,
 )
-from forge_gui.core.llamacpp.trainer import LORA_VAL_SPLIT, trainer_for
+from forge_gui.core.llamacpp.trainer import LORA_VAL_SPLIT, get_trainer
 from forge_gui.core.runs.run import RunSettings, RunState
 
 if TYPE_CHECKING:
-    from forge_gui.core.formats.chat_format import ChatFormat
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -101,20 +102,6 @@ def check_windows(tokens: int, ctx: int, val_split: float, min_train: int = 1,
     raise StepFailed(message, hint)
 
 
-def format_of(key: str | None, base: Path | None = None) -> ChatFormat:
-    """The chat format recorded for a run (plain when none was recorded); "template" (the
-    base's own chat template) is read again from the base GGUF, which must be given."""
-    from forge_gui.core.formats.chat_format import FORMATS, PLAIN
-    from forge_gui.core.llamacpp.base_format import format_for_base
-
-    if key == "template":
-        if base is None:
-            raise StepFailed("The run trains in the base's chat format but has no base model.",
-                             "Run it again from the start.")
-        return format_for_base(base)
-    return next((fmt for k, fmt in FORMATS.items() if k == key), PLAIN)
-
-
 def recorded(path: Path | None, what: str) -> Path:
     """A file an earlier step recorded in the run's artifacts (a retry starts there)."""
     if path is None:
@@ -136,7 +123,7 @@ def preflight_step(state: RunState) -> FunctionStep:
     def work(progress: ProgressCallback, cancel: CancelToken) -> None:
         s, a = state.settings, state.artifacts
         tools = tools_for(state)
-        trainer = trainer_for(s)
+        trainer = get_trainer(s.method)
         base_path = recorded(a.train_base_gguf, "base model to train")
         text = recorded(a.prepared_train, "prepared training text")
         tools.path(trainer.tool)  # fail here, before anything long, when it is missing
@@ -161,6 +148,7 @@ def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
                     cancel: CancelToken) -> None:
     """The window chosen from the data, the packing it gives, enough to train on and enough
     memory, checked before training starts (docs/training.md, "A context that fits the data")."""
+    from forge_gui.core.base.lora_modules import parse_modules
     from forge_gui.core.llamacpp import lora
     from forge_gui.core.llamacpp.packing import choose_ctx, plan_windows
 
@@ -174,9 +162,9 @@ def _preflight_lora(state: RunState, tools: ToolSet, progress: ProgressCallback,
     packing = plan_windows(lengths, ctx)
     check_packing(packing, lengths, s.ctx, state, progress)
     a.train_ctx, a.windows = ctx, packing.windows
-    need = lora.training_memory_bytes(base, ctx, lora.parse_modules(s.lora_modules), s.lora_rank)
+    need = lora.training_memory_bytes(base, ctx, parse_modules(s.lora_modules), s.lora_rank)
     check_memory(base, ctx, progress, "preflight", need=need)
-    check_gpu_memory(base, need, tools, trainer_for(s), s, progress)
+    check_gpu_memory(base, need, tools, get_trainer(s.method), s, progress)
     progress(ProgressEvent(step="preflight", fraction=1.0, message=(
         f"{a.tokens:,} tokens: {packing.sentence()}, trained in {fmt.label}")))
 
@@ -264,5 +252,5 @@ def check_packing(packing, lengths: list[int], asked_ctx: int, state: RunState |
 
 
 __all__ = ["WindowCount", "check_windows", "check_packing", "preflight_step",
-           "check_gpu_memory", "record_argv", "tools_for", "format_of",
+           "check_gpu_memory", "record_argv", "tools_for",
            "recorded"]

@@ -5,7 +5,7 @@
     full: base → validate → prepare → convert (F16/BF16) → preflight → train → check
           → quantize → completion → [Ollama: Modelfile, create, smoke]
 
-The Ollama steps are in core/ollama/register.py. A LoRA run that registers with ADAPTER (on
+The Ollama steps are in core/registration/register.py. A LoRA run that registers with ADAPTER (on
 request, where the server runs GGUF adapters) skips merge and quantize: the base stays as it is.
 
 Each spec builds its step from the run state when its turn comes, reading what earlier steps
@@ -19,6 +19,7 @@ from pathlib import Path
 from forge_gui.core.base.atomic import atomic_write_text
 from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
+from forge_gui.core.llamacpp.base_format import format_of
 from forge_gui.core.llamacpp.discover import find_tools
 from forge_gui.core.llamacpp.gguf_info import check_same_model, human_size, inspect_gguf
 from forge_gui.core.llamacpp.tool_steps import (
@@ -29,17 +30,16 @@ from forge_gui.core.llamacpp.tool_steps import (
     smoke_argv,
     smoke_step,
 )
-from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, trainer_for
+from forge_gui.core.llamacpp.trainer import TrainRequest, TrainResult, get_trainer
 from forge_gui.core.pipeline.preflight import (  # noqa: F401  (check_gpu_memory: importers' old home)
     check_gpu_memory,
-    format_of,
     preflight_step,
     record_argv,
     recorded,
     tools_for,
 )
-from forge_gui.core.pipeline.walk import StepSpec
-from forge_gui.core.runs.run import RunSettings, RunState
+from forge_gui.core.pipeline.train_options import train_options
+from forge_gui.core.runs.run import RunSettings, RunState, StepSpec
 
 TRAINED_NAME = "trained-f32.gguf"
 ADAPTER_NAME = "adapter.gguf"
@@ -75,8 +75,8 @@ def train_specs(settings: RunSettings) -> list[StepSpec]:
 
 
 def ollama_specs(settings: RunSettings) -> list[StepSpec]:
-    """Modelfile always; create + Ollama smoke when settings.create (core/ollama/register.py)."""
-    from forge_gui.core.ollama.register import register_specs
+    """Modelfile always; create + Ollama smoke when settings.create (core/registration/register.py)."""
+    from forge_gui.core.registration.register import register_specs
 
     return register_specs(settings)
 
@@ -117,7 +117,7 @@ def _base(state: RunState) -> FunctionStep:
 
         path = resolve_base(state.settings)
         info = inspect_gguf(path)
-        trainer = trainer_for(state.settings)
+        trainer = get_trainer(state.settings.method)
         if info.trainability == "not-a-model" or (
                 trainer.needs_f32_base and info.trainability == "quantized"):
             raise StepFailed(f"{path.name} cannot be fine-tuned by {trainer.tool}.",
@@ -168,7 +168,7 @@ def _prepare(state: RunState) -> FunctionStep:
         options_cls, prepare, _ = _data_api()
         s, a = state.settings, state.artifacts
         fmt = format_of(a.chat_format, a.base_gguf)
-        data_format = trainer_for(s).data_format(fmt.chat)
+        data_format = get_trainer(s.method).data_format(fmt.chat)
         out = state.run_dir / (PREPARED_CHAT_NAME if data_format.endswith("jsonl")
                                else PREPARED_NAME)
         result = prepare(s.data, out, options=options_cls(field_map=s.field_map),
@@ -183,7 +183,7 @@ def _prepare(state: RunState) -> FunctionStep:
 
 def _convert(state: RunState):
     info = inspect_gguf(recorded(state.artifacts.base_gguf, BASE))
-    if info.trainability == "ready" or not trainer_for(state.settings).needs_f32_base:
+    if info.trainability == "ready" or not get_trainer(state.settings.method).needs_f32_base:
         state.artifacts.train_base_gguf = info.path
         return None
     out = state.run_dir / "base-f32.gguf"
@@ -193,14 +193,14 @@ def _convert(state: RunState):
 
 def _train(state: RunState):
     s, a = state.settings, state.artifacts
-    trainer = trainer_for(s)
+    trainer = get_trainer(s.method)
     output = state.run_dir / (ADAPTER_NAME if trainer.produces_adapter else TRAINED_NAME)
     if output.exists():  # a retry: never train on top of an old result
         output.unlink()
     result = TrainResult()
     request = TrainRequest(train_text=recorded(a.prepared_train, "prepared training text"),
                            base=inspect_gguf(recorded(a.train_base_gguf, BASE)),
-                           output=output, settings=s, tools=tools_for(state),
+                           output=output, options=train_options(s), tools=tools_for(state),
                            log_path=state.log_path("train"))
     if trainer.produces_adapter:
         from forge_gui.core.llamacpp import lora
@@ -237,7 +237,7 @@ def _check(state: RunState) -> FunctionStep:
         loss = ""
         if a.train_loss_first is not None and a.train_loss_last is not None:
             loss = f"; train loss {a.train_loss_first:.3f} → {a.train_loss_last:.3f}"
-        if trainer_for(state.settings).produces_adapter:
+        if get_trainer(state.settings.method).produces_adapter:
             got = lora.check_adapter(inspect_gguf(recorded(a.train_base_gguf, BASE)),
                                      recorded(a.adapter_file, "trained adapter"))
             pairs = sum(1 for n in got.tensor_names if n.endswith(".lora_a"))
@@ -255,7 +255,7 @@ def _check(state: RunState) -> FunctionStep:
 
 def _merge(state: RunState):
     """The adapter into the base (llama-export-lora), unless it reaches Ollama as ADAPTER."""
-    from forge_gui.core.ollama.register import adapter_route, export_lora_tool, merge_step
+    from forge_gui.core.registration.register import adapter_route, export_lora_tool, merge_step
 
     a = state.artifacts
     a.route, why = adapter_route(state)
@@ -350,19 +350,19 @@ def _completion(state: RunState) -> FunctionStep:
 
 
 def write_script(settings: RunSettings, path: Path, workdir: Path | None = None) -> Path:
-    """Write a bash script doing this run with the same tools (core/llamacpp/script.py).
+    """Write a bash script doing this run with the same tools (core/pipeline/script.py).
 
     Raises StepFailed when the base or the tools are not usable, or the file exists."""
     from forge_gui.core.base import paths
-    from forge_gui.core.llamacpp.script import final_name, render_script
     from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, render_modelfile
+    from forge_gui.core.pipeline.script import final_name, render_script
     from forge_gui.core.runs.run import _slug
 
     path = Path(path)
     if path.exists():
         raise StepFailed(f"{path} already exists; choose a new file name for the script.")
     from forge_gui.core.formats.detect import PLAIN, detect
-    from forge_gui.core.llamacpp.script import script_tools
+    from forge_gui.core.pipeline.script import script_tools
 
     base = resolve_base(settings)
     info = inspect_gguf(base)

@@ -1,9 +1,9 @@
 """The one walk through a run's steps, for every front end (docs/architecture.md, "The walk").
 
-A pipeline is a list of StepSpec. Each spec builds its step from the run state at the moment it
-runs (a later step needs what an earlier one produced), or returns None when the run does not
-need it (e.g. no conversion for an F32 base). `run_pipeline` builds and runs them in order,
-keeps run.json in step, and tells a `PipelineObserver` what happens:
+A pipeline is a list of StepSpec (core/runs/run.py). Each spec builds its step from the run
+state at the moment it runs (a later step needs what an earlier one produced), or returns None
+when the run does not need it (e.g. no conversion for an F32 base). `run_pipeline` builds and
+runs them in order, keeps run.json in step, and tells a `PipelineObserver` what happens:
 
 - the CLI's observer prints (commands/train.py);
 - the GUI's re-emits each call as a Qt signal (gui/runner.py runs the walk in a worker thread,
@@ -16,23 +16,14 @@ left their results in state.artifacts.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.fs_errors import describe_os_error
 from forge_gui.core.base.process import run_process_step
 from forge_gui.core.base.steps import Cancelled, CancelToken, FunctionStep, ProcessStep, Step, StepFailed
-from forge_gui.core.runs.run import RunState, StepStatus
+from forge_gui.core.runs.run import RunState, StepSpec, StepStatus
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(eq=False)  # compared by identity: a front end finds a spec's index with specs.index
-class StepSpec:
-    key: str
-    label: str
-    build: Callable[[RunState], Step | None]
 
 
 class PipelineObserver:

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from forge_gui.core.base import paths
+from forge_gui.core.base.model_names import model_key
 from forge_gui.core.base.steps import StepFailed
-from forge_gui.core.ollama.names import model_key
 
 log = logging.getLogger(__name__)
 

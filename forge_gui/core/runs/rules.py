@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from forge_gui.core.base.lora_modules import parse_modules
+from forge_gui.core.base.model_names import parse_model_name
+
 CTX_STEP = 256  # llama.cpp pads the context to a multiple of 256 (docs/training.md)
 CTX_MAX = 131072
 EPOCHS_MAX = 1000
@@ -53,8 +56,6 @@ def _at_least_one(what: str) -> Callable[[Any], str | None]:
 
 
 def _model_name(v: str | None) -> str | None:
-    from forge_gui.core.ollama.names import parse_model_name
-
     try:
         parse_model_name(v or "")
     except ValueError as exc:
@@ -67,8 +68,6 @@ def _base_name(v: str | None) -> str | None:
 
 
 def _lora_modules(v: str) -> str | None:
-    from forge_gui.core.llamacpp.lora import parse_modules
-
     try:
         parse_modules(v)
     except ValueError as exc:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +21,7 @@ from forge_gui import __version__
 from forge_gui.core.base import paths
 from forge_gui.core.base.atomic import atomic_write_text
 from forge_gui.core.base.steps import ProcessStep, Step
-from forge_gui.core.evaluation.evaluation_result import EvaluationResult
+from forge_gui.core.runs.evaluation_result import EvaluationResult
 from forge_gui.core.runs.rules import SettingsError, setting_problems
 
 LORA_MODULES = "attn_q,attn_k,attn_v,attn_o,ffn_gate,ffn_up,ffn_down"
@@ -251,3 +253,14 @@ class RunState:
         payload = {"argv": step.argv, "cwd": str(step.cwd) if step.cwd else None, "env": step.env}
         atomic_write_text(self.run_dir / "commands" / f"{step.key}.json",
                           json.dumps(payload, indent=2) + "\n")
+
+
+@dataclass(eq=False)  # compared by identity: a front end finds a spec's index with specs.index
+class StepSpec:
+    """One step of a run: builds its step from the run state when its turn comes (a later step
+    reads what an earlier one left in state.artifacts), or None when the run does not need it.
+    core/pipeline/walk.py walks a list of them."""
+
+    key: str
+    label: str
+    build: Callable[[RunState], Step | None]

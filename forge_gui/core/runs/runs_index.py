@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import re
 import shutil
 from pathlib import Path
 from typing import Literal
@@ -133,7 +132,7 @@ def summarize_run(run_dir: Path) -> RunSummary:
         output_gguf=artifacts.get("output_gguf"))
     if status == "interrupted" and summary.step:
         summary.message = f"Stopped during “{summary.step}” (Forge was closed or killed)."
-    from forge_gui.core.evaluation.evaluation_result import load_evaluation
+    from forge_gui.core.runs.evaluation_result import load_evaluation
 
     evaluation = load_evaluation(run_dir)
     if evaluation is not None:
@@ -184,40 +183,6 @@ def folder_size(run_dir: Path) -> int:
     return total
 
 
-def loss_points(run_dir: Path, epochs: int | None = None
-                ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
-    """(train, validation) loss points (x in epochs) from the run's logs/train.log, parsed
-    with the same parser as the live chart."""
-    from forge_gui.core.llamacpp.progress import FinetuneProgressParser
-
-    path = Path(run_dir) / "logs" / "train.log"
-    try:
-        text = path.read_bytes().decode("utf-8", "replace")
-    except OSError:
-        return [], []
-    if epochs is None:
-        try:
-            epochs = int(json.loads((Path(run_dir) / "run.json").read_text("utf-8"))
-                         ["settings"]["epochs"])
-        except (OSError, ValueError, KeyError, TypeError):
-            epochs = 1
-    parser = FinetuneProgressParser(epochs=epochs or 1)
-    train, val = [], []
-    for line in re.split(r"[\r\n]+", text):
-        event = parser(line)
-        if event is None or event.x is None:
-            continue
-        if event.phase == "train" and event.loss is not None:
-            train.append((event.x, event.loss))
-        elif event.phase == "val" and parser.last_val_loss is not None:
-            val.append((event.x, parser.last_val_loss))
-    # one validation point per epoch: its last value (the mean over the val windows)
-    by_epoch: dict[float, float] = {}
-    for x, loss in val:
-        by_epoch[x] = loss
-    return train, sorted(by_epoch.items())
-
-
 def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return "—"
@@ -236,45 +201,3 @@ def format_loss(before: float | None, after: float | None) -> str:
         return "—"
     fmt = lambda v: "?" if v is None else f"{v:.3f}"  # noqa: E731
     return f"{fmt(before)} → {fmt(after)}"
-
-
-# --- register a run's model again ---------------------------------------------------------
-
-def register_again_settings(run_dir: Path, name: str, force: bool = False):
-    """RunSettings that register a finished run's model with Ollama under `name` (what
-    `forge-cli retrain --adapter RUN/model.gguf --name NAME` does), keeping its system prompt,
-    parameters, base (needed when the result is only a LoRA adapter) and Ollama address."""
-    from forge_gui.core.base.steps import StepFailed
-    from forge_gui.core.runs.run import RunState
-
-    old = RunState.load(Path(run_dir))
-    a = old.artifacts
-    model = next((Path(p) for p in (a.output_gguf, a.trained_gguf) if p and Path(p).is_file()),
-                 None)
-    if model is None:
-        raise StepFailed(f"The run in {run_dir} has no model file to register (it did not get "
-                         "that far, or the file was deleted).")
-    s = old.settings
-    return s.model_copy(update={
-        "data": [], "name": name, "adapter": model, "use_adapter": False, "create": True,
-        "force": force})
-
-
-def register_again(run_dir: Path, name: str, progress=None, cancel=None, force: bool = False):
-    """Register the run's model as `name`, in a new run folder (the Modelfile, the request,
-    the first answer); returns that RunState. Raises StepFailed with a sentence."""
-    from forge_gui.core.ollama.register import register_specs
-    from forge_gui.core.pipeline.walk import PipelineObserver, run_pipeline
-    from forge_gui.core.runs.run import RunState
-
-    settings = register_again_settings(run_dir, name, force)
-    specs = register_specs(settings)  # a bad or taken name fails here, before a folder exists
-
-    class _Progress(PipelineObserver):
-        def progress(self, event) -> None:
-            if progress is not None:
-                progress(event)
-
-    state = RunState.create(settings)
-    run_pipeline(specs, state, _Progress(), cancel)
-    return state

@@ -31,9 +31,8 @@ from forge_gui.gui.widgets.run_progress import RunProgress
 
 if TYPE_CHECKING:
     from forge_gui.core.base.events import ProgressEvent
-    from forge_gui.core.pipeline.walk import StepSpec
     from forge_gui.core.runs.name_lock import NameLock
-    from forge_gui.core.runs.run import RunSettings, RunState
+    from forge_gui.core.runs.run import RunSettings, RunState, StepSpec
     from forge_gui.gui.runner import PipelineRunner
 
 

@@ -20,6 +20,7 @@ from forge_gui.core.llamacpp.discover import ToolInfo, ToolSet
 from forge_gui.core.llamacpp.gguf_info import GGUFInfo
 from forge_gui.core.llamacpp.tool_steps import smoke_argv, tokenize_argv, training_ctx
 from forge_gui.core.llamacpp.trainer import TrainRequest, get_trainer
+from forge_gui.core.pipeline.train_options import train_options
 from forge_gui.core.runs.run import RunSettings
 
 # Placeholders put into argv by the builders, turned into shell variables when rendered.
@@ -165,7 +166,8 @@ def render_script(settings: RunSettings, base_gguf: Path, tools: ToolSet, out_di
     request = TrainRequest(train_text=Path(_OUT + data_name),
                            base=GGUFInfo.model_construct(path=Path("@@TRAIN_BASE@@"),
                                                          tensor_types=types),
-                           output=Path(_OUT + trained), settings=s, tools=_placeholder_tools())
+                           output=Path(_OUT + trained), options=train_options(s),
+                           tools=_placeholder_tools())
     if lora:
         request.checkpoint_dir = Path(_OUT + "checkpoints")
     lines += [

@@ -51,7 +51,7 @@ def shown_base(settings: RunSettings) -> dict | None:
     """The base's /api/show answer, or None when the base is not an Ollama model we reach."""
     if not settings.base or settings.base_gguf:
         return None
-    from forge_gui.core.ollama.route import client_for
+    from forge_gui.core.registration.route import client_for
 
     try:
         with client_for(settings) as client:

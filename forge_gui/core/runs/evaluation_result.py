@@ -1,9 +1,9 @@
 """What an evaluation found: the before/after figures of a run and their report.
 
-EvaluationResult is the value core/evaluation/evaluate.py measures, what evaluation.json and run.json's
-artifacts.evaluation hold, and what the Done page, the Runs window and `forge-cli evaluate`
+EvaluationResult is the value core/evaluation/evaluate.py measures, what evaluation.json and
+run.json's artifacts.evaluation hold, and what the Done page, the Runs window and `forge-cli evaluate`
 show; compare.md is its readable form. This module measures nothing and starts no tool, so
-the run's own model (core/runs/run.py) can hold a result without importing the measuring (see
+the run's own model (core/runs/run.py) holds a result without importing the tools that measure (see
 docs/training.md, "Did it get better?").
 """
 
@@ -17,14 +17,24 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from forge_gui.core.base.atomic import atomic_write_text
-from forge_gui.core.llamacpp.perplexity import HeldOutLoss
-from forge_gui.core.llamacpp.tool_steps import STOP_MARKER
+from forge_gui.core.formats.chat_format import PLAIN
 
 log = logging.getLogger(__name__)
 
 REPORT_NAME = "compare.md"
 RESULT_NAME = "evaluation.json"
 ANSWER_TOKENS = 64
+
+
+class HeldOutLoss(BaseModel):
+    """One model's loss on the held-out text (llama-perplexity's final estimate,
+    core/llamacpp/perplexity.Perplexity)."""
+
+    gguf: Path
+    perplexity: float
+    perplexity_error: float | None = None  # llama-perplexity's "+/-"
+    loss: float  # ln(perplexity): mean cross-entropy per token, nats
+    chunks: int | None = None  # chunks of `ctx` tokens scored (their second halves)
 
 
 class AnswerRow(BaseModel):
@@ -111,7 +121,7 @@ def render_markdown(result: EvaluationResult, title: str = "") -> str:
     lines += ["", "## Answers", "",
               f"Prompts: {result.prompts_source}. Both models got the same text, rendered as in "
               f"training, greedy sampling (temperature 0), seed {result.seed}, at most "
-              f"{result.max_tokens} tokens, stopped at the next `{STOP_MARKER}`.", ""]
+              f"{result.max_tokens} tokens, stopped at the next `{PLAIN.stop_marker}`.", ""]
     if result.answers:
         lines += ["| # | prompt | reference | base | fine-tuned |", "|---|---|---|---|---|"]
         for i, row in enumerate(result.answers, 1):

@@ -12,11 +12,11 @@ from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.process import format_command
 from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 from forge_gui.core.ollama import params as P
-from forge_gui.core.ollama.base_template import choose_for_run
 from forge_gui.core.ollama.client import OllamaClient, OllamaError, parse_show_parameters
 from forge_gui.core.ollama.hashing import file_digest
 from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, write_modelfile
-from forge_gui.core.ollama.route import base_gguf, client_for
+from forge_gui.core.registration.base_template import choose_for_run
+from forge_gui.core.registration.route import base_gguf, client_for
 from forge_gui.core.runs.run import RunSettings, RunState
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def plan(state: RunState, inherit: bool = True) -> tuple[Modelfile, dict[str, li
 
     A PEFT adapter is a folder: its config and weights go to Ollama as separate blobs."""
     s, a = state.settings, state.artifacts
-    from forge_gui.core.pipeline.preflight import format_of
+    from forge_gui.core.llamacpp.base_format import format_of
 
     fmt = format_of(a.chat_format, a.base_gguf)  # the format the model was trained in
     shown = _shown(s) if inherit else None

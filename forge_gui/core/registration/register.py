@@ -20,6 +20,7 @@ import logging
 from pathlib import Path
 
 from forge_gui.core.base.events import ProgressEvent
+from forge_gui.core.base.model_names import find_same_model, model_key, parse_model_name, validate_model_name
 from forge_gui.core.base.process import run_process_step
 from forge_gui.core.base.steps import CancelToken, FunctionStep, ProgressCallback, StepFailed
 from forge_gui.core.formats.chat_format import PLAIN
@@ -33,11 +34,10 @@ from forge_gui.core.ollama.client import (
     base_url,
     supports_create_api,
 )
-from forge_gui.core.ollama.create import build_modelfile, create, create_request, finish_command, plan
 from forge_gui.core.ollama.modelfile import Modelfile, ModelfileError, render_modelfile, write_modelfile
-from forge_gui.core.ollama.names import find_same_model, model_key, parse_model_name, validate_model_name
 from forge_gui.core.ollama.resolve import ResolveError, peft_conversion_command
-from forge_gui.core.ollama.route import (
+from forge_gui.core.registration.create import build_modelfile, create, create_request, finish_command, plan
+from forge_gui.core.registration.route import (
     adapter_route,
     build_merge,
     build_resolve,
@@ -46,8 +46,7 @@ from forge_gui.core.ollama.route import (
     merge_for,
     merge_step,
 )
-from forge_gui.core.pipeline.walk import StepSpec
-from forge_gui.core.runs.run import RunSettings, RunState
+from forge_gui.core.runs.run import RunSettings, RunState, StepSpec
 
 log = logging.getLogger(__name__)
 
