@@ -142,3 +142,32 @@ def _derived(state: RunState) -> str:
     info = inspect_gguf(state.artifacts.base_gguf)
     return detect(info.chat_template, info.bos_token, info.eos_token)[0].go_template
 
+
+
+def test_qwen_25s_default_system_prompt_is_trained_and_rendered_by_ollama(family_base,
+                                                                         go_template):
+    """Qwen 2.5's Jinja adds its default system prompt to a record that has none: the training
+    text has it before every answer, and the prompt Ollama renders with real Go text/template
+    is that same text, from the TEMPLATE Forge derives and from Qwen's own TEMPLATE + SYSTEM."""
+    from test_template_formats import _format
+
+    fmt = _format(family_base("qwen-2.5"))
+    template, system, _ = OLLAMA["qwen-2.5"]
+    default = "<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful " \
+              "assistant.<|im_end|>\n"
+    assert system in default
+    no_system = [RECORDS["single-turn"],
+                 (("user", "Name a fruit.", None), ("assistant", "An apple.", None),
+                  ("user", "And a vegetable?", None), ("assistant", "A carrot.", None))]
+    for turns in no_system:
+        text = "".join(t for t, _ in fmt.segments(turns))
+        assert text.startswith(default)
+        messages = messages_of(turns)
+        for k, (role, _) in enumerate(messages):
+            if role != "assistant":
+                continue
+            derived = go_template(fmt.go_template, messages[:k])
+            joined, collated = collate([("system", system)] + messages[:k])
+            own = go_template(template, collated, joined)
+            assert derived == own == fmt.prompt(messages[:k])
+            assert derived.startswith(default) and text.startswith(derived)
