@@ -12,12 +12,11 @@ tool itself tokenized them (test_template_formats.py checks the texts and the Go
 from __future__ import annotations
 
 import json
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
-from test_template_formats import FAMILIES, RECORDS, models_dir  # noqa: F401
+from realmodel import PACKED
+from test_template_formats import FAMILIES, RECORDS, models_dir, token_ids  # noqa: F401
 from tinymodel import make_tiny_model
 
 from forge_gui.core.llamacpp import lora
@@ -38,8 +37,6 @@ TRAIN_VOCAB = {"gemma-2": "llama-spm", "gemma-3": "llama-spm", "qwen-3": "qwen2"
 TRAINED = ["llama-3.1", "qwen-2.5", "qwen-3", "smollm-3", "gemma-2", "gemma-3", "mistral-nemo",
            "mixtral", "phi-3.5", "phi-4", "deepseek-r1-qwen"]
 COPIES = 8  # 24 records: several windows, so the tool's 5 % validation split is not empty
-PACKED = re.compile(r"forge: (\d+) conversations in (\d+) windows of (\d+) tokens "
-                    r"\(([\d.]+) % filled, (\d+) tokens, (\d+) trained\)")
 
 
 def _records(path: Path) -> Path:
@@ -57,12 +54,7 @@ def _trained_tokens(binary: Path, model: Path, segments_file: Path, tmp: Path) -
     """The answer tokens as the patched trainer counts them: the whole text tokenized once,
     each segment's end found by tokenizing the text up to it (docs/training.md)."""
     def count(text: str) -> int:
-        file = tmp / "text.txt"
-        file.write_text(text, "utf-8", newline="")
-        done = subprocess.run([str(binary), "-m", str(model), "-f", str(file), "--ids",
-                               "--log-disable"], capture_output=True, text=True, timeout=120,
-                              check=True)
-        return len(done.stdout.strip().splitlines()[-1].strip("[]").split(","))
+        return len(token_ids(binary, model, text, tmp))
 
     trained = 0
     seen: dict[str, int] = {}  # the records repeat: tokenize each distinct one once

@@ -234,6 +234,16 @@ def _tokenize_binary() -> Path | None:
     return Path(found) if found else (candidates[0] if candidates else None)
 
 
+def token_ids(binary: Path, model: Path, text: str, tmp: Path) -> list[int]:
+    """The tokens of `text` as llama-tokenize (`binary`) makes them with `model`'s vocabulary."""
+    file = tmp / "text.txt"
+    file.write_text(text, "utf-8", newline="")
+    done = subprocess.run([str(binary), "-m", str(model), "-f", str(file), "--ids",
+                           "--log-disable"], capture_output=True, text=True, timeout=120,
+                          check=True)
+    return [int(i) for i in done.stdout.strip().splitlines()[-1].strip("[]").split(",")]
+
+
 # How the patched trainer maps segments to tokens (docs/training.md, "How the trainer is fed"):
 # it tokenizes the whole text once (BOS by the tokenizer's rule, special tokens parsed) and finds
 # where each segment ends by tokenizing the text up to there. Tokenizing segments one by one
@@ -254,12 +264,7 @@ def test_segments_survive_tokenization(family, family_gguf, tmp_path):
     segments = fmt.segments(RECORDS["multi-turn"])
 
     def ids(text: str) -> list[int]:
-        file = tmp_path / "text.txt"
-        file.write_text(text, "utf-8", newline="")
-        done = subprocess.run([str(binary), "-m", str(path), "-f", str(file), "--ids",
-                               "--log-disable"], capture_output=True, text=True, timeout=120,
-                              check=True)
-        return [int(i) for i in done.stdout.strip().splitlines()[-1].strip("[]").split(",")]
+        return token_ids(binary, path, text, tmp_path)
 
     text = "".join(t for t, _ in segments)
     whole = ids(text)

@@ -73,7 +73,8 @@ def peft_run(lr: float, epochs: int = 2, window: int | None = None) -> dict | No
 
 # SmolLM2-135M: 30 layers, d_model 576, q/k/v/o + gate/up/down, tied 49,152-token output
 LAYERS, D_MODEL, VOCAB = 30, 576, 49152
-PATH_PARAMS = LAYERS * (2 * 576 * 576 + 2 * 576 * 192 + 3 * 576 * 1536) + VOCAB * 576
+PATH_PARAMS = (LAYERS * (2 * D_MODEL * D_MODEL + 2 * D_MODEL * 192 + 3 * D_MODEL * 1536)
+               + VOCAB * D_MODEL)
 
 
 def gflops_per_window(ctx: int, trained: float) -> float:

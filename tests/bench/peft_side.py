@@ -3,8 +3,8 @@
 Same records rendered by Forge in the base's own template (the same segments Forge trains),
 same LoRA (r 16, alpha 32, q/k/v/o/gate/up/down), AdamW with weight decay 0.01, answers-only
 loss. Two ways to batch: one conversation a step (PEFT's usual batch 1), or `window` given: the
-conversations grouped into the windows Forge packs (first-fit decreasing, the rule of
-forge_gui/core/llamacpp/packing.py), one window a step, padded, the loss the mean over the
+conversations grouped into the windows Forge packs (packing.pack_windows, first-fit
+decreasing as the trainer does), one window a step, padded, the loss the mean over the
 window's answer tokens as in Forge; the same number of optimizer steps as Forge, so the
 final losses compare trainers rather than step counts. Needs the bench extra.
 """
@@ -24,6 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from forge_gui.core.data import prepare_training_data
 from forge_gui.core.llamacpp.base_format import format_for_base
+from forge_gui.core.llamacpp.packing import pack_windows
 
 
 def _examples(realmodel, tokenizer) -> list[tuple[list[int], list[int]]]:
@@ -42,25 +43,6 @@ def _examples(realmodel, tokenizer) -> list[tuple[list[int], list[int]]]:
             labels += toks if trained else [-100] * len(toks)
         examples.append((ids, labels))
     return examples
-
-
-def _windows(examples: list[tuple[list[int], list[int]]], window: int) -> list[list[int]]:
-    """Indices of the examples in each window, first-fit decreasing (packing.plan_windows)."""
-    room: list[int] = []
-    groups: list[list[int]] = []
-    for i in sorted(range(len(examples)), key=lambda i: -len(examples[i][0])):
-        n = len(examples[i][0])
-        if n > window:
-            continue
-        for w, free in enumerate(room):
-            if free >= n:
-                room[w] -= n
-                groups[w].append(i)
-                break
-        else:
-            room.append(window - n)
-            groups.append([i])
-    return groups
 
 
 def _batch(examples, group: list[int]) -> dict:
@@ -94,7 +76,8 @@ def train_and_probe(realmodel, lr: float, epochs: int, window: int | None = None
     tokens = sum(len(ids) for ids, _ in examples) * epochs
     t0 = time.perf_counter()
     model.train()
-    groups = _windows(examples, window) if window else [[i] for i in range(len(examples))]
+    groups = (pack_windows([len(ids) for ids, _ in examples], window) if window
+              else [[i] for i in range(len(examples))])
     for _ in range(epochs):
         order = list(range(len(groups)))
         rng.shuffle(order)

@@ -8,6 +8,7 @@ itself), so packing changes the cost, not what is learnt. The preflight runs the
 the token counts to say "N conversations in M windows (P % filled)" before anything trains,
 and to pick the window from the data (docs/training.md, "A context that fits the data").
 
+    pack_windows(lengths, ctx)   -> the conversations (indices) in each window
     plan_windows(lengths, ctx)   -> Packing (windows, fill, skipped)
     choose_ctx(lengths, most)    -> the window for this data, at most `most` tokens
 """
@@ -46,26 +47,32 @@ def round_ctx(ctx: int) -> int:
     return max(LORA_CTX_STEP, -(-ctx // LORA_CTX_STEP) * LORA_CTX_STEP)
 
 
-def plan_windows(lengths: list[int], ctx: int) -> Packing:
-    """First-fit decreasing, as the trainer does it (same order, same rule)."""
+def pack_windows(lengths: list[int], ctx: int) -> list[list[int]]:
+    """First-fit decreasing, as the trainer does it (same order, same rule): the indices of
+    the conversations in each window; those longer than the window are in none."""
     room: list[int] = []
-    count: list[int] = []
-    skipped = packed_tokens = packed = 0
-    for n in sorted(lengths, reverse=True):
+    windows: list[list[int]] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        n = lengths[i]
         if n > ctx:
-            skipped += 1
             continue
         for w, free in enumerate(room):
-            if free >= n and count[w] < MAX_SEQS:
+            if free >= n and len(windows[w]) < MAX_SEQS:
                 room[w] -= n
-                count[w] += 1
+                windows[w].append(i)
                 break
         else:
             room.append(ctx - n)
-            count.append(1)
-        packed += 1
-        packed_tokens += n
-    return Packing(ctx, len(room), packed, skipped, packed_tokens)
+            windows.append([i])
+    return windows
+
+
+def plan_windows(lengths: list[int], ctx: int) -> Packing:
+    """What packing `lengths` into windows of `ctx` gives (pack_windows, counted)."""
+    windows = pack_windows(lengths, ctx)
+    packed = [i for window in windows for i in window]
+    return Packing(ctx, len(windows), len(packed), len(lengths) - len(packed),
+                   sum(lengths[i] for i in packed))
 
 
 def choose_ctx(lengths: list[int], most: int) -> int:
