@@ -289,3 +289,22 @@ def test_the_preview_shows_the_format_the_run_trains_in(qtbot, wizard, tmp_path,
     assert "own chat format" in page.preview.toolTip()
     wizard.trainer_page.method.setCurrentIndex(1)  # full fine-tune: the plain format
     assert page.preview.toPlainText().startswith("### Instruction:\nCapital of France?")
+
+
+def test_the_balanced_preset_trains_at_cores_default_rates(qtbot, wizard):
+    """The app and forge-cli train a run alike: "balanced" is core's LoRA rate (1e-3, which
+    teaches the real model its facts) and core's full fine-tune rate (it used to set LoRA to
+    1e-4, ten times lower than the command line)."""
+    import pytest
+
+    from forge_gui.core.runs.run import FULL_LR, LORA_LR
+
+    page = wizard.trainer_page
+    page.method.setCurrentIndex(0)  # LoRA
+    page.preset.setCurrentText("quick")
+    page.preset.setCurrentText("balanced")
+    assert page.learning_rate.value() == pytest.approx(LORA_LR)
+    page.method.setCurrentIndex(1)  # full fine-tune
+    page.preset.setCurrentText("quick")
+    page.preset.setCurrentText("balanced")
+    assert page.learning_rate.value() == pytest.approx(FULL_LR)

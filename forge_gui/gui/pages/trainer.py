@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from forge_gui.core.llamacpp.lora import training_seconds
 from forge_gui.core.llamacpp.trainer import physical_cores
+from forge_gui.core.runs.run import FULL_LR, LORA_LR
 from forge_gui.gui import backend
 from forge_gui.gui.pages import ForgePage
 from forge_gui.gui.tasks import BackgroundTask, start_task
@@ -30,17 +31,17 @@ from forge_gui.gui.widgets.train_elsewhere import TrainElsewhere
 from forge_gui.gui.wording import in_app_words
 
 # epochs, learning rate (full fine-tune), context, validation split; LoRA's rate is
-# LORA_LR_FACTOR times higher (an adapter starts at zero and has few weights to move).
+# LORA_LR_FACTOR times higher (an adapter starts at zero and has few weights to move), so that
+# "balanced" is core's own defaults for both methods (FULL_LR, LORA_LR: docs/training.md).
 PRESETS = {
     "quick": (1, 2e-5, 256, 0.05),
     "balanced": (2, 1e-5, 512, 0.05),
     "thorough": (4, 5e-6, 1024, 0.10),
 }
-LORA_LR_FACTOR = 10
+LORA_LR_FACTOR = LORA_LR / FULL_LR
 # (settings value, label) of the training methods, LoRA first: it trains what people have.
 METHODS = (("lora", "LoRA adapter on the model as it is (recommended)"),
            ("full", "Full fine-tune of every weight (F32 copy)"))
-# A CPU does very roughly this many training FLOPs a second per core (forward + backward).
 
 
 class TrainerPage(ForgePage):
