@@ -39,7 +39,7 @@ MANIFEST_SHA256 = "facd9b588cecf27213776e341a10154ea29698f0c66b09bc8f8b1ed8c6d7f
 SOURCE_ENV = "FORGE_LORA_SOURCE"
 PATCH_NAME = f"qvac-fabric-{SHORT}-forge.patch"
 # sha256 of Forge's patch: part of the build's cache key, so a changed patch is a new build.
-PATCH_SHA256 = "c9f90413cc1625442f9ad71433862554d9697afea1b7e8a39cbbc4402c98f569"
+PATCH_SHA256 = "7bfbc9c74d9d07e2c480fadf718745d276fa47e2481ba4f9c98d91ea53199b32"
 PATCH_SHORT = PATCH_SHA256[:8]
 # What a verified, patched tree's marker holds: both pins.
 _VERIFIED = f"{MANIFEST_SHA256} {PATCH_SHA256}"
