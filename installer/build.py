@@ -51,7 +51,10 @@ def tools_dir() -> Path:
     if override:
         return Path(override).resolve()
     from forge_gui.core.llamacpp.build import ensure_tools
+    from forge_gui.core.llamacpp.build_options import PORTABLE_ENV
 
+    # The installer's tools run on other people's CPUs: AVX2, not this machine's AVX-512.
+    os.environ[PORTABLE_ENV] = "1"
     return ensure_tools()
 
 

@@ -6,11 +6,14 @@ Prints the bin folder. With --out, copies the tools (and build.json) into DIR, w
 PyInstaller spec then bundles as `llama.cpp/` (found at run time by
 forge_gui.core.base.paths.bundled_tools_dir). The build itself is forge_gui.core.llamacpp.build:
 the llama-cpp-python sdist from PyPI, sha256-checked, CMake, static, portable CPU / Metal / CUDA.
+Portable means AVX2 even on a machine with AVX-512: the tools go to other people's machines
+(FORGE_PORTABLE_TOOLS=1; build_options.cpu_level).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -19,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a sourc
 
 from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp import build
+from forge_gui.core.llamacpp.build_options import PORTABLE_ENV
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--vulkan", action="store_true", help="build with Vulkan (docs/gpu.md)")
     parser.add_argument("--out", type=Path, help="copy the tools into this folder")
     args = parser.parse_args(argv)
+    os.environ[PORTABLE_ENV] = "1"  # an installer's tools must run on any AVX2 CPU
 
     def show(event) -> None:
         if event.message:

@@ -33,19 +33,21 @@ LINUX = sys.platform.startswith("linux")
 pytestmark = [pytest.mark.slow, pytest.mark.tools, pytest.mark.timeout(1800)]
 
 
-def build(target: str, *options: str) -> str:
+def build(target: str, *options: str, tools: Path | None = None) -> str:
+    env = {**os.environ, "FORGE_BUNDLE_TOOLS": str(tools)} if tools else None
     done = subprocess.run([sys.executable, str(BUILD_SCRIPT), target, *options], cwd=ROOT,
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, env=env)
     assert done.returncode == 0, f"build.py {target} failed:\n{done.stdout}\n{done.stderr}"
     return done.stdout
 
 
 @pytest.fixture(scope="session")
-def bundle() -> Path:
+def bundle(llama_tools) -> Path:
     """A private copy (hard links) of the up-to-date dist/forge, for this session only:
-    other sessions in the same checkout may rebuild dist/forge while these tests run."""
+    other sessions in the same checkout may rebuild dist/forge while these tests run. It
+    bundles the tools the suite built (an installer builds portable ones, a second build)."""
     snapshot = ROOT / "build" / f"test-bundle-{os.getpid()}"
-    build("bundle", "--snapshot", str(snapshot / "forge"))
+    build("bundle", "--snapshot", str(snapshot / "forge"), tools=llama_tools)
     yield snapshot / "forge"
     shutil.rmtree(snapshot, ignore_errors=True)
 

@@ -34,7 +34,7 @@ from forge_gui.core.base.events import ProgressEvent
 from forge_gui.core.base.process import ProcessTimeout, capture, run_process_step
 from forge_gui.core.base.steps import CancelToken, ProcessStep, ProgressCallback, StepFailed
 from forge_gui.core.llamacpp import lora_source
-from forge_gui.core.llamacpp.build_options import cmake_options, missing_for_build
+from forge_gui.core.llamacpp.build_options import cmake_options, cpu_level, missing_for_build
 
 LLAMA_CPP_PYTHON_VERSION = "0.3.36"
 SDIST_NAME = f"llama_cpp_python-{LLAMA_CPP_PYTHON_VERSION}.tar.gz"
@@ -69,10 +69,18 @@ def backend_for(cuda: bool, vulkan: bool = False) -> str:
     return "metal" if sys.platform == "darwin" else "cpu"
 
 
+def lora_level(backend: str) -> str:
+    """The instruction level the LoRA trainer is compiled for: AVX-512 on a CPU build where
+    this CPU has it (build_options.cpu_level), else the portable set."""
+    return cpu_level() if backend == "cpu" else ""
+
+
 def install_dir(backend: str, tools: tuple[str, ...] = TOOL_NAMES) -> Path:
     subset = "" if set(tools) == set(TOOL_NAMES) else "-" + "+".join(sorted(tools))
-    key = BUILD_KEY if set(tools) & set(LORA_TOOLS) else _UPSTREAM_KEY
-    return tools_cache_root() / f"{key}-{backend}{subset}"
+    lora = set(tools) & set(LORA_TOOLS)
+    key = BUILD_KEY if lora else _UPSTREAM_KEY
+    level = lora_level(backend) if lora else ""
+    return tools_cache_root() / f"{key}-{backend}{'-' + level if level else ''}{subset}"
 
 
 def source_dir() -> Path:
@@ -193,8 +201,10 @@ def _build_lora(backend: str, root: Path, log: Path, report: ProgressCallback,
                          message="Checking the LoRA trainer's source (qvac-fabric fork)"))
     lora_tree = lora_source.extract_verified(root)
     cancel.raise_if_cancelled()
-    lora_build = root / f"build-qvac-{lora_source.SHORT}-{backend}"
-    run_process_step(_configure_step(lora_tree, lora_build, backend, log, lora=True),
+    level = lora_level(backend)
+    lora_build = root / f"build-qvac-{lora_source.SHORT}-{backend}{'-' + level if level else ''}"
+    run_process_step(_configure_step(lora_tree, lora_build, backend, log, lora=True,
+                                     level=level),
                      on_event=report, cancel=cancel)
     report(ProgressEvent(step="build", fraction=_LORA + 0.02, message="Compiling the LoRA trainer"))
     run_process_step(_build_step(lora_build, log, LORA_TOOLS, _LORA + 0.02, 1.0),
@@ -290,10 +300,10 @@ def _generator() -> list[str]:
 
 
 def _configure_step(tree: Path, build: Path, backend: str, log: Path,
-                    lora: bool = False) -> ProcessStep:
+                    lora: bool = False, level: str = "") -> ProcessStep:
     cmake = shutil.which("cmake") or "cmake"
     argv = [cmake, "-S", str(tree), "-B", str(build), *_generator(),
-            *cmake_options(backend, lora)]
+            *cmake_options(backend, lora, level=level)]
     return ProcessStep(key="build", label="Configure llama.cpp", argv=argv, log_path=log,
                        check=_phase_check("CMake configure", log))
 
@@ -361,7 +371,9 @@ def _install(builds: dict[str, Path], target: Path, backend: str) -> None:
              "lora_manifest_sha256": lora_source.MANIFEST_SHA256,
              "lora_patch_sha256": lora_source.PATCH_SHA256,
              "backend": backend, "platform": platform.platform(), "machine": platform.machine(),
-             "cmake_options": cmake_options(backend), "tools": list(builds)}
+             "cmake_options": cmake_options(backend),
+             "lora_cmake_options": cmake_options(backend, lora=True, level=lora_level(backend)),
+             "tools": list(builds)}
     atomic_write_text(staging / STAMP, json.dumps(stamp, indent=2) + "\n")
     shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)

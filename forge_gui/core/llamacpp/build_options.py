@@ -1,6 +1,7 @@
 """What a llama.cpp build needs and the options it gets (docs/gpu.md, "Building for the GPU").
 
     cmake_options(backend, lora, gpus)  -> the CMake -D options of a build
+    cpu_level()                         -> "avx512" when the LoRA trainer may use AVX-512 here
     cuda_architectures(gpus)            -> CMAKE_CUDA_ARCHITECTURES: the cards present, else a list
     missing_for_build(backend)          -> (problem, what to install) before a GPU build
     build_minutes / build_time_sentence -> how long a build takes, from measured builds
@@ -36,8 +37,37 @@ def cuda_architectures(gpus: list[GPU] | None = None) -> str:
     return ";".join(archs or FALLBACK_CUDA_ARCHITECTURES)
 
 
-def cmake_options(backend: str, lora: bool = False, gpus: list[GPU] | None = None) -> list[str]:
-    """CMake -D options; `lora` for the fork, which also needs libcurl switched off."""
+# ggml's GGML_AVX512 compiles for these (-mavx512f -mavx512cd -mavx512vl -mavx512dq -mavx512bw,
+# ggml/src/ggml-cpu/CMakeLists.txt): x86-64-v4, every AVX-512 CPU since Skylake-SP and Zen 4.
+AVX512_FLAGS = frozenset({"avx512f", "avx512cd", "avx512vl", "avx512dq", "avx512bw"})
+PORTABLE_ENV = "FORGE_PORTABLE_TOOLS"  # set by the installers: tools that run on any AVX2 CPU
+
+
+def cpu_level(cpuinfo: str | None = None) -> str:
+    """The instruction level a CPU build of the LoRA trainer uses on this machine: "avx512"
+    where the CPU has AVX-512 (Linux, from /proc/cpuinfo), else "" (portable AVX2).
+
+    The trainer's step is 13-21 % shorter with AVX-512 on a 2-core Xeon (docs/performance.md,
+    "AVX-512"); such a binary stops with SIGILL on a CPU without it, so the cache folder is named
+    for the level (a copied cache is rebuilt, not run) and the installers, whose tools go to
+    other machines, set FORGE_PORTABLE_TOOLS=1."""
+    if os.environ.get(PORTABLE_ENV) == "1":
+        return ""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text("utf-8", "replace")
+        except OSError:
+            return ""
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            return "avx512" if AVX512_FLAGS.issubset(line.partition(":")[2].split()) else ""
+    return ""
+
+
+def cmake_options(backend: str, lora: bool = False, gpus: list[GPU] | None = None,
+                  level: str = "") -> list[str]:
+    """CMake -D options; `lora` for the fork, which also needs libcurl switched off; `level`
+    "avx512" adds AVX-512 to the portable set (CPU builds only, see cpu_level)."""
     opts = {
         "CMAKE_BUILD_TYPE": "Release",
         "BUILD_SHARED_LIBS": "OFF",  # self-contained binaries: easy to cache and bundle
@@ -55,6 +85,8 @@ def cmake_options(backend: str, lora: bool = False, gpus: list[GPU] | None = Non
     }
     if backend == "metal":
         opts["GGML_METAL_EMBED_LIBRARY"] = "ON"  # the shader inside the binary, not beside it
+    if level == "avx512" and backend == "cpu":
+        opts["GGML_AVX512"] = "ON"
     if lora:
         opts["LLAMA_CURL"] = "OFF"  # the fork's common/ otherwise wants libcurl for downloads
     if backend == "cuda":  # only the cards present: each arch adds minutes (docs/performance.md)
