@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gguf
+import numpy as np
 import pytest
-from tinymodel import N_EMBD, N_LAYER, make_tiny_model
+from tinymodel import N_EMBD, N_LAYER, VOCAB_GGUF, make_tiny_model, tiny_tensors
 
 from forge_gui.core.base.steps import StepFailed
 from forge_gui.core.llamacpp.gguf_info import check_same_model, inspect_gguf
@@ -17,6 +19,20 @@ def test_tiny_models_are_llamas_with_the_real_vocabulary(tiny_gguf):
         2 * N_EMBD + 4 * N_EMBD * N_EMBD + 3 * 128 * N_EMBD)
     assert info.tensor_types == {"F32": 21} and info.file_type == "ALL_F32"
     assert not info.has_chat_template
+
+
+def test_the_tokenizer_is_copied_byte_for_byte_and_the_tensors_stay(tiny_gguf):
+    """tinymodel splices the vocab's records into the written file (gguf_header spans): every
+    tokenizer value and every tensor must read back as gguf's own reader sees them."""
+    model, vocab = gguf.GGUFReader(tiny_gguf["f32"]), gguf.GGUFReader(VOCAB_GGUF)
+    for name, field in vocab.fields.items():
+        if name.startswith("tokenizer."):
+            assert model.fields[name].contents() == field.contents(), name
+    written = tiny_tensors(32000, seed=0)
+    assert {t.name for t in model.tensors} == set(written)
+    for tensor in model.tensors:  # the data moved with the header: read at the new offset
+        assert np.array_equal(np.asarray(tensor.data).reshape(written[tensor.name].shape),
+                              written[tensor.name]), tensor.name
 
 
 def test_trainability_follows_the_weight_types(tiny_gguf):

@@ -20,11 +20,13 @@ from pathlib import Path
 
 import gguf
 import pytest
+from tinymodel import splice_records
 
 from forge_gui.core.formats.chat_format import ChatFormat, messages_of
 from forge_gui.core.formats.detect import detect
 from forge_gui.core.formats.template_check import check_go_template, render_go
 from forge_gui.core.llamacpp.build import source_dir, tools_cache_root
+from forge_gui.core.llamacpp.gguf_header import read_header
 from forge_gui.core.llamacpp.gguf_info import inspect_gguf
 
 PHI4 = ("{% for message in messages %}{% if (message['role'] == 'system') %}"
@@ -115,22 +117,16 @@ def _write_family(models: Path, family: str, out: Path) -> Path:
     template, vocab, _, _ = FAMILIES[family]
     source = template if "{%" in template else (models / "templates" / f"{template}.jinja"
                                                 ).read_text("utf-8")
-    reader = gguf.GGUFReader(models / f"ggml-vocab-{vocab}.gguf")
-    writer = gguf.GGUFWriter(out, str(reader.fields["general.architecture"].contents()))
-    for name, field in reader.fields.items():
-        if name.startswith("GGUF.") or name in ("general.architecture",
-                                                "tokenizer.chat_template"):
-            continue
-        kind = field.types[0]
-        if kind == gguf.GGUFValueType.ARRAY:
-            writer.add_array(name, field.contents())
-        else:
-            writer.add_key_value(name, field.contents(), kind)
+    vocab_file = models / f"ggml-vocab-{vocab}.gguf"
+    header = read_header(vocab_file)
+    writer = gguf.GGUFWriter(out, str(header.fields["general.architecture"]))
     writer.add_string("tokenizer.chat_template", source)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    splice_records(out, vocab_file, [key for key in header.spans if key not in (
+        "general.architecture", "tokenizer.chat_template")])  # the rest, byte for byte
     return out
 
 

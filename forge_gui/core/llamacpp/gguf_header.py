@@ -51,6 +51,10 @@ class Header:
     version: int
     fields: dict[str, object] = field(default_factory=dict)
     tensors: list[TensorInfo] = field(default_factory=list)
+    # where each key/value record starts and ends in the file (to copy records unchanged), and
+    # where the header ends (the tensor data starts at the next multiple of general.alignment)
+    spans: dict[str, tuple[int, int]] = field(default_factory=dict)
+    end: int = 0
 
 
 class _Cursor:
@@ -110,13 +114,16 @@ def read_header(path: Path) -> Header:
         n_tensors, n_kv = cur.take("Q"), cur.take("Q")
         header = Header(version)
         for _ in range(n_kv):
+            start = cur.pos
             key = cur.string()
             header.fields[key] = cur.value(cur.take("I"))
+            header.spans[key] = (start, cur.pos)
         for _ in range(n_tensors):
             name = cur.string()
             dims = tuple(cur.take("Q") for _ in range(cur.take("I")))
             header.tensors.append(TensorInfo(name, dims, cur.take("I")))
             cur.take("Q")  # offset of the data
+        header.end = cur.pos
         return header
 
 
