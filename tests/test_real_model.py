@@ -15,6 +15,7 @@ import pytest
 import realmodel
 
 from forge_gui.core.data import prepare_training_data
+from forge_gui.core.evaluation.evaluate import EVAL_KEY
 from forge_gui.core.llamacpp import lora
 from forge_gui.core.llamacpp.base_format import format_for_base
 from forge_gui.core.pipeline.train_pipeline import train_specs
@@ -29,13 +30,16 @@ ONE = {"messages": [
                                      "famous for its copper lighthouses and salted plum markets."}]}
 
 
-def train(tmp_path, base, data, **extra) -> RunState:
+def train(tmp_path, base, data, compare: bool = False, **extra) -> RunState:
+    """Forge's pipeline on the real model; `compare` keeps the before/after comparison (~10 s
+    of llama-completion launches; tested on its own in test_evaluate.py)."""
     options = dict(data=[data], base_gguf=base, name="real-model", create=False, seed=7,
                    quantize=None, smoke_prompt="")
     options.update(extra)
     settings = RunSettings(**options)
     state = RunState.create(settings, tmp_path / "run")
-    run_pipeline(train_specs(settings), state)
+    run_pipeline([spec for spec in train_specs(settings) if compare or spec.key != EVAL_KEY],
+                 state)
     assert state.record.status == "done", [(s.key, s.status, s.message) for s in state.record.steps]
     return state
 
@@ -50,7 +54,7 @@ def one_conversation(tmp_path, copies: int = 24):
 def test_lora_memorises_one_conversation_on_every_weight_type(llama_tools, tmp_path, weight_type):
     """Before the patch: 2.59 → 2.60 (Q4_1), 2.60 → 2.72 (F16) — flat or worse."""
     base = realmodel.converted(llama_tools, weight_type)
-    state = train(tmp_path, base, one_conversation(tmp_path))  # 2 epochs of 5 packed steps
+    state = train(tmp_path, base, one_conversation(tmp_path, copies=12))  # 2 epochs of 3 packed steps
     a = state.artifacts
     first, last = a.train_loss_first, a.train_loss_last  # the epoch's first and mean loss
     assert first is not None and last is not None
@@ -64,7 +68,7 @@ def test_forge_defaults_teach_the_real_model_facts_it_did_not_know(llama_tools, 
     chosen = realmodel.probes()[:4]
     before, answers = realmodel.facts_known(llama_tools, base, which=chosen)
     assert before == 0, answers
-    state = train(tmp_path, base, realmodel.FACTS)
+    state = train(tmp_path, base, realmodel.FACTS, compare=True)
     after, answers = realmodel.facts_known(llama_tools, base, state.artifacts.adapter_file,
                                            which=chosen)
     assert after >= 3, answers
@@ -73,9 +77,10 @@ def test_forge_defaults_teach_the_real_model_facts_it_did_not_know(llama_tools, 
 def test_full_finetune_learns_on_the_real_model(llama_tools, tmp_path):
     """Upstream llama-finetune, every weight of the F32 model, Forge's plain format."""
     base = realmodel.converted(llama_tools, "F32")
-    # lr 1e-5 (full's default): 0.999 -> 0.656 in one epoch of 14 windows; three epochs
-    state = train(tmp_path, base, one_conversation(tmp_path, copies=40), method="full",
-                  epochs=3, ctx=256)
+    # lr 1e-5 (full's default) needs 3 epochs of 14 windows (336 s on 2 cores); 1e-4 halves
+    # the loss in 2 epochs of a few windows (the suite's time, issue 22)
+    state = train(tmp_path, base, one_conversation(tmp_path, copies=12), method="full",
+                  epochs=2, ctx=256, learning_rate=1e-4)
     a = state.artifacts
     assert a.train_loss_first is not None and a.train_loss_last is not None
     assert a.train_loss_last < a.train_loss_first / 2, (a.train_loss_first, a.train_loss_last)
