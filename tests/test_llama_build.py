@@ -104,7 +104,10 @@ def test_the_installer_builds_portable_tools(monkeypatch):
     installer_build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(installer_build)
     monkeypatch.delenv("FORGE_BUNDLE_TOOLS", raising=False)
-    monkeypatch.delenv(build_options.PORTABLE_ENV, raising=False)
+    # setenv, not delenv: monkeypatch restores only what it recorded, and tools_dir() sets the
+    # variable in this process; left set, the rest of the suite would look for AVX2 tools on
+    # an AVX-512 machine
+    monkeypatch.setenv(build_options.PORTABLE_ENV, "0")
     monkeypatch.setattr(build, "ensure_tools",
                         lambda: Path(os.environ.get(build_options.PORTABLE_ENV, "unset")))
     assert installer_build.tools_dir() == Path("1")  # AVX2 tools, even built on AVX-512
