@@ -46,9 +46,10 @@ def splice_records(target: Path, source: Path, keys: list[str]) -> None:
     """Add the `keys` records of `source` to the GGUF `target`, copied byte for byte.
 
     gguf.GGUFReader and GGUFWriter handle a tokenizer one element at a time: a minute for
-    Gemma's 256k tokens (most of the suite's family tests, issue 22); copying the records'
-    bytes takes milliseconds. The header grows, so the tensor data moves to the next aligned
-    offset; the tensors' own offsets are relative to it and stay."""
+    Gemma's 256k tokens, once most of the family tests' time (docs/architecture.md, "Checks");
+    copying the records' bytes takes a fraction of a second. The header grows, so the tensor
+    data moves to the next aligned offset; the tensors' own offsets are relative to it and
+    stay."""
     extra = source.read_bytes()
     spans = read_header(source).spans
     added = b"".join(extra[slice(*spans[key])] for key in keys)
