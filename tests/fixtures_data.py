@@ -3,9 +3,33 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+NOBODY = 65534
+
+
+def forge_cli_as_nobody(argv: list[str], cwd: Path,
+                        warm_up: list[str]) -> subprocess.CompletedProcess:
+    """forge-cli `argv` as the user nobody. Forge is imported as root and `warm_up` run first
+    (it loads the command's lazy imports): the checkout may sit where only root can enter, as
+    under mktemp -d, and nobody could not import it from there. Skips unless run as root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run forge-cli as another user (a non-root test user "
+                    "cannot be made here)")
+    code = ("import contextlib, io, json, os, sys, forge_gui.cli as c\n"
+            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+            "    c.main(json.loads(sys.argv[1]))\n"
+            f"os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY})\n"
+            "sys.exit(c.main(json.loads(sys.argv[2])))\n")
+    env = {**os.environ, "HOME": str(cwd), "FORGE_DATA_DIR": str(cwd / "forge-data"),
+           "FORGE_CONFIG_DIR": str(cwd / "forge-config")}
+    return subprocess.run([sys.executable, "-c", code, json.dumps(warm_up), json.dumps(argv)],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def jl(*records) -> bytes:

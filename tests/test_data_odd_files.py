@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fixtures_data import alpaca, jl
+from fixtures_data import alpaca, forge_cli_as_nobody, jl
 from fixtures_gui import GOOD_RECORDS, write_jsonl
 
 CLI = [sys.executable, "-c", "import sys; from forge_gui.cli import main; sys.exit(main())"]
@@ -100,16 +100,10 @@ def test_a_subfolder_that_cannot_be_read_is_noted(tmp_path):
         (shared / "good.jsonl").chmod(0o644)
         (shared / "private").mkdir(mode=0o700)
         (shared / "private" / "secret.jsonl").write_bytes(jl(alpaca(2)))
-        # Forge is imported as root (the checkout may sit where only root can enter, as under
-        # mktemp -d), then the process becomes nobody before the command reads the folder.
-        code = ("import contextlib, io, os, sys, tempfile, forge_gui.cli as c\n"
-                "with contextlib.redirect_stdout(io.StringIO()):\n"  # loads the lazy imports
-                "    c.main(['validate-training-data', tempfile.mkdtemp()])\n"
-                "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
-                "sys.exit(c.main(['validate-training-data', sys.argv[1]]))\n")
-        done = subprocess.run([sys.executable, "-c", code, str(shared)],
-                              capture_output=True, text=True, timeout=60, cwd=shared,
-                              env={**os.environ, "HOME": str(shared)})
+        empty = tmp_path / "empty"  # root's own: the warm-up runs before the switch to nobody
+        empty.mkdir()
+        done = forge_cli_as_nobody(["validate-training-data", str(shared)], shared,
+                                   ["validate-training-data", str(empty)])
         assert done.returncode == 0, done.stderr
         assert "1 records, 1 valid" in done.stdout
         assert f"skipped {shared / 'private'} (cannot be read: permission denied)" in done.stdout

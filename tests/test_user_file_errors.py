@@ -1,12 +1,10 @@
 """OS errors on the user's files (full disk, read-only file system, no permission, a folder or
 a file in the way): one sentence naming the path and the cause, a non-zero exit, nothing
 half-written. Real file systems: a tiny tmpfs for a full disk, a read-only remount, a
-non-root user (setpriv) for permissions."""
+the user nobody for permissions (fixtures_data.forge_cli_as_nobody)."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import signal
 import subprocess
@@ -15,12 +13,10 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from fixtures_data import jl
+from fixtures_data import forge_cli_as_nobody, jl
 
 from forge_gui.cli import main
 from forge_gui.core.base.atomic import atomic_write_text
-
-NOBODY = 65534
 
 
 def run(capsys, *argv):
@@ -104,24 +100,6 @@ def test_output_that_is_a_folder_or_under_a_file(tmp_path, capsys):
     assert a_file.read_text() == "mine"
 
 
-def _as_nobody(argv: list[str], cwd: Path, warm_up: list[str]) -> subprocess.CompletedProcess:
-    """forge-cli `argv` as the user nobody. Forge is imported as root and `warm_up` run first
-    (it loads the command's lazy imports): the checkout may sit where only root can enter, as
-    under mktemp -d, and nobody could not import it from there."""
-    if os.geteuid() != 0:
-        pytest.skip("needs root to run forge-cli as another user (a non-root test user "
-                    "cannot be made here)")
-    code = ("import contextlib, io, json, os, sys, forge_gui.cli as c\n"
-            "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
-            "    c.main(json.loads(sys.argv[1]))\n"
-            f"os.setgroups([]); os.setgid({NOBODY}); os.setuid({NOBODY})\n"
-            "sys.exit(c.main(json.loads(sys.argv[2])))\n")
-    env = {**os.environ, "HOME": str(cwd), "FORGE_DATA_DIR": str(cwd / "forge-data"),
-           "FORGE_CONFIG_DIR": str(cwd / "forge-config")}
-    return subprocess.run([sys.executable, "-c", code, json.dumps(warm_up), json.dumps(argv)],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-
-
 @pytest.fixture
 def shared_dir():
     """A folder every user can enter (pytest's tmp_path is private to root)."""
@@ -139,8 +117,9 @@ def test_permission_denied_on_the_output_folder(shared_dir):
     locked.mkdir(mode=0o755)  # root's: nobody may not write there
     warm = shared_dir / "root-only"
     warm.mkdir(mode=0o700)
-    done = _as_nobody(["prepare-training-data", str(data), "-o", str(locked / "t.txt")],
-                      shared_dir, ["prepare-training-data", str(data), "-o", str(warm / "t.txt")])
+    done = forge_cli_as_nobody(
+        ["prepare-training-data", str(data), "-o", str(locked / "t.txt")], shared_dir,
+        ["prepare-training-data", str(data), "-o", str(warm / "t.txt")])
     assert done.returncode == 2, done.stderr
     assert f"Cannot write {locked / 't.txt'}: permission denied." in done.stderr
     no_traceback(done.stderr)
