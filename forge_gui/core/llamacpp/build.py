@@ -75,12 +75,18 @@ def lora_level(backend: str) -> str:
     return cpu_level() if backend == "cpu" else ""
 
 
+def _backend_name(backend: str, level: str) -> str:
+    """"cpu", or "cpu-avx512": folder names carry the level, so one built for AVX-512 is
+    never found on a CPU without it."""
+    return f"{backend}-{level}" if level else backend
+
+
 def install_dir(backend: str, tools: tuple[str, ...] = TOOL_NAMES) -> Path:
     subset = "" if set(tools) == set(TOOL_NAMES) else "-" + "+".join(sorted(tools))
     lora = set(tools) & set(LORA_TOOLS)
     key = BUILD_KEY if lora else _UPSTREAM_KEY
     level = lora_level(backend) if lora else ""
-    return tools_cache_root() / f"{key}-{backend}{'-' + level if level else ''}{subset}"
+    return tools_cache_root() / f"{key}-{_backend_name(backend, level)}{subset}"
 
 
 def source_dir() -> Path:
@@ -202,7 +208,7 @@ def _build_lora(backend: str, root: Path, log: Path, report: ProgressCallback,
     lora_tree = lora_source.extract_verified(root)
     cancel.raise_if_cancelled()
     level = lora_level(backend)
-    lora_build = root / f"build-qvac-{lora_source.SHORT}-{backend}{'-' + level if level else ''}"
+    lora_build = root / f"build-qvac-{lora_source.SHORT}-{_backend_name(backend, level)}"
     run_process_step(_configure_step(lora_tree, lora_build, backend, log, lora=True,
                                      level=level),
                      on_event=report, cancel=cancel)
